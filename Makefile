@@ -1,0 +1,43 @@
+# The two commands a user needs: `make demo` and `make test`. Both set everything up first.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup test test-fast demo bench bench-full lock image clean help
+
+help:
+	@echo "make demo      set up, then run the pipeline on generated sample data and query it"
+	@echo "make test      set up, then run the test suite"
+	@echo "make bench     set up, then measure every performance figure (quick sizes)"
+	@echo "make bench-full   the same at COCO scale (123,287 items)"
+	@echo "make lock      re-resolve requirements.in into requirements.lock with uv"
+	@echo "make image     build the Kubeflow component image (needs a Docker engine)"
+
+setup:
+	@scripts/setup.sh
+
+test: setup
+	@$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
+
+test-fast: setup
+	@$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
+
+demo: setup
+	@$(BIN)/t2i demo
+
+bench: setup
+	@$(BIN)/python -m bench.run_all --quick
+
+bench-full: setup
+	@$(BIN)/python -m bench.run_all --full
+
+lock:
+	@uv=$$(command -v uv || echo .bootstrap/uv/bin/uv); \
+	$$uv pip compile requirements.in --override overrides.txt --python-version 3.10 \
+	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+image:
+	docker build -f docker/Dockerfile -t $${IMAGE:-t2i-searcher:$$(grep -m1 '^version' pyproject.toml | cut -d'"' -f2)} .
+
+clean:
+	rm -rf $(VENV) .bootstrap

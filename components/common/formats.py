@@ -1,0 +1,62 @@
+"""On-disk contracts between components: feature keys, split names, file names.
+
+Every component reads and writes artifacts through these names, so a change here is a
+change of format; bump FORMAT_VERSION when one happens.
+"""
+FORMAT_VERSION = 1
+
+# Examples (CocoExampleGen output): gzipped TFRecord of tf.Example under Split-<name>/.
+SPLIT_TRAIN = "train"
+SPLIT_EVAL = "eval"
+SPLIT_INDEX = "index"  # every ingested image, captioned or not
+SPLITS = (SPLIT_TRAIN, SPLIT_EVAL, SPLIT_INDEX)
+
+FEATURE_IMAGE_ID = "image_id"  # int64
+FEATURE_FILE_NAME = "file_name"  # bytes, path relative to the collection root
+FEATURE_IMAGE = "image"  # bytes, JPEG
+FEATURE_HEIGHT = "height"  # int64
+FEATURE_WIDTH = "width"  # int64
+FEATURE_CAPTIONS = "captions"  # bytes list, every kept caption of the image (may be empty)
+FEATURE_COCO_URL = "coco_url"  # bytes, optional
+FEATURE_FLICKR_URL = "flickr_url"  # bytes, optional
+FEATURE_METADATA = "metadata"  # bytes, what the searcher returns (see item_metadata)
+FEATURE_SPAN = "span"  # int64, the input span the image came from
+
+INGEST_REPORT = "ingest_report.json"
+
+# Model (Trainer output), under the model artifact's Format-Serving/ directory.
+MODEL_IMAGE_ENCODER = "image_encoder"  # SavedModel
+MODEL_TEXT_ENCODER = "text_encoder"  # SavedModel
+MODEL_VOCAB = "vocab.txt"  # Task Library regex-tokenizer vocabulary
+MODEL_CONFIG = "model_config.json"  # towers, sizes, tokenizer, image normalization
+TRAINING_SUMMARY = "training_summary.json"
+# Signatures. Image: "serving_default" takes encoded image bytes [batch] -> "embedding";
+# "embed_pixels" takes float32 [batch, H, W, 3] RGB in 0..255 -> "embedding".
+# Text: "serving_default" takes raw strings [batch] -> "embedding";
+# "embed_token_ids" takes int32 [batch, max_tokens] -> "embedding".
+SIGNATURE_IMAGE_BYTES = "serving_default"
+SIGNATURE_IMAGE_PIXELS = "embed_pixels"
+SIGNATURE_TEXT_STRINGS = "serving_default"
+SIGNATURE_TEXT_TOKEN_IDS = "embed_token_ids"
+OUTPUT_EMBEDDING = "embedding"
+
+# ModelEvaluation (RetrievalEvaluator output).
+EVALUATION_SUMMARY = "retrieval_metrics.json"
+
+# Embeddings (ImageEmbedder output): sharded gzipped TFRecord of tf.Example.
+EMBEDDINGS_FILE_PREFIX = "embeddings"  # embeddings-00000-of-00004.tfrecord.gz
+EMBEDDING_FEATURE = "embedding"  # float list, dim D; plus image_id and metadata as above
+EMBEDDINGS_SUMMARY = "embeddings_summary.json"
+DEAD_LETTERS = "dead_letters.jsonl"  # one {"image_id", "file_name", "reason"} per line
+
+# TextEncoder (TextEncoderExporter output).
+TEXT_ENCODER_TFLITE = "text_encoder.tflite"  # with Task Library tokenizer metadata
+IMAGE_ENCODER_TFLITE = "image_encoder.tflite"  # with image normalization metadata
+EXPORT_SUMMARY = "export_summary.json"
+
+# Searcher (SearcherBuilder output) and what the Pusher copies to serving/<version>/.
+SEARCHER_TFLITE = "searcher.tflite"
+IMAGE_SEARCHER_TFLITE = "image_searcher.tflite"
+SERVER_INDEX_DIR = "scann_server_index"
+SEARCHER_SUMMARY = "searcher_summary.json"
+VALIDATION_SUMMARY = "validation_summary.json"

@@ -1,0 +1,58 @@
+"""The TF-free shared contracts: tokenizer mirror, vocab file, item metadata, code version."""
+import pytest
+
+from components.common import code_version, item_metadata, tokenizer
+
+
+def test_split_mirrors_the_re2_delimiter():
+    assert tokenizer.split("A dog's ball, café 東京!  x_y") == ["A", "dog's", "ball", "café", "東京", "x_y"]
+    assert tokenizer.split("  ,, ") == []
+
+
+def test_vocab_file_round_trip_with_case_variants(tmp_path):
+    tokens = tokenizer.build_vocab(["A dog", "a Dog runs", "the cat"], min_count=1)
+    assert tokens[:2] == ["a", "dog"]
+    path = tmp_path / "vocab.txt"
+    tokenizer.write_vocab_file(str(path), tokens)
+    table = tokenizer.read_vocab_file(str(path))
+    assert table["<PAD>"] == 0 and table["<START>"] == 1 and table["<UNKNOWN>"] == 2
+    assert table["dog"] == table["Dog"] == table["DOG"]
+    for line in path.read_text().splitlines():
+        token, token_id = line.split(" ")
+        assert token and token_id.isdigit()
+    assert tokenizer.encode("Dog runs zebra", table, 6) == [1, table["dog"], table["runs"], 2, 0, 0]
+    assert tokenizer.encode("a a a a a a a", table, 3) == [1, table["a"], table["a"]]
+    assert tokenizer.unknown_pieces("dog zebra", table) == ["zebra"]
+
+
+def test_vocab_file_errors(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("<PAD> 0\nbroken\n")
+    with pytest.raises(ValueError, match=r"vocab.txt:2"):
+        tokenizer.read_vocab_file(str(path))
+    path.write_text("<PAD> 0\n<START> 1\n")
+    with pytest.raises(ValueError, match="lacks <UNKNOWN>"):
+        tokenizer.read_vocab_file(str(path))
+
+
+def test_item_metadata_round_trip():
+    meta = item_metadata.ItemMetadata(42, "val2017/a|b.jpg", "2970773875")
+    assert item_metadata.decode(meta.encode()) == meta
+    assert meta.flickr_url.endswith("id=2970773875")
+    assert item_metadata.ItemMetadata(1, "x.jpg").flickr_url == ""
+    with pytest.raises(item_metadata.MetadataError):
+        item_metadata.decode(b"not metadata")
+    url = "http://farm4.staticflickr.com/3153/2970773875_164f0c0b83_z.jpg"
+    assert item_metadata.flickr_id_from_url(url) == "2970773875"
+    assert item_metadata.flickr_id_from_url("") == ""
+
+
+def test_code_version_changes_with_the_source(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "executor.py").write_text("x = 1\n")
+    first = code_version.code_version(str(package))
+    (package / "executor.py").write_text("x = 2\n")
+    code_version.code_version.cache_clear()
+    second = code_version.code_version(str(package))
+    assert first != second and first.startswith("0.1.0+")
