@@ -60,3 +60,16 @@ IMAGE_SEARCHER_TFLITE = "image_searcher.tflite"
 SERVER_INDEX_DIR = "scann_server_index"
 SEARCHER_SUMMARY = "searcher_summary.json"
 VALIDATION_SUMMARY = "validation_summary.json"
+
+# model_config.json (written by the Trainer next to the SavedModels), keys:
+#   embedding_dim: int
+#   image_size: int                      square input of the image tower's pixel signature
+#   image_norm_mean, image_norm_std: float  Task Library NormalizationOptions for the TFLite
+#                                        image tower: model input = (pixel - mean) / std; the
+#                                        pixel signature takes RGB 0..255, so mean 0, std 1
+#   text_input_style: "regex_ids" (int32 ids, Task Library regex tokenizer) or "strings"
+#   max_tokens: int                      length of the token-id input ("regex_ids" only)
+#   delimiter_regex: str                 tokenizer.DELIMITER_REGEX ("regex_ids" only)
+#   image_tower, text_tower: str         what the Trainer built them from
+TEXT_STYLE_REGEX_IDS = "regex_ids"
+TEXT_STYLE_STRINGS = "strings"
