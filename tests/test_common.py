@@ -56,3 +56,20 @@ def test_code_version_changes_with_the_source(tmp_path):
     code_version.code_version.cache_clear()
     second = code_version.code_version(str(package))
     assert first != second and first.startswith("0.1.0+")
+
+
+def test_in_graph_tokenizer_matches_the_device_mirror(tmp_path):
+    import tensorflow as tf
+
+    from components.common import tf_text
+
+    path = tmp_path / "vocab.txt"
+    tokenizer.write_vocab_file(str(path), tokenizer.build_vocab(
+        ["a red circle", "two café 東京 dog's", "x_y left of"]))
+    table = tokenizer.read_vocab_file(str(path))
+    texts = ["A red circle", "  ,,two  café!東京 dog's?? ", "", "zebra RED x_y-left OF of",
+             "a " * 40, "Ünknown\tred\ncircle"]
+    graph_ids = tf_text.token_ids(tf.constant(texts), tf_text.vocab_lookup_table(str(path)), 8)
+    assert graph_ids.shape == (len(texts), 8)
+    for text, row in zip(texts, graph_ids.numpy().tolist()):
+        assert row == tokenizer.encode(text, table, 8), text
