@@ -1,0 +1,93 @@
+"""Runs a TFX pipeline with LocalDagRunner and an SQLite ML Metadata store.
+
+Thin on purpose: compile, give the run a known id (so its log and report are named up
+front), run under captured output with one progress line per component, then read what
+happened back from ML Metadata. The effective config is recorded on the run's context.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import traceback
+from dataclasses import dataclass, field
+
+from pipeline import metadata_store
+from pipeline.progress import ProgressPrinter, captured_output
+
+LOG_DIR = "logs"
+CONFIG_PROPERTY = "t2i_config"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    log_path: str
+    succeeded: bool
+    error: str = ""
+    failed_component: str = ""
+    components: list = field(default_factory=list)  # ComponentProgress, in run order
+
+
+def new_run_id() -> str:
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None = None) -> RunResult:
+    """Runs `tfx_pipeline` (whose metadata config points under `root`); never raises for a
+    component failure: the result says which component failed and why."""
+    from tfx.dsl.compiler import compiler, constants
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    run_id = run_id or new_run_id()
+    log_path = os.path.join(root, LOG_DIR, f"{run_id}.log")
+    result = RunResult(run_id=run_id, log_path=log_path, succeeded=False)
+    ir = compiler.Compiler().compile(tfx_pipeline)
+    # LocalDagRunner would substitute now().isoformat(); substituting first makes the id
+    # ours, so the log file, report and summary can be named before the run starts.
+    runtime_parameter_utils.substitute_runtime_parameter(
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+    with captured_output(log_path) as terminal:
+        printer = ProgressPrinter(terminal, total=len(ir.nodes))
+        root_logger = logging.getLogger()
+        root_logger.addHandler(printer)
+        try:
+            LocalDagRunner().run_with_ir(ir)
+            result.succeeded = True
+        except Exception as error:  # report the failing component, keep the traceback in the log
+            printer.fail_current(error)
+            traceback.print_exc()
+            result.error = _last_lines(error)
+            result.failed_component = printer.components[-1].node_id if printer.components else ""
+        finally:
+            root_logger.removeHandler(printer)
+        result.components = printer.components
+    _record_config(root, run_id, config_json)
+    return result
+
+
+def _last_lines(error: BaseException, count: int = 6) -> str:
+    lines = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()
+    return "\n".join(lines[-count:])
+
+
+def _record_config(root: str, run_id: str, config_json: str) -> None:
+    """Stores the effective config on the run's MLMD context and next to its log."""
+    with open(os.path.join(root, LOG_DIR, f"{run_id}.config.json"), "w") as f:
+        f.write(config_json)
+    from ml_metadata import metadata_store as mlmd
+
+    store = mlmd.MetadataStore(metadata_store.sqlite_connection_config(root))
+    context = store.get_context_by_type_and_name(metadata_store.RUN_CONTEXT, run_id)
+    if context is None:  # the run failed before TFX registered it
+        return
+    context.custom_properties[CONFIG_PROPERTY].string_value = config_json
+    store.put_contexts([context])
+
+
+def recorded_config(store, run_id: str) -> dict:
+    context = metadata_store.run_context(store, run_id)
+    raw = context.custom_properties.get(CONFIG_PROPERTY)
+    return json.loads(raw.string_value) if raw is not None and raw.string_value else {}
