@@ -11,7 +11,7 @@ _STATE_COLOURS = {"COMPLETE": "#c8e6c9", "CACHED": "#bbdefb", "FAILED": "#ffcdd2
 def dag_dot(executions) -> pydot.Dot:
     """Executions as nodes; an edge wherever one execution's output feeds another's input."""
     graph = pydot.Dot("run", graph_type="digraph", rankdir="LR", fontname="Helvetica")
-    graph.set_node_defaults(shape="box", style="rounded,filled", fontname="Helvetica", fontsize="11")
+    graph.set_node_defaults(shape="box", style='"rounded,filled"', fontname="Helvetica", fontsize="11")
     producer = {}
     for node in executions:
         for artifacts in node.outputs.values():

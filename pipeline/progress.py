@@ -127,6 +127,7 @@ def captured_output(log_path: str) -> Iterator[IO[str]]:
             finally:
                 root.removeHandler(file_handler)
                 root.setLevel(previous_level)
+                _restore_absl_verbosity()
             return
         sys.stdout.flush()
         sys.stderr.flush()
@@ -146,6 +147,15 @@ def captured_output(log_path: str) -> Iterator[IO[str]]:
             terminal.close()
             root.removeHandler(file_handler)
             root.setLevel(previous_level)
+            _restore_absl_verbosity()
+
+
+def _restore_absl_verbosity() -> None:
+    from absl import logging as absl_logging
+
+    if not runtime_env.is_verbose():
+        absl_logging.set_verbosity(absl_logging.WARNING)
+        logging.getLogger("absl").setLevel(logging.WARNING)
 
 
 def _set_absl_verbosity_info() -> None:
