@@ -19,7 +19,10 @@ class DataConfig:
     # A COCO root (annotations/captions_<split>.json + <split>/), a generic collection
     # (one annotations JSON + one image folder), or a folder of span-<N>/ of either.
     data_dir: str = "runs/sample-data"
-    # Generic layout only: paths relative to data_dir; empty = auto-detect.
+    # Relative to data_dir (and to each span-<N>/). annotations_file may be a glob (e.g.
+    # "annotations/captions_*2014.json" to pick COCO 2014); empty = COCO's
+    # annotations/captions_*.json, else the *.json at the top of a generic collection.
+    # image_dir empty = COCO's <name>/ for captions_<name>.json, else the one sub-folder.
     annotations_file: str = ""
     image_dir: str = ""
     # "hash": deterministic split by image id; "coco": COCO's own train/val files.
@@ -51,8 +54,16 @@ class TrainerConfig:
     weight_decay: float = 1e-4
     dropout: float = 0.1
     initial_temperature: float = 0.07
+    # The learnable temperature is clipped to [min_temperature, 1] (CLIP: logit scale <= 100).
+    min_temperature: float = 0.01
     freeze_backbone: bool = True
     seed: int = 42
+    # small_cnn: filters of the first stage (doubling per stage). small_text: token
+    # embedding width, transformer layers and attention heads.
+    image_width: int = 32
+    text_width: int = 128
+    text_layers: int = 1
+    text_heads: int = 4
 
 
 @dataclass
@@ -115,6 +126,9 @@ class KubeflowConfig:
     pipeline_root: str = "gs://YOUR_BUCKET/t2i"
     data_dir: str = "gs://YOUR_BUCKET/t2i-data"
     serving_dir: str = "gs://YOUR_BUCKET/t2i-serving"
+    # Where docker/Dockerfile puts the project inside the image: compiled specs point
+    # files shipped with the code (the curated schema) there, not at this machine's paths.
+    code_root: str = "/opt/t2i-searcher"
 
 
 @dataclass
@@ -123,6 +137,8 @@ class PipelineConfig:
     root: str = "runs"
     enable_cache: bool = True
     beam_args: list[str] = field(default_factory=list)
+    # The curated schema ImportSchemaGen imports; empty = pipeline/schema/schema.pbtxt.
+    schema_file: str = ""
 
 
 @dataclass

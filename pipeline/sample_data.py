@@ -46,6 +46,7 @@ POSITION_PHRASES = {
 }
 RELATIONS = {"left": "left of", "top": "above"}
 SPLITS = (("train2017", 0.8), ("val2017", 0.2))
+CAPTIONS_PER_IMAGE = 5
 
 
 @dataclass
@@ -181,7 +182,7 @@ def render_image(rng: random.Random, size_px: int) -> tuple[Image.Image, list[st
     for item, cx, cy, r in shapes:
         _draw_shape(draw, item.shape, cx, cy, r, COLORS[item.color])
     rng.shuffle(captions)
-    return image, captions[:5]
+    return image, captions[:CAPTIONS_PER_IMAGE]
 
 
 def _split_for(image_id: int, seed: int) -> str:
@@ -238,8 +239,12 @@ def generate(out_dir: str, num_images: int = 2000, seed: int = 0, spans: int = 0
     of near-equal size). Returns a summary with counts and the wall time."""
     if num_images < 1:
         raise ValueError("num_images must be at least 1")
+    if spans > num_images:
+        raise ValueError(f"{spans} spans need at least as many images, got {num_images}")
+    _refuse_existing_collection(out_dir)
     started = time.perf_counter()
-    summary = {"out_dir": out_dir, "images": num_images, "seed": seed, "spans": {}}
+    summary = {"out_dir": out_dir, "images": num_images, "seed": seed, "spans": {},
+               "captions": num_images * CAPTIONS_PER_IMAGE}
     if spans <= 0:
         summary["splits"] = write_collection(out_dir, range(1, num_images + 1), seed, image_size)
     else:
@@ -250,6 +255,13 @@ def generate(out_dir: str, num_images: int = 2000, seed: int = 0, spans: int = 0
             summary["spans"][span] = write_collection(span_dir, ids, seed, image_size)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
+
+
+def _refuse_existing_collection(out_dir: str) -> None:
+    # Writing over another collection would leave its images behind, unlisted.
+    if os.path.isdir(out_dir) and any(
+            name == "annotations" or name.startswith("span-") for name in os.listdir(out_dir)):
+        raise ValueError(f"{out_dir} already holds a collection; use a new or empty folder")
 
 
 def add_span(out_dir: str, num_images: int, seed: int = 0, image_size: int = 128) -> str:
