@@ -16,10 +16,12 @@ _COMMON_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 @functools.lru_cache(maxsize=None)
-def code_version(package_dir: str) -> str:
-    """`<project version>+<hash of the package's and components/common's .py files>`."""
+def code_version(*package_dirs: str) -> str:
+    """`<project version>+<hash of the packages' and components/common's .py files>`.
+
+    Pass every package whose code the component runs (its own and any it imports)."""
     digest = hashlib.sha256()
-    for root in sorted({os.path.abspath(package_dir), _COMMON_DIR}):
+    for root in sorted({*(os.path.abspath(d) for d in package_dirs), _COMMON_DIR}):
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             for name in sorted(filenames):

@@ -1,0 +1,79 @@
+"""RetrievalEvaluator: a ModelEvaluation (recall@K, figures) and a ModelBlessing.
+
+Feed `baseline_model` from a Resolver with LatestBlessedModelStrategy; the blessing this
+writes carries the custom properties that strategy reads. Downstream, gate the index
+build on the blessing (e.g. `tfx.dsl.Cond(blessing.future()[0].custom_property("blessed")
+== 1)`), so an unblessed model builds nothing; the evaluator logs why it refused.
+"""
+from __future__ import annotations
+
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import channel, component_spec, standard_artifacts
+
+from components.retrieval_evaluator import executor
+from pipeline.configs import EvaluatorConfig
+from components.trainer import code_version as trainer_code_version
+
+
+class RetrievalEvaluatorSpec(component_spec.ComponentSpec):
+    PARAMETERS = {
+        "min_recall_at_10": component_spec.ExecutionParameter(type=float),
+        "max_regression": component_spec.ExecutionParameter(type=float),
+        "contact_sheet_queries": component_spec.ExecutionParameter(type=int),
+        "code_version": component_spec.ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        "examples": component_spec.ChannelParameter(type=standard_artifacts.Examples),
+        "model": component_spec.ChannelParameter(type=standard_artifacts.Model),
+        "baseline_model": component_spec.ChannelParameter(type=standard_artifacts.Model,
+                                                          optional=True),
+    }
+    OUTPUTS = {
+        "evaluation": component_spec.ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        "blessing": component_spec.ChannelParameter(type=standard_artifacts.ModelBlessing),
+    }
+
+
+class RetrievalEvaluator(base_component.BaseComponent):
+    """Text->image and image->text recall@1/5/10 and median rank on the eval split.
+
+    Blessed when text->image R@10 >= min_recall_at_10 and not more than max_regression
+    below the baseline's (evaluated on the same split); with no baseline, the threshold only.
+    """
+
+    SPEC_CLASS = RetrievalEvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, examples: channel.BaseChannel, model: channel.BaseChannel,
+                 baseline_model: channel.BaseChannel | None = None, *,
+                 min_recall_at_10: float | None = None, max_regression: float | None = None,
+                 contact_sheet_queries: int | None = None, code_version: str | None = None):
+        defaults = EvaluatorConfig()
+        super().__init__(spec=RetrievalEvaluatorSpec(
+            examples=examples,
+            model=model,
+            baseline_model=baseline_model,
+            min_recall_at_10=float(_or(min_recall_at_10, defaults.min_recall_at_10)),
+            max_regression=float(_or(max_regression, defaults.max_regression)),
+            contact_sheet_queries=int(_or(contact_sheet_queries, defaults.contact_sheet_queries)),
+            # The evaluator reads Examples with the Trainer's record reader, so the version
+            # covers components/trainer, components/retrieval_evaluator and components/common.
+            code_version=code_version or trainer_code_version(),
+            evaluation=channel.Channel(type=standard_artifacts.ModelEvaluation),
+            blessing=channel.Channel(type=standard_artifacts.ModelBlessing),
+        ))
+
+    @classmethod
+    def from_config(cls, evaluator: EvaluatorConfig, examples: channel.BaseChannel,
+                    model: channel.BaseChannel, baseline_model: channel.BaseChannel | None = None,
+                    code_version: str | None = None) -> "RetrievalEvaluator":
+        """From the `evaluator` section of pipeline.configs.Config (an EvaluatorConfig)."""
+        return cls(examples, model, baseline_model,
+                   min_recall_at_10=evaluator.min_recall_at_10,
+                   max_regression=evaluator.max_regression,
+                   contact_sheet_queries=evaluator.contact_sheet_queries,
+                   code_version=code_version)
+
+
+def _or(value, default):
+    return default if value is None else value

@@ -1,0 +1,223 @@
+"""RetrievalEvaluator executor: recall@K of the trained towers on the eval split, a blessing.
+
+`evaluate()` does the work and is what tests call; `Executor.Do` only unpacks artifacts.
+The model is used the way consumers use it: images through the image SavedModel's
+encoded-bytes signature, captions through the text SavedModel's string signature.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils, path_utils
+
+from components.common import formats
+from components.retrieval_evaluator import blessing as rule, figures, metrics
+from components.trainer import data
+
+# pipeline/progress.py shows this logger's lines under the running component.
+progress = logging.getLogger("t2i.progress")
+RECALL_PLOT = "recall_at_k.png"
+CONTACT_SHEET = "contact_sheet.png"
+
+
+class EvaluationError(ValueError):
+    pass
+
+
+@dataclass
+class Embedded:
+    """An eval split embedded by one model."""
+
+    image_ids: np.ndarray  # [images]
+    image_embeddings: np.ndarray  # [images, dim]
+    captions: list[str]
+    caption_image_index: np.ndarray  # [captions] row in image_ids
+    text_embeddings: np.ndarray  # [captions, dim]
+
+
+def evaluate(eval_patterns: list[str], serving_dir: str, output_dir: str, *,
+             min_recall_at_10: float, max_regression: float, contact_sheet_queries: int,
+             baseline_serving_dir: str | None = None, batch_size: int = 64) -> dict[str, Any]:
+    """Writes retrieval_metrics.json, the recall plot and the contact sheet into output_dir;
+    returns the summary (metrics, "blessed", "reason")."""
+    started = time.perf_counter()
+    files = data.expand_patterns(eval_patterns, "eval")
+    current = embed_split(files, serving_dir, batch_size)
+    if not current.captions:
+        raise EvaluationError(f"the eval split {files} has no captions: nothing to query with")
+    current_metrics, current_ranks = _retrieval_metrics(current)
+    baseline_metrics = None
+    if baseline_serving_dir:
+        # Same data for both models: the TFX Evaluator compares a candidate with its
+        # baseline on the candidate's eval split, not with a number from another split.
+        baseline_metrics, _ = _retrieval_metrics(embed_split(files, baseline_serving_dir, batch_size))
+    blessed, reason = rule.verdict(
+        current_metrics["text_to_image"]["recall@10"],
+        baseline_metrics["text_to_image"]["recall@10"] if baseline_metrics else None,
+        min_recall_at_10, max_regression)
+
+    os.makedirs(output_dir, exist_ok=True)
+    max_k = min(50, len(current.image_ids))
+    figures.recall_plot(
+        os.path.join(output_dir, RECALL_PLOT),
+        {"text -> image": metrics.recall_curve(current_ranks["text_to_image"], max_k),
+         "image -> text": metrics.recall_curve(current_ranks["image_to_text"], max_k)},
+        title=f"Recall@K on {len(current.image_ids)} eval images, {len(current.captions)} captions")
+    queries = _contact_sheet_queries(current, contact_sheet_queries)
+    if queries:
+        figures.contact_sheet(os.path.join(output_dir, CONTACT_SHEET), queries,
+                              _images_by_row(files, {row for q in queries for row in q["top_rows"]}))
+    summary = {
+        "model": serving_dir,
+        "baseline_model": baseline_serving_dir,
+        "eval_files": files,
+        "eval_images": int(len(current.image_ids)),
+        "eval_captions": len(current.captions),
+        **current_metrics,
+        "baseline": baseline_metrics,
+        "min_recall_at_10": min_recall_at_10,
+        "max_regression": max_regression,
+        "blessed": blessed,
+        "reason": reason,
+        "figures": [RECALL_PLOT] + ([CONTACT_SHEET] if queries else []),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    with open(os.path.join(output_dir, formats.EVALUATION_SUMMARY), "w") as f:
+        json.dump(summary, f, indent=2)
+    line = f"{'BLESSED' if blessed else 'NOT BLESSED'}: {reason}"
+    progress.info("%s", line)
+    if not blessed:
+        # Unblessed stops the index build downstream; say why where people look.
+        logging.warning("RetrievalEvaluator: model %s %s", serving_dir, line)
+    return summary
+
+
+def embed_split(files: list[str], serving_dir: str, batch_size: int = 64) -> Embedded:
+    """Embeds every image (streamed, batch by batch) and every caption of the split."""
+    image_signature, text_signature = _load_signatures(serving_dir)
+    image_ids, image_embeddings, pending, captions, index = [], [], [], [], []
+
+    def flush():
+        if pending:
+            out = image_signature(tf.constant([r.image for r in pending]))[formats.OUTPUT_EMBEDDING]
+            image_embeddings.append(out.numpy())
+            pending.clear()
+
+    for record in data.iter_records(files):
+        captions.extend(record.captions)
+        index.extend([len(image_ids)] * len(record.captions))
+        image_ids.append(record.image_id)
+        pending.append(record)
+        if len(pending) == batch_size:
+            flush()
+    flush()
+    if not image_ids:
+        raise EvaluationError(f"the eval split {files} has no images")
+    text_embeddings = [
+        text_signature(tf.constant(captions[start:start + 256]))[formats.OUTPUT_EMBEDDING].numpy()
+        for start in range(0, len(captions), 256)]
+    dim = image_embeddings[0].shape[1]
+    return Embedded(np.asarray(image_ids, np.int64), np.concatenate(image_embeddings), captions,
+                    np.asarray(index, np.int64),
+                    np.concatenate(text_embeddings) if text_embeddings else np.zeros([0, dim], np.float32))
+
+
+def _load_signatures(serving_dir: str):
+    signatures = []
+    for name, key in ((formats.MODEL_IMAGE_ENCODER, formats.SIGNATURE_IMAGE_BYTES),
+                      (formats.MODEL_TEXT_ENCODER, formats.SIGNATURE_TEXT_STRINGS)):
+        path = os.path.join(serving_dir, name)
+        if not tf.saved_model.contains_saved_model(path):
+            raise EvaluationError(f"{path}: no SavedModel (is {serving_dir} a Trainer's Format-Serving?)")
+        loaded = tf.saved_model.load(path)
+        if key not in loaded.signatures:
+            raise EvaluationError(f"{path}: no '{key}' signature (has {sorted(loaded.signatures)})")
+        signatures.append(loaded.signatures[key])
+    return signatures
+
+
+def _retrieval_metrics(embedded: Embedded) -> tuple[dict, dict]:
+    ranks = {
+        "text_to_image": metrics.text_to_image_ranks(
+            embedded.text_embeddings, embedded.image_embeddings, embedded.caption_image_index),
+        "image_to_text": metrics.image_to_text_ranks(
+            embedded.text_embeddings, embedded.image_embeddings, embedded.caption_image_index),
+    }
+    return {name: metrics.summarize(r) for name, r in ranks.items()}, ranks
+
+
+def _contact_sheet_queries(embedded: Embedded, count: int) -> list[dict]:
+    """`count` captions spread evenly over the split, each with its top-5 images."""
+    if count <= 0:
+        return []
+    picks = np.unique(np.linspace(0, len(embedded.captions) - 1, count).round().astype(int))
+    queries = []
+    for caption_row in picks:
+        scores = embedded.image_embeddings @ embedded.text_embeddings[caption_row]
+        top = np.argsort(-scores, kind="stable")[:5]
+        queries.append({"caption": embedded.captions[caption_row],
+                        "top_rows": [int(r) for r in top],
+                        "scores": [float(scores[r]) for r in top],
+                        "positive_row": int(embedded.caption_image_index[caption_row])})
+    return queries
+
+
+def _images_by_row(files: list[str], rows: set[int]) -> dict[int, bytes]:
+    """A second pass that keeps only the encoded images the contact sheet shows."""
+    return {row: record.image for row, record in enumerate(data.iter_records(files)) if row in rows}
+
+
+class Executor(base_executor.BaseExecutor):
+    """Unpacks the artifacts, calls evaluate(), records the verdict as TFX's Evaluator does
+    (BLESSED / NOT_BLESSED file; `blessed`, `current_model`, `current_model_id` custom
+    properties, which LatestBlessedModelStrategy reads)."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        examples = input_dict["examples"]
+        model = artifact_utils.get_single_instance(input_dict["model"])
+        baseline = input_dict.get("baseline_model") or []
+        baseline = baseline[0] if baseline else None
+        evaluation = artifact_utils.get_single_instance(output_dict["evaluation"])
+        blessing = artifact_utils.get_single_instance(output_dict["blessing"])
+
+        eval_uri = artifact_utils.get_split_uri(examples, formats.SPLIT_EVAL)
+        summary = evaluate(
+            [io_utils.all_files_pattern(eval_uri)], _serving_dir(model), evaluation.uri,
+            baseline_serving_dir=_serving_dir(baseline) if baseline else None,
+            min_recall_at_10=float(exec_properties["min_recall_at_10"]),
+            max_regression=float(exec_properties["max_regression"]),
+            contact_sheet_queries=int(exec_properties["contact_sheet_queries"]))
+
+        for direction in ("text_to_image", "image_to_text"):
+            for name, value in summary[direction].items():
+                if name != "queries":
+                    key = f"{direction}_{name.replace('@', '_at_')}"
+                    evaluation.set_float_custom_property(key, float(value))
+        evaluation.set_int_custom_property("eval_images", summary["eval_images"])
+        evaluation.set_int_custom_property("eval_captions", summary["eval_captions"])
+
+        blessing.set_string_custom_property(rule.CURRENT_MODEL_URI_KEY, model.uri)
+        blessing.set_int_custom_property(rule.CURRENT_MODEL_ID_KEY, model.id)
+        if baseline is not None:
+            blessing.set_string_custom_property(rule.BASELINE_MODEL_URI_KEY, baseline.uri)
+            blessing.set_int_custom_property(rule.BASELINE_MODEL_ID_KEY, baseline.id)
+        blessing.set_float_custom_property(
+            "text_to_image_recall_at_10", summary["text_to_image"]["recall@10"])
+        blessing.set_string_custom_property(rule.REASON_KEY, summary["reason"])
+        marker = rule.BLESSED_FILE_NAME if summary["blessed"] else rule.NOT_BLESSED_FILE_NAME
+        io_utils.write_string_file(os.path.join(blessing.uri, marker), "")
+        blessing.set_int_custom_property(
+            rule.BLESSED_KEY, rule.BLESSED_VALUE if summary["blessed"] else rule.NOT_BLESSED_VALUE)
+
+
+def _serving_dir(model) -> str:
+    return path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
