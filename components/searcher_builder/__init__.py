@@ -1,0 +1,2 @@
+"""SearcherBuilder: Embeddings + text encoder -> searcher.tflite, image_searcher.tflite and
+a server-side ScaNN index."""

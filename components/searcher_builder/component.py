@@ -1,0 +1,69 @@
+"""SearcherBuilder: Embeddings + TextEncoder (+ optional Examples) -> t2i.Searcher.
+
+With `examples`, auto-tuning queries are the train split's captions embedded on device;
+without, perturbed copies of items (build.py explains why real captions are better).
+
+Every SearcherConfig field is an execution parameter of the same name (so MLMD records
+the options and TFX caching notices a change), plus `code_version`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from typing import Optional
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.common import artifacts
+from components.common import code_version as code_version_lib
+from components.searcher_builder import executor
+from pipeline.configs import SearcherConfig
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+CONFIG_HINTS = typing.get_type_hints(SearcherConfig)
+
+
+class SearcherBuilderSpec(ComponentSpec):
+    PARAMETERS = {
+        **{f.name: ExecutionParameter(type=CONFIG_HINTS[f.name])
+           for f in dataclasses.fields(SearcherConfig)},
+        "code_version": ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        "embeddings": ChannelParameter(type=artifacts.Embeddings),
+        "text_encoder": ChannelParameter(type=artifacts.TextEncoder),
+        # Optional: train captions to auto-tune with real text queries (else item copies).
+        "examples": ChannelParameter(type=standard_artifacts.Examples, optional=True),
+    }
+    OUTPUTS = {"searcher": ChannelParameter(type=artifacts.Searcher)}
+
+
+class SearcherBuilder(base_component.BaseComponent):
+    """Outputs `searcher`: searcher.tflite, image_searcher.tflite, scann_server_index/ and
+    searcher_summary.json; size, settings and build time as properties."""
+
+    SPEC_CLASS = SearcherBuilderSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, embeddings: types.BaseChannel, text_encoder: types.BaseChannel,
+                 config: Optional[SearcherConfig] = None,
+                 examples: Optional[types.BaseChannel] = None,
+                 code_version: Optional[str] = None):
+        config = config or SearcherConfig()
+        super().__init__(spec=SearcherBuilderSpec(
+            embeddings=embeddings, text_encoder=text_encoder, examples=examples,
+            **dataclasses.asdict(config),
+            code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
+            searcher=types.Channel(type=artifacts.Searcher)))
+
+    @classmethod
+    def from_config(cls, searcher: SearcherConfig, embeddings: types.BaseChannel,
+                    text_encoder: types.BaseChannel, examples: Optional[types.BaseChannel] = None,
+                    code_version: Optional[str] = None) -> "SearcherBuilder":
+        """From the `searcher` section of pipeline.configs.Config (a SearcherConfig)."""
+        return cls(embeddings, text_encoder, config=searcher, examples=examples,
+                   code_version=code_version)

@@ -1,0 +1,46 @@
+"""SearcherBuilder executor: unpacks artifacts and calls build.build_searcher."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from components.common import formats
+from components.searcher_builder import build
+from components.text_encoder_exporter import captions as captions_reader
+from pipeline.configs import SearcherConfig
+
+
+def config_from_properties(exec_properties: dict[str, Any]) -> SearcherConfig:
+    names = [f.name for f in dataclasses.fields(SearcherConfig)]
+    return SearcherConfig(**{name: exec_properties[name] for name in names if name in exec_properties})
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict: dict[str, list[types.Artifact]],
+           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        embeddings = artifact_utils.get_single_uri(input_dict["embeddings"])
+        text_encoder = artifact_utils.get_single_uri(input_dict["text_encoder"])
+        output = artifact_utils.get_single_instance(output_dict["searcher"])
+        config = config_from_properties(exec_properties)
+        captions = None
+        if input_dict.get("examples"):
+            # Train captions: real text queries, and none of the validator's eval captions.
+            train = artifact_utils.get_split_uri(input_dict["examples"], formats.SPLIT_TRAIN)
+            captions = captions_reader.read_captions(train, config.tuning_queries)
+        summary = build.build_searcher(embeddings, text_encoder, output.uri, config,
+                                       tuning_captions=captions)
+        chosen = summary["chosen"]
+        for key in ("num_items", "index_bytes", "searcher_bytes"):
+            output.set_int_custom_property(key, int(summary[key]))
+        output.set_int_custom_property("num_leaves", int(chosen["num_leaves"]))
+        output.set_int_custom_property("leaves_to_search", int(chosen["leaves_to_search"]))
+        output.set_string_custom_property("lookup", str(chosen["lookup"]))
+        output.set_float_custom_property("bytes_per_item", float(summary["bytes_per_item"]))
+        output.set_float_custom_property("build_seconds", float(summary["build_seconds"]))
+        if summary["tuning"]:
+            output.set_float_custom_property(
+                "tuning_recall_at_10", float(summary["tuning"]["chosen"]["recall_at_10"]))

@@ -1,0 +1,164 @@
+"""Auto-tuning the on-device search settings, and the recall arithmetic it rests on.
+
+Pure numpy, no TensorFlow and no Task Library: the caller supplies `evaluate(leaves,
+lookup) -> recall`, which in the builder runs the real Task Library TextSearcher on the
+candidate index (device_index.py). Like autofaiss, we pick the cheapest setting whose
+measured recall@10 against exact search reaches the target:
+
+- the index is built once; num_leaves_to_search and the lookup type are query-time
+  settings stored in the index config, so trying one costs an index write and a few
+  hundred queries, not a rebuild;
+- cost model: leaves searched x (FLOAT_LOOKUP_COST for FLOAT, 1 for INT8); the work is
+  proportional to the items scanned, and a FLOAT lookup table costs about a quarter more
+  per item than INT8 (SEARCHER_FORMAT.md: 0.39 vs 0.46 ms at 351/8);
+- "meets the target" means the one-sided 95% lower confidence bound of the measured
+  recall (mean - 1.645 standard errors over the queries) reaches it: a few hundred
+  queries leave about +-0.01 of sampling noise, and a setting that only just passes on
+  the tuning sample fails on another sample half of the time;
+- per lookup type, leaves double until the target is met, then a bisection finds the
+  fewest; candidates that cannot beat the best found so far are skipped.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+FLOAT_LOOKUP_COST = 1.25
+LOOKUP_COST = {"int8": 1.0, "float": FLOAT_LOOKUP_COST}
+CONFIDENCE_Z = 1.645  # one-sided 95%
+
+
+@dataclass
+class Trial:
+    leaves_to_search: int
+    lookup: str
+    recall_at_10: float
+    stderr: float = 0.0  # of the mean recall over the queries
+    p50_ms: float = float("nan")
+    p95_ms: float = float("nan")
+
+    @property
+    def cost(self) -> float:
+        return self.leaves_to_search * LOOKUP_COST[self.lookup]
+
+    @property
+    def lower_bound(self) -> float:
+        return self.recall_at_10 - CONFIDENCE_Z * self.stderr
+
+    def meets(self, target: float) -> bool:
+        return self.lower_bound >= target
+
+    def to_dict(self) -> dict:
+        return dict(asdict(self), cost=self.cost, lower_bound=round(self.lower_bound, 4))
+
+
+@dataclass
+class TuningResult:
+    chosen: Trial
+    target_met: bool
+    trials: list[Trial]
+
+    def to_dict(self) -> dict:
+        return {"chosen": self.chosen.to_dict(), "target_met": self.target_met,
+                "trials": [t.to_dict() for t in self.trials]}
+
+
+def tune(evaluate: Callable[[int, str], Trial], num_leaves: int, lookups: Sequence[str],
+         target: float, fixed_leaves: int = 0) -> TuningResult:
+    """Cheapest (leaves, lookup) meeting the target; the best recall if none does.
+
+    `fixed_leaves` > 0 pins the leaves searched (only the lookup is tuned).
+    """
+    trials: dict[tuple[int, str], Trial] = {}
+
+    def trial(leaves: int, lookup: str) -> Trial:
+        if (leaves, lookup) not in trials:
+            trials[(leaves, lookup)] = evaluate(leaves, lookup)
+        return trials[(leaves, lookup)]
+
+    best: Trial | None = None
+    # FLOAT first: it usually reaches the target with fewer leaves, and its result bounds
+    # how far the INT8 search needs to go.
+    for lookup in sorted(lookups, key=lambda name: name != "float"):
+        if fixed_leaves:
+            found = trial(fixed_leaves, lookup)
+            found = found if found.meets(target) else None
+        else:
+            bound = best.cost if best else float("inf")
+            found = _fewest_leaves(trial, lookup, num_leaves, target, bound)
+        if found and (best is None or found.cost < best.cost):
+            best = found
+    ordered = sorted(trials.values(), key=lambda t: (t.lookup, t.leaves_to_search))
+    if best is not None:
+        return TuningResult(best, True, ordered)
+    fallback = max(ordered, key=lambda t: (round(t.lower_bound, 6), -t.cost))
+    return TuningResult(fallback, False, ordered)
+
+
+def _fewest_leaves(trial, lookup: str, num_leaves: int, target: float,
+                   cost_bound: float) -> Trial | None:
+    cost = LOOKUP_COST[lookup]
+    low, high, leaves = 0, None, 1  # low: largest known failing count
+    while leaves * cost < cost_bound:
+        if trial(leaves, lookup).meets(target):
+            high = leaves
+            break
+        low = leaves
+        if leaves == num_leaves:
+            return None
+        leaves = min(num_leaves, leaves * 2)
+    if high is None:
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        if trial(middle, lookup).meets(target):
+            high = middle
+        else:
+            low = middle
+    return trial(high, lookup)
+
+
+# ---------------------------------------------------------------- exact search + recall
+
+def scores(queries: np.ndarray, vectors: np.ndarray, distance: str) -> np.ndarray:
+    """Similarity (larger is closer) of every query to every vector: dot product, or
+    minus the squared L2 distance."""
+    dots = queries @ vectors.T
+    if distance == "dot_product":
+        return dots
+    return 2 * dots - np.sum(queries ** 2, axis=1)[:, None] - np.sum(vectors ** 2, axis=1)[None, :]
+
+
+def exact_truth(queries: np.ndarray, vectors: np.ndarray, distance: str, k: int,
+                tolerance: float = 1e-5, chunk: int = 256) -> list[list[int]]:
+    """Per query, the rows scoring at least the exact k-th best (minus `tolerance`, so
+    ties at the boundary all count as correct)."""
+    truth = []
+    k = min(k, len(vectors))
+    for start in range(0, len(queries), chunk):
+        for row in scores(queries[start:start + chunk], vectors, distance):
+            kth = np.partition(row, -k)[-k]
+            truth.append(np.flatnonzero(row >= kth - tolerance).tolist())
+    return truth
+
+
+def per_query_recall(found_rows: Sequence[Sequence[int]], truth: Sequence[Sequence[int]],
+                     k: int) -> list[float]:
+    """Per query |found[:k] in truth| / min(k, |truth|)."""
+    values = []
+    for found, correct in zip(found_rows, truth):
+        want = min(k, len(correct))
+        correct_set = set(correct)
+        values.append(sum(1 for row in list(found)[:k] if row in correct_set) / want if want else 1.0)
+    return values
+
+
+def recall_at_k(found_rows: Sequence[Sequence[int]], truth: Sequence[Sequence[int]], k: int) -> float:
+    values = per_query_recall(found_rows, truth, k)
+    return float(np.mean(values)) if values else 1.0
+
+
+def stderr(values: Sequence[float]) -> float:
+    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0

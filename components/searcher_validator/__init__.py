@@ -1,0 +1,1 @@
+"""SearcherValidator: the Task Library loads the searcher; ANN recall vs exact search."""

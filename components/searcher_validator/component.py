@@ -1,0 +1,60 @@
+"""SearcherValidator: Searcher + Embeddings + TextEncoder + eval Examples ->
+t2i.SearcherBlessing (custom property `blessed` 1/0 and the figures)."""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.common import artifacts
+from components.common import code_version as code_version_lib
+from components.searcher_validator import executor
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class SearcherValidatorSpec(ComponentSpec):
+    PARAMETERS = {
+        "min_recall_at_10": ExecutionParameter(type=float),
+        "max_queries": ExecutionParameter(type=int),
+        "code_version": ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        "searcher": ChannelParameter(type=artifacts.Searcher),
+        "embeddings": ChannelParameter(type=artifacts.Embeddings),
+        "text_encoder": ChannelParameter(type=artifacts.TextEncoder),
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+    }
+    OUTPUTS = {"blessing": ChannelParameter(type=artifacts.SearcherBlessing)}
+
+
+class SearcherValidator(base_component.BaseComponent):
+    """Outputs `blessing`: validation_summary.json; `blessed` (1/0), recall@10, top-1
+    agreement, p50/p95 latency and the reasons as custom properties."""
+
+    SPEC_CLASS = SearcherValidatorSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, searcher: types.BaseChannel, embeddings: types.BaseChannel,
+                 text_encoder: types.BaseChannel, examples: types.BaseChannel, *,
+                 min_recall_at_10: float = 0.95, max_queries: int = 500,
+                 code_version: Optional[str] = None):
+        super().__init__(spec=SearcherValidatorSpec(
+            searcher=searcher, embeddings=embeddings, text_encoder=text_encoder,
+            examples=examples, min_recall_at_10=float(min_recall_at_10),
+            max_queries=int(max_queries),
+            code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
+            blessing=types.Channel(type=artifacts.SearcherBlessing)))
+
+    @classmethod
+    def from_config(cls, validator, searcher: types.BaseChannel, embeddings: types.BaseChannel,
+                    text_encoder: types.BaseChannel, examples: types.BaseChannel,
+                    code_version: Optional[str] = None) -> "SearcherValidator":
+        """From the `validator` section of pipeline.configs.Config (a ValidatorConfig)."""
+        return cls(searcher, embeddings, text_encoder, examples,
+                   min_recall_at_10=validator.min_recall_at_10,
+                   max_queries=validator.max_queries, code_version=code_version)

@@ -1,0 +1,32 @@
+"""SearcherValidator executor: unpacks artifacts, calls validate.validate_searcher and
+records the verdict as custom properties of the blessing."""
+from __future__ import annotations
+
+from typing import Any
+
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from components.common import formats
+from components.searcher_validator import validate
+from pipeline.configs import ValidatorConfig
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict: dict[str, list[types.Artifact]],
+           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        blessing = artifact_utils.get_single_instance(output_dict["blessing"])
+        config = ValidatorConfig(min_recall_at_10=float(exec_properties["min_recall_at_10"]),
+                                 max_queries=int(exec_properties["max_queries"]))
+        summary = validate.validate_searcher(
+            artifact_utils.get_single_uri(input_dict["searcher"]),
+            artifact_utils.get_single_uri(input_dict["embeddings"]),
+            artifact_utils.get_single_uri(input_dict["text_encoder"]),
+            artifact_utils.get_split_uri(input_dict["examples"], formats.SPLIT_EVAL),
+            blessing.uri, config)
+        blessing.set_int_custom_property("blessed", int(summary["blessed"]))
+        blessing.set_int_custom_property("num_queries", int(summary["num_queries"]))
+        for key in ("recall_at_10", "top1_agreement", "p50_ms", "p95_ms"):
+            blessing.set_float_custom_property(key, float(summary[key]))
+        blessing.set_string_custom_property("reasons", "; ".join(summary["reasons"]))

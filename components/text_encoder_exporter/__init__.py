@@ -1,0 +1,1 @@
+"""TextEncoderExporter: the model's towers as Task Library-ready .tflite files."""
