@@ -35,6 +35,64 @@ def version() -> None:
         click.echo(f"{package} {_version(package)}")
 
 
+@main.command("sample-data")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder to write the collection into (new or empty).")
+@click.option("--images", "num_images", default=2000, show_default=True,
+              type=click.IntRange(min=1), help="Number of images.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Same seed, same collection, byte for byte.")
+@click.option("--spans", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Split the images into span-1..span-K folders (0: one collection).")
+def sample_data_command(out_dir: str, num_images: int, seed: int, spans: int) -> None:
+    """Write a synthetic captioned collection in COCO captions format (works offline)."""
+    from pipeline import sample_data
+
+    try:
+        summary = sample_data.generate(out_dir, num_images=num_images, seed=seed, spans=spans)
+    except (ValueError, OSError) as e:
+        fail(str(e))
+    layout = f"{spans} spans" if spans else "train2017/val2017"
+    click.echo(f"sample-data: {summary['images']} images, {summary['captions']} captions "
+               f"({layout}, seed {seed}) in {out_dir}, {summary['seconds']:.1f} s")
+
+
+@main.command("search")
+@click.argument("query", required=False)
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000),
+              help="Number of results.")
+@click.option("--searcher", default="latest", show_default=True,
+              help="A searcher .tflite, a folder holding one, a pushed version number, "
+                   "or 'latest'.")
+@click.option("--image", type=click.Path(dir_okay=False),
+              help="Search with this image (image_searcher.tflite) instead of text.")
+@click.option("--show", type=click.Path(dir_okay=False),
+              help="Also write a contact sheet PNG of the results here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--images", "images_dir", help="Collection root for --show [data.data_dir].")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Config file (for pusher.serving_dir and data.data_dir).")
+@click.option("--root", help="Pipeline root whose serving/ holds the pushed versions [runs].")
+def search_command(query, k, searcher, image, show, as_json, images_dir, config_path, root) -> None:
+    """Search the on-device searcher (TF-free): rank, similarity, image id, file, Flickr URL."""
+    from pipeline import search as search_lib
+    from pipeline.configs import ConfigError, load_config
+
+    try:
+        config = load_config(config_path, [f"pipeline.root={root}"] if root else [])
+        request = search_lib.SearchRequest(query, image, k, searcher, config.serving_dir())
+        path, hits = search_lib.search(request)
+        click.echo(search_lib.format_json(request, path, hits) if as_json
+                   else search_lib.format_table(hits))
+        if show:
+            missing = search_lib.contact_sheet(hits, images_dir or config.data.data_dir, show)
+            if missing:
+                click.echo(f"warning: {len(missing)} images not found under "
+                           f"{images_dir or config.data.data_dir} (e.g. {missing[0]})", err=True)
+    except (search_lib.SearchError, ConfigError, OSError) as e:
+        fail(str(e))
+
+
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -47,6 +105,15 @@ def fail(message: str, code: int = 1) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
+
+def _register_commands() -> None:
+    from pipeline import cli_kubeflow, cli_runs
+
+    for command in cli_runs.COMMANDS + cli_kubeflow.COMMANDS:
+        main.add_command(command)
+
+
+_register_commands()
 
 if __name__ == "__main__":
     main()

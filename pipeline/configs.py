@@ -119,7 +119,7 @@ class ValidatorConfig:
 
 @dataclass
 class PusherConfig:
-    serving_dir: str = "runs/serving"
+    serving_dir: str = ""  # empty: <pipeline.root>/serving
 
 
 @dataclass
@@ -155,6 +155,10 @@ class Config:
     validator: ValidatorConfig = field(default_factory=ValidatorConfig)
     pusher: PusherConfig = field(default_factory=PusherConfig)
     kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
+
+    def serving_dir(self) -> str:
+        """Where pushed searchers go: pusher.serving_dir, else <pipeline.root>/serving."""
+        return os.path.abspath(self.pusher.serving_dir or os.path.join(self.pipeline.root, "serving"))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -65,7 +65,20 @@ def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None =
             root_logger.removeHandler(printer)
         result.components = printer.components
     _record_config(root, run_id, config_json)
+    _write_timings(root, result)
     return result
+
+
+def _write_timings(root: str, result: RunResult) -> None:
+    """Per-component status, wall time and peak memory, for benchmarks and reports."""
+    rows = [{"component": c.node_id, "status": c.status, "seconds": round(c.seconds, 2),
+             "peak_rss_mb": round(c.peak_rss_mb, 1)} for c in result.components]
+    with open(timings_path(root, result.run_id), "w") as f:
+        json.dump({"run_id": result.run_id, "succeeded": result.succeeded, "components": rows}, f, indent=2)
+
+
+def timings_path(root: str, run_id: str) -> str:
+    return os.path.join(root, LOG_DIR, f"{run_id}.timings.json")
 
 
 def _last_lines(error: BaseException, count: int = 6) -> str:

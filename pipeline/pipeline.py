@@ -14,7 +14,7 @@ import os
 from tfx import v1 as tfx
 
 from components.coco_example_gen.component import CocoExampleGen
-from components.common.code_version import code_version
+from components.common.artifacts import Embeddings
 from components.data_gate.component import DataGate
 from components.image_embedder.component import ImageEmbedder
 from components.retrieval_evaluator.component import RetrievalEvaluator
@@ -22,13 +22,15 @@ from components.searcher_builder.component import SearcherBuilder
 from components.searcher_pusher.component import SearcherPusher
 from components.searcher_validator.component import SearcherValidator
 from components.text_encoder_exporter.component import TextEncoderExporter
+from components.trainer import code_version as trainer_code_version
 from pipeline import metadata_store
 from pipeline.configs import Config
+from pipeline.resolvers import baseline_model_resolver
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
+# The newest input span an Embeddings artifact covers (set by the ImageEmbedder).
+MAX_SPAN_PROPERTY = "max_span"
 TRAINER_RUN_FN = "components.trainer.module_file.run_fn"
-TRAINER_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "components", "trainer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,10 +41,15 @@ class Paths:
 
 
 def resolve_paths(config: Config) -> Paths:
-    root = os.path.abspath(config.pipeline.root)
+    root = _absolute(config.pipeline.root)
     serving = config.pusher.serving_dir or os.path.join(root, "serving")
     return Paths(root=root, pipeline_root=os.path.join(root, "pipelines", config.pipeline.name),
-                 serving_dir=os.path.abspath(serving))
+                 serving_dir=_absolute(serving))
+
+
+def _absolute(path: str) -> str:
+    # Kubeflow roots are URIs (gs://...): abspath would turn them into local paths.
+    return path if "://" in path else os.path.abspath(path)
 
 
 def beam_args(config: Config) -> list[str]:
@@ -53,19 +60,27 @@ def _ingestion(config: Config) -> list:
     example_gen = CocoExampleGen.from_config(config.data)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     # A curated schema, not one inferred from the very data it should check.
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=SCHEMA_FILE)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.pipeline.schema_file or SCHEMA_FILE)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
     return [example_gen, statistics_gen, schema_gen, example_validator, data_gate]
 
 
-def _training(config: Config, examples, data_gate) -> list:
+def _latest_blessed_model() -> tfx.dsl.Resolver:
+    return tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("LatestBlessedModel")
+
+
+def _training(config: Config, examples, data_gate, kubeflow: bool) -> list:
     custom_config = {
         **dataclasses.asdict(config.trainer),
         # run_fn is referenced by name, so TFX hashes no module file: the code version
         # in the config is what makes the cache notice a trainer change.
-        "code_version": code_version(TRAINER_DIR),
+        "code_version": trainer_code_version(),
     }
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_RUN_FN,
@@ -75,29 +90,28 @@ def _training(config: Config, examples, data_gate) -> list:
         custom_config=custom_config,
     )
     trainer.add_upstream_node(data_gate)
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("LatestBlessedModel")
+    model_resolver = (_latest_blessed_model() if kubeflow
+                      else baseline_model_resolver(trainer.outputs["model"]))
     evaluator = RetrievalEvaluator.from_config(
         config.evaluator, examples=examples, model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"])
     return [trainer, model_resolver, evaluator]
 
 
-def _searcher(config: Config, paths: Paths, examples, model, model_blessing,
-              previous_embeddings=None) -> list:
+def _searcher(config: Config, paths: Paths, examples, model, previous_embeddings=None) -> list:
+    # The model's blessing gates this branch through a Cond, not as an input: the evaluator
+    # re-runs on every run (its baseline is resolved at run time), and a blessing input
+    # would make every step below miss the cache even when nothing changed.
     embedder = ImageEmbedder(
-        examples=examples, model=model, model_blessing=model_blessing,
-        previous_embeddings=previous_embeddings,
+        examples=examples, model=model, previous_embeddings=previous_embeddings,
         batch_size=config.embedder.batch_size, num_workers=config.embedder.num_workers,
         multiprocessing_min_images=config.embedder.multiprocessing_min_images,
         incremental=config.embedder.incremental)
     exporter = TextEncoderExporter.from_config(config.exporter, model=model, examples=examples)
+    # Train-split captions tune the index on real queries, disjoint from the validator's.
     builder = SearcherBuilder.from_config(
         config.searcher, embeddings=embedder.outputs["embeddings"],
-        text_encoder=exporter.outputs["text_encoder"])
+        text_encoder=exporter.outputs["text_encoder"], examples=examples)
     validator = SearcherValidator.from_config(
         config.validator, searcher=builder.outputs["searcher"],
         embeddings=embedder.outputs["embeddings"], text_encoder=exporter.outputs["text_encoder"],
@@ -108,18 +122,54 @@ def _searcher(config: Config, paths: Paths, examples, model, model_blessing,
     return [embedder, exporter, builder, validator, pusher]
 
 
-def create_pipeline(config: Config) -> tfx.dsl.Pipeline:
+def create_pipeline(config: Config, kubeflow: bool = False) -> tfx.dsl.Pipeline:
+    """The full DAG. `kubeflow=True` swaps in what Kubeflow's compiler supports (TFX's own
+    baseline resolver; see pipeline/resolvers.py)."""
     paths = resolve_paths(config)
     ingestion = _ingestion(config)
     example_gen, data_gate = ingestion[0], ingestion[-1]
     examples = example_gen.outputs["examples"]
-    training = _training(config, examples, data_gate)
+    training = _training(config, examples, data_gate, kubeflow)
     trainer, evaluator = training[0], training[-1]
     blessing = evaluator.outputs["blessing"]
     # An unblessed model skips the whole index build; the evaluator's log says why.
     with tfx.dsl.Cond(blessing.future()[0].custom_property("blessed") == 1):
-        searcher = _searcher(config, paths, examples, trainer.outputs["model"], blessing)
+        searcher = _searcher(config, paths, examples, trainer.outputs["model"])
     return _pipeline(config, paths, ingestion + training + searcher)
+
+
+def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> tfx.dsl.Pipeline:
+    """The periodic index rebuild: no training. Ingest the newest span, resolve the latest
+    blessed model and the latest embeddings, embed only the new images, rebuild, validate
+    and push. With `embedder.incremental = false` it is a full rebuild instead: every span
+    is ingested and embedded again (what the incremental rebuild is measured against).
+
+    It shares the full pipeline's name, so its Resolvers see that pipeline's models and
+    embeddings in ML Metadata. Run the full pipeline once first.
+    """
+    paths = resolve_paths(config)
+    incremental = config.embedder.incremental
+    data = dataclasses.replace(config.data, spans="latest" if incremental else "all")
+    ingestion = _ingestion(dataclasses.replace(config, data=data))
+    examples = ingestion[0].outputs["examples"]
+    model_resolver = _latest_blessed_model()
+    model = model_resolver.outputs["model"]
+    resolvers = [model_resolver]
+    if not incremental:
+        searcher = _searcher(config, paths, examples, model)
+        return _pipeline(config, paths, ingestion + resolvers + searcher)
+    embeddings_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        embeddings=tfx.dsl.Channel(type=Embeddings),
+    ).with_id("LatestEmbeddings")
+    previous = embeddings_resolver.outputs["embeddings"]
+    resolvers.append(embeddings_resolver)
+    # Nothing new since the last index (the newest span is already embedded): every step
+    # after ingestion is skipped, so the tick is quick and pushes nothing.
+    newest_span = examples.future()[0].property("span")
+    with tfx.dsl.Cond(newest_span > previous.future()[0].custom_property(MAX_SPAN_PROPERTY)):
+        searcher = _searcher(config, paths, examples, model, previous_embeddings=previous)
+    return _pipeline(config, paths, ingestion + resolvers + searcher)
 
 
 def _pipeline(config: Config, paths: Paths, components: list) -> tfx.dsl.Pipeline:

@@ -34,6 +34,7 @@ class ComponentProgress:
     started: float
     status: str = "running"  # running | done | cached | skipped | failed
     seconds: float = 0.0
+    peak_rss_mb: float = 0.0  # this process's peak while the component ran (Linux)
     details: list[str] = field(default_factory=list)
 
 
@@ -61,6 +62,7 @@ class ProgressPrinter(logging.Handler):
         if record.name == PROGRESS_LOGGER:
             self._detail(message)
         elif match := _RUNNING.match(message):
+            reset_peak_rss()
             self.components.append(ComponentProgress(match.group(1), time.perf_counter()))
             if self._interactive:
                 self._write(f"{self._prefix(self.current)} running ...", end="")
@@ -86,6 +88,7 @@ class ProgressPrinter(logging.Handler):
         elif component.seconds and not force:
             return
         component.seconds = time.perf_counter() - component.started
+        component.peak_rss_mb = peak_rss_mb()
         self._write(f"{self._prefix(component)} {component.status:<8}{component.seconds:7.1f} s",
                     replace=self._interactive)
 
@@ -106,6 +109,26 @@ class ProgressPrinter(logging.Handler):
             text = "\r\033[K" + text
         self.terminal.write(text + end)
         self.terminal.flush()
+
+
+def reset_peak_rss() -> None:
+    """Restarts the kernel's high-water mark (VmHWM) so each component gets its own peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 @contextlib.contextmanager

@@ -10,19 +10,32 @@ _INTERNAL = {"tfx_version", "state", "is_external", "name", "producer_component"
 _MAX_FIGURES = 10
 
 
-def artifact_figures(artifact) -> dict:
-    """Scalar custom properties worth showing (counts, recall, sizes, versions)."""
-    figures = {}
-    for key, value in sorted(metadata_store.custom_properties(artifact).items()):
+# Shown first when present: the figures a person looks for on each artifact type.
+_KEY_FIGURES = (
+    "version", "pushed", "blessed", "span", "spans_ingested", "images_ingested", "images_skipped",
+    "captions_kept", "split_train_count", "split_eval_count", "split_index_count",
+    "text_to_image_recall_at_1", "text_to_image_recall_at_10", "text_to_image_median_rank",
+    "count", "dim", "embedded_new", "dead_letters", "execution_mode", "images_per_second",
+    "num_items", "num_leaves", "leaves_to_search", "lookup", "bytes_per_item", "index_bytes",
+    "recall_at_10", "p50_ms", "p95_ms", "text_min_cosine", "text_encoder_bytes",
+)
+
+
+def artifact_figures(artifact, limit: int = _MAX_FIGURES) -> dict:
+    """Scalar custom properties worth showing (counts, recall, sizes, versions): the key
+    figures first, then others; zero counts of skipped items are left out."""
+    candidates = {}
+    for key, value in metadata_store.custom_properties(artifact).items():
         if key in _INTERNAL or key.startswith("__"):
             continue
+        if "skipped" in key and value == 0:
+            continue
         if isinstance(value, float):
-            figures[key] = round(value, 4)
-        elif isinstance(value, int) or (isinstance(value, str) and len(value) <= 60):
-            figures[key] = value
-        if len(figures) >= _MAX_FIGURES:
-            break
-    return figures
+            candidates[key] = round(value, 4)
+        elif isinstance(value, int) or (isinstance(value, str) and 0 < len(value) <= 60):
+            candidates[key] = value
+    ordered = [k for k in _KEY_FIGURES if k in candidates] + sorted(k for k in candidates if k not in _KEY_FIGURES)
+    return {k: candidates[k] for k in ordered[:limit]}
 
 
 def run_overview(store, run_id: str, executions=None) -> str:

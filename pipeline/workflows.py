@@ -104,10 +104,11 @@ def demo(config: Config, num_images: int = 2000, out: IO[str] = sys.stdout) -> i
         return 1
     from pipeline import pipeline as dags  # already imported by run(): no extra cost
 
-    serving_dir = dags.resolve_paths(config).serving_dir
-    sheet = os.path.join(dags.resolve_paths(config).root, "demo_results.png")
+    paths = dags.resolve_paths(config)
+    sheet = os.path.join(paths.root, "demo_results.png")
     for index, query in enumerate(DEMO_QUERIES):
-        args = ["search", query, "-k", "5", "--serving-dir", serving_dir]
+        args = ["search", query, "-k", "5", "--searcher", os.path.join(paths.serving_dir, "latest"),
+                "--images", data_dir]
         if index == 0:
             args += ["--show", sheet]
         _say(out, f"\n$ t2i search \"{query}\" -k 5")
