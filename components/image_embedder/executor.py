@@ -1,0 +1,80 @@
+"""ImageEmbedder executor: unpacks artifacts, refuses an unblessed model, calls embed_images."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tfx import types
+from tfx.components.util import model_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.types import artifact_utils
+from tfx.utils import path_utils
+
+from components.common import formats
+from components.image_embedder.embed import embed_images
+
+EXAMPLES_KEY = "examples"
+MODEL_KEY = "model"
+MODEL_BLESSING_KEY = "model_blessing"
+PREVIOUS_EMBEDDINGS_KEY = "previous_embeddings"
+EMBEDDINGS_KEY = "embeddings"
+
+# Summary figures copied to the artifact's custom properties (MLMD queries, the UI).
+_INT_PROPERTIES = ("count", "dim", "model_artifact_id", "input_images", "embedded_new", "reused",
+                   "dead_letters")
+_FLOAT_PROPERTIES = ("norm_min", "norm_max", "norm_mean", "wall_seconds", "images_per_second",
+                     "startup_seconds", "steady_images_per_second")
+
+
+class UnblessedModelError(ValueError):
+    pass
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    def Do(self, input_dict: dict[str, list[types.Artifact]],
+           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
+        model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
+        blessings = input_dict.get(MODEL_BLESSING_KEY) or []
+        for blessing in blessings:
+            if not model_utils.is_model_blessed(blessing):
+                raise UnblessedModelError(
+                    f"model {model.uri} (artifact {model.id}) is not blessed (ModelBlessing "
+                    f"{blessing.uri}, artifact {blessing.id}): refusing to embed with it")
+        previous = input_dict.get(PREVIOUS_EMBEDDINGS_KEY) or []
+        if len(previous) > 1:
+            raise ValueError(f"{PREVIOUS_EMBEDDINGS_KEY}: expected at most one artifact, got {len(previous)}")
+        embeddings = artifact_utils.get_single_instance(output_dict[EMBEDDINGS_KEY])
+
+        splits = artifact_utils.decode_split_names(examples.split_names)
+        if formats.SPLIT_INDEX not in splits:
+            raise ValueError(f"Examples {examples.uri} has splits {splits}, no {formats.SPLIT_INDEX!r}")
+        split_dir = os.path.join(examples.uri, f"Split-{formats.SPLIT_INDEX}")
+
+        make_pipeline = None
+        if self._make_beam_pipeline_fn is not None:  # an orchestrator-supplied pipeline wins
+            make_pipeline = lambda _args: self._make_beam_pipeline_fn()  # noqa: E731
+        summary = embed_images(
+            os.path.join(split_dir, "*"),
+            path_utils.serving_model_path(model.uri),
+            embeddings.uri,
+            model_artifact_id=model.id or None,
+            previous_embeddings_uri=previous[0].uri if previous else None,
+            incremental=bool(exec_properties.get("incremental", 1)),
+            batch_size=int(exec_properties.get("batch_size", 64)),
+            num_workers=int(exec_properties.get("num_workers", 0)),
+            multiprocessing_min_images=int(exec_properties.get("multiprocessing_min_images", 100_000)),
+            beam_pipeline_args=self._beam_pipeline_args,
+            make_pipeline=make_pipeline,
+            code_version=exec_properties.get("code_version"),
+        )
+        for name in _INT_PROPERTIES:
+            if summary.get(name) is not None:
+                embeddings.set_int_custom_property(name, int(summary[name]))
+        for name in _FLOAT_PROPERTIES:
+            if summary.get(name) is not None:
+                embeddings.set_float_custom_property(name, float(summary[name]))
+        embeddings.set_string_custom_property("execution_mode", summary["execution"]["mode"])
+        embeddings.set_int_custom_property("num_workers", summary["execution"]["workers"])
+        embeddings.set_int_custom_property("incremental", int(summary["incremental"]["used"]))
+        embeddings.set_string_custom_property("model_uri", summary["model"]["uri"])
