@@ -14,6 +14,7 @@ import os
 from tfx import v1 as tfx
 
 from components.coco_example_gen.component import CocoExampleGen
+from components.common import formats
 from components.common.artifacts import Embeddings
 from components.data_gate.component import DataGate
 from components.image_embedder.component import ImageEmbedder
@@ -28,8 +29,6 @@ from pipeline.configs import Config
 from pipeline.resolvers import baseline_model_resolver
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
-# The newest input span an Embeddings artifact covers (set by the ImageEmbedder).
-MAX_SPAN_PROPERTY = "max_span"
 TRAINER_RUN_FN = "components.trainer.module_file.run_fn"
 
 
@@ -52,19 +51,34 @@ def _absolute(path: str) -> str:
     return path if "://" in path else os.path.abspath(path)
 
 
+# Any of these in the Beam args tells TFX the workers already have our code.
+_DEPENDENCY_FLAGS = ("--extra_package", "--extra_packages", "--setup_file", "--requirements_file",
+                     "--sdk_container_image", "--worker_harness_container_image")
+
+
 def beam_args(config: Config) -> list[str]:
-    return list(config.pipeline.beam_args)
+    """The user's Beam args plus our image as the SDK container. Without a dependency flag
+    TFX builds a tfx sdist for every Beam execution (~40 MB left in /tmp each time); the
+    DirectRunner ignores the image, and Dataflow/Flink workers need it anyway."""
+    args = list(config.pipeline.beam_args)
+    if not any(arg.split("=", 1)[0] in _DEPENDENCY_FLAGS for arg in args):
+        args.append(f"--sdk_container_image={config.kubeflow.image}")
+    return args
 
 
-def _ingestion(config: Config) -> list:
-    example_gen = CocoExampleGen.from_config(config.data)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+def _ingestion(config: Config, indexed_embeddings=None) -> list:
+    example_gen = CocoExampleGen.from_config(config.data, indexed_embeddings=indexed_embeddings)
+    return [example_gen, *_validation(example_gen.outputs["examples"])]
+
+
+def _validation(examples) -> list:
+    statistics_gen = tfx.components.StatisticsGen(examples=examples)
     # A curated schema, not one inferred from the very data it should check.
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.pipeline.schema_file or SCHEMA_FILE)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=SCHEMA_FILE)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
-    return [example_gen, statistics_gen, schema_gen, example_validator, data_gate]
+    return [statistics_gen, schema_gen, example_validator, data_gate]
 
 
 def _latest_blessed_model() -> tfx.dsl.Resolver:
@@ -139,37 +153,41 @@ def create_pipeline(config: Config, kubeflow: bool = False) -> tfx.dsl.Pipeline:
 
 
 def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> tfx.dsl.Pipeline:
-    """The periodic index rebuild: no training. Ingest the newest span, resolve the latest
-    blessed model and the latest embeddings, embed only the new images, rebuild, validate
-    and push. With `embedder.incremental = false` it is a full rebuild instead: every span
+    """The periodic index rebuild: no training. Resolve the latest blessed model and the
+    latest embeddings, ingest every span newer than those embeddings cover, embed only the
+    new images, rebuild, validate and push. With `embedder.incremental = false` it is a full rebuild instead: every span
     is ingested and embedded again (what the incremental rebuild is measured against).
 
     It shares the full pipeline's name, so its Resolvers see that pipeline's models and
     embeddings in ML Metadata. Run the full pipeline once first.
     """
     paths = resolve_paths(config)
-    incremental = config.embedder.incremental
-    data = dataclasses.replace(config.data, spans="latest" if incremental else "all")
-    ingestion = _ingestion(dataclasses.replace(config, data=data))
-    examples = ingestion[0].outputs["examples"]
     model_resolver = _latest_blessed_model()
     model = model_resolver.outputs["model"]
-    resolvers = [model_resolver]
-    if not incremental:
+    if not config.embedder.incremental:
+        data = dataclasses.replace(config.data, spans="all")
+        ingestion = _ingestion(dataclasses.replace(config, data=data))
+        examples = ingestion[0].outputs["examples"]
         searcher = _searcher(config, paths, examples, model)
-        return _pipeline(config, paths, ingestion + resolvers + searcher)
+        searcher[0].add_upstream_node(ingestion[-1])
+        return _pipeline(config, paths, [*ingestion, model_resolver, *searcher])
     embeddings_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
         embeddings=tfx.dsl.Channel(type=Embeddings),
     ).with_id("LatestEmbeddings")
     previous = embeddings_resolver.outputs["embeddings"]
-    resolvers.append(embeddings_resolver)
-    # Nothing new since the last index (the newest span is already embedded): every step
-    # after ingestion is skipped, so the tick is quick and pushes nothing.
+    data = dataclasses.replace(config.data, spans="latest")
+    example_gen = CocoExampleGen.from_config(data, indexed_embeddings=previous)
+    examples = example_gen.outputs["examples"]
+    # Nothing newer than the index (ingestion then re-reads the newest span only): every
+    # later step is skipped, so the tick is quick and pushes nothing.
     newest_span = examples.future()[0].property("span")
-    with tfx.dsl.Cond(newest_span > previous.future()[0].custom_property(MAX_SPAN_PROPERTY)):
+    with tfx.dsl.Cond(newest_span > previous.future()[0].custom_property(formats.MAX_SPAN_PROPERTY)):
+        validation = _validation(examples)
         searcher = _searcher(config, paths, examples, model, previous_embeddings=previous)
-    return _pipeline(config, paths, ingestion + resolvers + searcher)
+    searcher[0].add_upstream_node(validation[-1])
+    return _pipeline(config, paths, [embeddings_resolver, example_gen, *validation,
+                                     model_resolver, *searcher])
 
 
 def _pipeline(config: Config, paths: Paths, components: list) -> tfx.dsl.Pipeline:

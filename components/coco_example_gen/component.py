@@ -15,17 +15,21 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
-from tfx.types.component_spec import ExecutionParameter
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.standard_component_specs import FileBasedExampleGenSpec
 
 from components.coco_example_gen import executor, ingest, layout, plan, storage
 from components.common import formats
+from components.common.artifacts import Embeddings
 from components.common.code_version import code_version as _code_version
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class CocoExampleGenSpec(FileBasedExampleGenSpec):
+    INPUTS = {
+        executor.INDEXED_EMBEDDINGS_KEY: ChannelParameter(type=Embeddings, optional=True),
+    }
     PARAMETERS = {
         **FileBasedExampleGenSpec.PARAMETERS,
         executor.IMAGE_DIR_KEY: ExecutionParameter(type=str),
@@ -47,6 +51,7 @@ class CocoExampleGen(FileBasedExampleGen):
                  split_mode: str = plan.SPLIT_HASH, eval_fraction: float = 0.2,
                  spans: str = layout.SPANS_ALL,
                  max_image_pixels: int = ingest.DEFAULT_MAX_IMAGE_PIXELS,
+                 indexed_embeddings: Optional[types.BaseChannel] = None,
                  code_version: Optional[str] = None):
         plan.check_options(split_mode, eval_fraction, max_image_pixels)
         if not storage.is_remote(data_dir):
@@ -68,15 +73,18 @@ class CocoExampleGen(FileBasedExampleGen):
             eval_fraction=float(eval_fraction),
             max_image_pixels=int(max_image_pixels),
             code_version=code_version or _code_version(PACKAGE_DIR),
+            indexed_embeddings=indexed_embeddings,
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         # FileBasedExampleGen.__init__ would build the stock spec; only its base's is wanted.
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)
 
     @classmethod
-    def from_config(cls, data, code_version: Optional[str] = None) -> "CocoExampleGen":
+    def from_config(cls, data, indexed_embeddings: Optional[types.BaseChannel] = None,
+                    code_version: Optional[str] = None) -> "CocoExampleGen":
         """From the `data` section of pipeline.configs.Config (a DataConfig)."""
         return cls(data.data_dir, annotations_file=data.annotations_file,
                    image_dir=data.image_dir, split_mode=data.split,
                    eval_fraction=data.eval_fraction, spans=data.spans,
-                   max_image_pixels=data.max_image_pixels, code_version=code_version)
+                   max_image_pixels=data.max_image_pixels,
+                   indexed_embeddings=indexed_embeddings, code_version=code_version)

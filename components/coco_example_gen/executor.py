@@ -11,7 +11,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.coco_example_gen import ingest, report
+from components.coco_example_gen import ingest, layout, report
 from components.common import formats
 
 IMAGE_DIR_KEY = "image_dir"
@@ -19,6 +19,9 @@ SPLIT_MODE_KEY = "split_mode"
 EVAL_FRACTION_KEY = "eval_fraction"
 MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
 CODE_VERSION_KEY = "code_version"
+# Optional input: the Embeddings the current index was built from. With it and
+# spans="latest", every span newer than the ones it covers is ingested.
+INDEXED_EMBEDDINGS_KEY = "indexed_embeddings"
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -32,11 +35,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         input_config = example_gen_pb2.Input()
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        data_dir = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        span = int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME) or 0)
+        patterns = [split.pattern for split in input_config.splits]
+        indexed = input_dict.get(INDEXED_EMBEDDINGS_KEY) or []
+        if indexed:
+            covered = indexed[0].get_int_custom_property(formats.MAX_SPAN_PROPERTY)
+            patterns = [p for pattern in patterns
+                        for p in layout.span_range_patterns(data_dir, pattern, covered + 1, span)]
         result = ingest.ingest_resolved(
-            exec_properties[standard_component_specs.INPUT_BASE_KEY],
-            [split.pattern for split in input_config.splits],
+            data_dir,
+            patterns,
             examples.uri,
-            span=int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME) or 0),
+            span=span,
             image_dir=exec_properties.get(IMAGE_DIR_KEY) or "",
             split_mode=exec_properties[SPLIT_MODE_KEY],
             eval_fraction=float(exec_properties[EVAL_FRACTION_KEY]),
@@ -44,6 +55,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             make_pipeline=self._make_beam_pipeline,
         )
         examples.split_names = artifact_utils.encode_split_names(list(formats.SPLITS))
+        # The standard properties TFX's own ExampleGen executor sets from the driver's
+        # resolution; downstream statistics and the rebuild DAG's span check read them.
+        examples.span = int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME) or 0)
+        if exec_properties.get(example_gen_utils.VERSION_PROPERTY_NAME) is not None:
+            examples.version = int(exec_properties[example_gen_utils.VERSION_PROPERTY_NAME])
         # What StatisticsGen, Transform and friends read to know how to parse the splits.
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(

@@ -83,10 +83,25 @@ def find_sources(data_dir: str, patterns: list[str], image_dir: str = "") -> lis
     if not used:
         raise LayoutError(f"{data_dir}: no annotations file matches "
                           f"{' or '.join(patterns)}; is this a COCO captions collection?")
-    if len(used) > 1:
-        raise LayoutError(f"{data_dir}: both {used[0]} and {used[1]} match; keep either a single "
+    top_level = [p for p in used if not p.startswith(SPAN_DIR_PREFIX)]
+    if top_level and len(used) > 1:
+        other = next(p for p in used if p != top_level[0])
+        raise LayoutError(f"{data_dir}: both {top_level[0]} and {other} match; keep either a single "
                           "collection at the top or span-<N>/ folders, not both")
-    return [_source(data_dir, path, image_dir) for path in matches[used[0]]]
+    return [_source(data_dir, path, image_dir) for pattern in used for path in matches[pattern]]
+
+
+def span_range_patterns(data_dir: str, resolved_pattern: str, first: int, last: int) -> list[str]:
+    """The driver's resolved `span-<last>/...` pattern for every span folder numbered
+    first..last (just `last` when none is): the rebuild ingests every span its index
+    lacks, not only the newest, so a missed tick loses nothing."""
+    prefix = f"{SPAN_DIR_PREFIX}{last}/"
+    if not resolved_pattern.startswith(prefix):
+        return [resolved_pattern]
+    rest = resolved_pattern[len(prefix):]
+    numbers = sorted(int(m.group(1)) for d in storage.subdirectories(data_dir)
+                     if (m := _SPAN_DIR.match(d)) and first <= int(m.group(1)) <= last)
+    return [f"{SPAN_DIR_PREFIX}{n}/{rest}" for n in (numbers or [last])]
 
 
 def _source(data_dir: str, path: str, image_dir: str) -> AnnotationSource:

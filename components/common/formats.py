@@ -48,6 +48,9 @@ EMBEDDINGS_FILE_PREFIX = "embeddings"  # embeddings-00000-of-00004.tfrecord.gz
 EMBEDDING_FEATURE = "embedding"  # float list, dim D; plus image_id and metadata as above
 EMBEDDINGS_SUMMARY = "embeddings_summary.json"
 DEAD_LETTERS = "dead_letters.jsonl"  # one {"image_id", "file_name", "reason"} per line
+# Custom property: the newest input span the embeddings cover (ImageEmbedder sets it;
+# the rebuild's ingestion and its "anything new?" check read it).
+MAX_SPAN_PROPERTY = "max_span"
 
 # TextEncoder (TextEncoderExporter output).
 TEXT_ENCODER_TFLITE = "text_encoder.tflite"  # with Task Library tokenizer metadata

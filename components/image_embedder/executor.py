@@ -78,3 +78,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         embeddings.set_int_custom_property("num_workers", summary["execution"]["workers"])
         embeddings.set_int_custom_property("incremental", int(summary["incremental"]["used"]))
         embeddings.set_string_custom_property("model_uri", summary["model"]["uri"])
+        previous_span = (previous[0].get_int_custom_property(formats.MAX_SPAN_PROPERTY)
+                         if previous and summary["incremental"]["used"] else 0)
+        embeddings.set_int_custom_property(formats.MAX_SPAN_PROPERTY, max(newest_span(examples), previous_span))
+
+
+def newest_span(examples: types.Artifact) -> int:
+    """The newest input span in an Examples artifact: CocoExampleGen records the spans it
+    ingested ("1,2") and TFX the span it resolved (0 when all spans went in at once)."""
+    ingested = examples.get_string_custom_property("spans_ingested")
+    spans = [int(s) for s in ingested.split(",") if s.strip().isdigit()]
+    return max(spans + [int(examples.span or 0)])
