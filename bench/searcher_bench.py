@@ -3,7 +3,7 @@ per item and build time, for the seeds' blog config and for our default (auto-tu
 
     .venv/bin/python -m bench.searcher_bench            # 20,000 and 123,287 items
     .venv/bin/python -m bench.searcher_bench --quick    # 20,000 only
-    ... --out bench-results.json
+    ... --output bench-results.json
 
 Data: clustered synthetic unit vectors (dim 128, two-level clusters) with COCO-like item metadata
 (`123456|2970773875|val2014/COCO_val2014_000000123456.jpg`), written as a real Embeddings
@@ -30,8 +30,8 @@ import pipeline  # noqa: F401  (process environment before TensorFlow)
 
 import numpy as np
 
-from components.common import formats, item_metadata, tf_free, tokenizer
-from components.searcher_builder import query_encoder, scann_index, tuning
+from components.common import embeddings_io, formats, item_metadata, tf_free, tokenizer
+from components.searcher_builder import query_encoder, scann_index, server_index, tuning
 from components.searcher_builder.build import build_searcher
 from components.searcher_builder.plan import plan_index
 from pipeline.configs import SearcherConfig
@@ -80,27 +80,6 @@ def concept_queries(centres: np.ndarray, count: int, seed: int = 1) -> np.ndarra
     rng = np.random.default_rng(seed)
     picked = centres[rng.choice(len(centres), size=count, replace=False)]
     return _unit(picked + ITEM_SPREAD * rng.normal(size=picked.shape) / math.sqrt(DIM)).astype(np.float32)
-
-
-def write_embeddings(out_dir: str, ids, vectors, metadata, shards: int = 4) -> None:
-    import tensorflow as tf
-
-    os.makedirs(out_dir, exist_ok=True)
-    writers = [tf.io.TFRecordWriter(os.path.join(
-        out_dir, f"{formats.EMBEDDINGS_FILE_PREFIX}-{s:05d}-of-{shards:05d}.tfrecord.gz"),
-        options="GZIP") for s in range(shards)]
-    for row, (image_id, vector, meta) in enumerate(zip(ids, vectors, metadata)):
-        feature = {
-            formats.FEATURE_IMAGE_ID: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(image_id)])),
-            formats.EMBEDDING_FEATURE: tf.train.Feature(float_list=tf.train.FloatList(value=vector)),
-            formats.FEATURE_METADATA: tf.train.Feature(bytes_list=tf.train.BytesList(value=[meta])),
-        }
-        writers[row % shards].write(tf.train.Example(
-            features=tf.train.Features(feature=feature)).SerializeToString())
-    for writer in writers:
-        writer.close()
-    with open(os.path.join(out_dir, formats.EMBEDDINGS_SUMMARY), "w") as f:
-        json.dump({"count": len(ids), "dim": DIM}, f)
 
 
 def export_text_encoder(work: str) -> str:
@@ -167,7 +146,8 @@ def bench_size(n: int, text_encoder: str, work: str) -> dict:
     ids, vectors, metadata, centres = synthetic_collection(n)
     queries = concept_queries(centres, NUM_QUERIES)
     embeddings = os.path.join(work, f"embeddings-{n}")
-    write_embeddings(embeddings, ids, vectors, metadata)
+    embeddings_io.write_embeddings(embeddings, ids, vectors, metadata,
+                                   summary={"count": len(ids), "dim": DIM}, shards=4)
     rows, sweeps, tunings = [], {}, {}
 
     # Tuning queries for the default: a second, disjoint draw of concept queries, as the
@@ -205,7 +185,47 @@ def bench_size(n: int, text_encoder: str, work: str) -> dict:
         else:
             sweeps[name] = trials
             tunings[name] = summary["tuning"]
-    return {"num_items": n, "rows": rows, "sweeps": sweeps, "tuning": tunings}
+    baselines = [exact_search_row(vectors, queries),
+                 server_index_row(done["default (auto)"][1], vectors, metadata, queries)]
+    return {"num_items": n, "rows": rows, "baselines": baselines, "sweeps": sweeps,
+            "tuning": tunings}
+
+
+def _latency_ms(search_one, queries) -> tuple[float, float]:
+    """p50 / p95 of one query at a time (the on-device case), after one warm-up query."""
+    search_one(queries[0])
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        search_one(query)
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+def exact_search_row(vectors: np.ndarray, queries: np.ndarray) -> dict:
+    """Brute force in numpy float32: the exact answer, and what it costs per query."""
+    def top10(query):
+        scores = vectors @ query
+        return np.argpartition(-scores, 10)[:10]
+
+    p50, p95 = _latency_ms(top10, queries)
+    return {"config": "exact (numpy float32)", "recall_at_10": 1.0, "p50_ms": round(p50, 3),
+            "p95_ms": round(p95, 3), "bytes_per_item": float(vectors.shape[1] * 4)}
+
+
+def server_index_row(searcher_dir: str, vectors: np.ndarray, metadata: list, queries: np.ndarray) -> dict:
+    """The server-side ScaNN index the builder writes next to searcher.tflite (scann's own
+    search, same tree, with reordering off as on device)."""
+    index = server_index.ServerIndex.load(os.path.join(searcher_dir, formats.SERVER_INDEX_DIR))
+    p50, p95 = _latency_ms(lambda q: index.search(q, k=10), queries)
+    truth = tuning.exact_truth(queries, vectors, "dot_product", 10)
+    row_of = {m.decode() if isinstance(m, bytes) else m: i for i, m in enumerate(metadata)}
+    found = index.search(queries, k=10)
+    recall = np.mean([min(10, len({row_of[hit.metadata] for hit in hits} & set(true))) / 10
+                      for hits, true in zip(found, truth)])
+    return {"config": "server ScaNN (default index)", "recall_at_10": round(float(recall), 4),
+            "p50_ms": round(p50, 3), "p95_ms": round(p95, 3),
+            "leaves_to_search": index.info.get("leaves_to_search")}
 
 
 def machine() -> dict:
@@ -222,6 +242,9 @@ def print_table(result: dict) -> None:
         print(f"{r['config']:<32}{r['leaves_to_search']:>4}/{r['num_leaves']:<4}{r['lookup']:>7}"
               f"{r['dimensions_per_block']:>6}{r['recall_at_10']:>10.3f}{r['p50_ms']:>8.3f}"
               f"{r['p95_ms']:>8.3f}{r['bytes_per_item']:>8.1f}{r['build_seconds']:>9.1f}")
+    for b in result.get("baselines", []):
+        print(f"{b['config']:<32}{'':>9}{'':>7}{'':>6}{b['recall_at_10']:>10.3f}{b['p50_ms']:>8.3f}"
+              f"{b['p95_ms']:>8.3f}")
     for name, trials in result["sweeps"].items():
         print(f"  sweep, {name}: " + ", ".join(
             f"{t['leaves_to_search']}/{t['lookup']}: {t['recall_at_10']:.3f} {t['p50_ms']:.2f}ms"
@@ -231,7 +254,7 @@ def print_table(result: dict) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20,000 items only")
-    parser.add_argument("--out", help="also write the results as JSON here")
+    parser.add_argument("--output", help="also write the results as JSON here")
     parser.add_argument("--sizes", help="comma-separated sizes (overrides --quick)")
     args = parser.parse_args(argv)
     sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
@@ -246,8 +269,8 @@ def main(argv=None) -> None:
     results["machine_after"] = machine()
     print(f"\nload average before {results['machine_before']['load_average']}, "
           f"after {results['machine_after']['load_average']} ({os.cpu_count()} cpus)")
-    if args.out:
-        with open(args.out, "w") as f:
+    if args.output:
+        with open(args.output, "w") as f:
             json.dump(results, f, indent=2)
 
 

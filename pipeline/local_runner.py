@@ -12,6 +12,7 @@ import logging
 import os
 import traceback
 from dataclasses import dataclass, field
+from typing import IO
 
 from pipeline import metadata_store
 from pipeline.progress import ProgressPrinter, captured_output
@@ -34,9 +35,11 @@ def new_run_id() -> str:
     return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None = None) -> RunResult:
+def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None = None,
+                 terminal: IO[str] | None = None) -> RunResult:
     """Runs `tfx_pipeline` (whose metadata config points under `root`); never raises for a
-    component failure: the result says which component failed and why."""
+    component failure: the result says which component failed and why. Progress lines go
+    to `terminal` (default: the real stdout, whatever the capture does to descriptors)."""
     from tfx.dsl.compiler import compiler, constants
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from tfx.orchestration.portable import runtime_parameter_utils
@@ -49,7 +52,7 @@ def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None =
     # ours, so the log file, report and summary can be named before the run starts.
     runtime_parameter_utils.substitute_runtime_parameter(
         ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
-    with captured_output(log_path) as terminal:
+    with captured_output(log_path, terminal) as terminal:
         printer = ProgressPrinter(terminal, total=len(ir.nodes))
         root_logger = logging.getLogger()
         root_logger.addHandler(printer)

@@ -132,9 +132,9 @@ def peak_rss_mb() -> float:
 
 
 @contextlib.contextmanager
-def captured_output(log_path: str) -> Iterator[IO[str]]:
-    """Sends stdout/stderr (descriptors included) and Python logging to `log_path`; yields a
-    stream to the real terminal. With --verbose, nothing is redirected."""
+def captured_output(log_path: str, terminal: IO[str] | None = None) -> Iterator[IO[str]]:
+    """Sends stdout/stderr (descriptors included) and Python logging to `log_path`; yields
+    `terminal`, or a stream to the real terminal. With --verbose, nothing is redirected."""
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     root = logging.getLogger()
     with open(log_path, "a", buffering=1) as log_file:
@@ -146,7 +146,7 @@ def captured_output(log_path: str) -> Iterator[IO[str]]:
         _set_absl_verbosity_info()
         if runtime_env.is_verbose():
             try:
-                yield sys.stdout
+                yield terminal or sys.stdout
             finally:
                 root.removeHandler(file_handler)
                 root.setLevel(previous_level)
@@ -155,11 +155,11 @@ def captured_output(log_path: str) -> Iterator[IO[str]]:
         sys.stdout.flush()
         sys.stderr.flush()
         saved_out, saved_err = os.dup(1), os.dup(2)
-        terminal = os.fdopen(os.dup(saved_out), "w", buffering=1)
+        real_terminal = os.fdopen(os.dup(saved_out), "w", buffering=1)
         os.dup2(log_file.fileno(), 1)
         os.dup2(log_file.fileno(), 2)
         try:
-            yield terminal
+            yield terminal or real_terminal
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -167,7 +167,7 @@ def captured_output(log_path: str) -> Iterator[IO[str]]:
             os.dup2(saved_err, 2)
             os.close(saved_out)
             os.close(saved_err)
-            terminal.close()
+            real_terminal.close()
             root.removeHandler(file_handler)
             root.setLevel(previous_level)
             _restore_absl_verbosity()

@@ -39,7 +39,11 @@ def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full") 
     paths = dags.resolve_paths(config)
     run_id = local_runner.new_run_id()
     _say(out, f"t2i: run {run_id}; full logs in {os.path.join(paths.root, local_runner.LOG_DIR, run_id + '.log')}")
-    result = local_runner.run_pipeline(tfx_pipeline, paths.root, config.to_json(), run_id=run_id)
+    # The process's own stdout is redirected to the log during the run; any other stream
+    # (a test's, say) can take the progress lines directly.
+    terminal = None if out is sys.stdout else out
+    result = local_runner.run_pipeline(tfx_pipeline, paths.root, config.to_json(), run_id=run_id,
+                                       terminal=terminal)
 
     store = metadata_store.connect(paths.root)
     executions = metadata_store.run_executions(store, run_id) if _run_exists(store, run_id) else []

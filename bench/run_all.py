@@ -1,0 +1,183 @@
+"""`make bench` / `make bench-full`: every performance figure the project claims, measured
+side by side in one run on the machine at hand.
+
+    .venv/bin/python -m bench.run_all --quick   # <= 15 minutes on 2 cores
+    .venv/bin/python -m bench.run_all --full    # COCO scale: 123,287 index items, 50,000 images
+
+Steps (each a child process, its peak RSS taken from the kernel's accounting of it):
+  searcher   bench/searcher_bench.py: recall@10 vs exact, Task Library p50/p95, bytes per
+             item, build time for the blog config, our default and the auto-tuned config;
+             exact numpy and server-side ScaNN latency beside them
+  embedder   bench/embedder_bench.py: images/s in-process and with 1 and 2 Beam workers
+  training   bench/train_bench.py: examples/s, wall time, eval R@1/R@10
+  pipeline   `t2i run` on the 2,000-image sample (first run, cached re-run), per component
+             with peak memory; then an incremental rebuild adding 10% new images against a
+             full rebuild, both from the same state
+
+Writes runs/bench/<timestamp>.json and .md, then regenerates the README's Performance
+section from them (bench/readme.py). Machines here are shared and noisy: ratios measured
+within one run are what to trust.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_DIR = os.path.join(REPO, "runs", "bench")
+SAMPLE_IMAGES = 2000
+NEW_FRACTION = 0.1
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="20,000 searcher items, 2,000 images (default)")
+    size.add_argument("--full", action="store_true", help="123,287 searcher items, 50,000 images")
+    parser.add_argument("--only", help="comma-separated steps: searcher,embedder,training,pipeline")
+    args = parser.parse_args(argv)
+    steps = args.only.split(",") if args.only else ["searcher", "embedder", "training", "pipeline"]
+    mode = "full" if args.full else "quick"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    results = {"mode": mode, "started": stamp, "machine": machine(), "steps": {}}
+    with tempfile.TemporaryDirectory(prefix="t2i-bench-") as work:
+        for step in steps:
+            print(f"[bench] {step} ...", flush=True)
+            started = time.perf_counter()
+            results["steps"][step] = STEPS[step](work, mode)
+            print(f"[bench] {step} done in {time.perf_counter() - started:.0f} s", flush=True)
+    results["machine"]["load_average_after"] = os.getloadavg()
+    os.makedirs(BENCH_DIR, exist_ok=True)
+    json_path = os.path.join(BENCH_DIR, f"{stamp}.json")
+    with open(json_path, "w") as f:
+        json.dump(results, f, indent=2)
+    from bench import readme
+
+    markdown = readme.markdown(results)
+    with open(os.path.join(BENCH_DIR, f"{stamp}.md"), "w") as f:
+        f.write(markdown)
+    readme.update_readme(os.path.join(REPO, "README.md"), markdown, json_path)
+    print(markdown)
+    print(f"[bench] wrote {json_path} and the README's Performance section")
+    return 0
+
+
+def machine() -> dict:
+    return {
+        "cpus": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "cpu_model": _cpu_model(), "platform": platform.platform(),
+        "python": platform.python_version(), "load_average_before": os.getloadavg(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_measured(args: list[str]) -> dict:
+    """Runs a child to completion: its wall time, its own peak RSS (wait4's accounting of
+    it and the descendants it reaped) and its output; a failure raises with its stderr."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(args, stdout=out, stderr=err, text=True, cwd=REPO)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:4])} failed ({process.returncode}):\n{stderr[-3000:]}")
+    return {"wall_seconds": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "stdout": stdout, "stderr": stderr}
+
+
+def _json_file(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+# ----------------------------------------------------------------------------- steps
+
+def searcher_step(work: str, mode: str) -> dict:
+    out = os.path.join(work, "searcher.json")
+    sizes = "20000,123287" if mode == "full" else "20000"
+    child = run_measured([sys.executable, "-m", "bench.searcher_bench", "--sizes", sizes, "--output", out])
+    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+
+
+def embedder_step(work: str, mode: str) -> dict:
+    out = os.path.join(work, "embedder.json")
+    sizes = "2000,50000" if mode == "full" else "2000"
+    child = run_measured([sys.executable, "bench/embedder_bench.py", "--sizes", sizes,
+                          "--output", out, "--skip-tmp"])
+    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+
+
+def training_step(work: str, mode: str) -> dict:
+    out = os.path.join(work, "training.json")
+    child = run_measured([sys.executable, "bench/train_bench.py", "--images", str(SAMPLE_IMAGES),
+                          "--output", out])
+    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+
+
+def pipeline_step(work: str, mode: str) -> dict:
+    """`t2i run` as a user types it: first run and cached re-run on the sample (one span),
+    then a 10% new span indexed by the incremental rebuild and by a full rebuild, both
+    started from copies of the same pipeline root."""
+    from pipeline import sample_data
+
+    data = os.path.join(work, "data")
+    root = os.path.join(work, "runs")
+    sample_data.generate(data, num_images=SAMPLE_IMAGES, spans=1)
+    t2i = os.path.join(os.path.dirname(sys.executable), "t2i")
+    result = {"images": SAMPLE_IMAGES}
+    for name in ("first_run", "cached_rerun"):
+        child = run_measured([t2i, "run", "--data", data, "--root", root])
+        result[name] = {"process_wall_seconds": child["wall_seconds"],
+                        "process_peak_rss_mb": child["peak_rss_mb"], **_latest_timings(root)}
+    new_images = int(SAMPLE_IMAGES * NEW_FRACTION)
+    sample_data.add_span(data, new_images)
+    result["new_images"] = new_images
+    for name, extra in (("incremental_rebuild", []), ("full_rebuild", ["--set", "embedder.incremental=false"])):
+        copy = os.path.join(work, f"runs-{name}")
+        shutil.copytree(root, copy, symlinks=True)
+        child = run_measured([t2i, "run", "--pipeline", "rebuild", "--data", data, "--root", copy, *extra])
+        result[name] = {"process_wall_seconds": child["wall_seconds"],
+                        "process_peak_rss_mb": child["peak_rss_mb"], **_latest_timings(copy)}
+    incremental = result["incremental_rebuild"]["components_seconds"]
+    full = result["full_rebuild"]["components_seconds"]
+    result["rebuild_ratio"] = round(incremental / full, 3) if full else None
+    return result
+
+
+def _latest_timings(root: str) -> dict:
+    """The newest run's per-component status, seconds and peak RSS (local_runner writes them)."""
+    logs = os.path.join(root, "logs")
+    newest = max((f for f in os.listdir(logs) if f.endswith(".timings.json")),
+                 key=lambda f: os.path.getmtime(os.path.join(logs, f)))
+    timings = _json_file(os.path.join(logs, newest))
+    rows = timings["components"]
+    return {"run_id": timings["run_id"], "succeeded": timings["succeeded"],
+            "components_seconds": round(sum(r["seconds"] for r in rows), 1), "components": rows}
+
+
+STEPS = {"searcher": searcher_step, "embedder": embedder_step, "training": training_step,
+         "pipeline": pipeline_step}
+
+if __name__ == "__main__":
+    sys.exit(main())
