@@ -207,8 +207,8 @@ def _child(request: dict) -> None:
 def _run_executor(request: dict) -> dict:
     from tfx.types import artifact_utils, standard_artifacts
 
+    from components.common import embeddings_io
     from components.common.artifacts import Embeddings
-    from components.image_embedder import embeddings_io
     from components.image_embedder.executor import Executor
 
     examples = standard_artifacts.Examples()

@@ -50,29 +50,38 @@ def _searcher(step: dict) -> list[str]:
     return lines + [""]
 
 
+_EMBEDDER_MODES = {"in_memory": "in-process", "multi_processing_1": "1 Beam worker (2 TF threads)",
+                   "multi_processing_1_one_thread": "1 Beam worker (1 TF thread)",
+                   "multi_processing_2": "2 Beam workers (1 TF thread each)"}
+
+
 def _embedder(step: dict) -> list[str]:
-    lines = ["### ImageEmbedder (Beam RunInference, untrained default image tower)", "",
+    lines = ["### ImageEmbedder (Beam RunInference; the Trainer's untrained default image tower)", "",
              "| images | mode | start-up s | steady images/s | wall s | peak RSS MB |",
              "|---:|---|---:|---:|---:|---:|"]
-    for size, runs in sorted(step.get("sizes", {}).items(), key=lambda kv: int(kv[0])):
-        for mode, run in runs.items():
-            if not isinstance(run, dict) or "wall_seconds" not in run:
-                continue
-            lines.append(f"| {int(size):,} | {mode} | {run.get('startup_seconds', 0):.1f} "
-                         f"| {run.get('steady_images_per_second', 0):.0f} | {run['wall_seconds']:.1f} "
-                         f"| {run.get('peak_rss_mb', 0):.0f} |")
-    for name, value in sorted(step.get("speedups", {}).items()):
-        lines.append(f"\nSpeed-up {name}: {value}")
-    return lines + [""]
+    speedups = []
+    for size, result in sorted(step["sizes"].items(), key=lambda kv: int(kv[0])):
+        for mode, run in result["runs"].items():
+            lines.append(f"| {int(size):,} | {_EMBEDDER_MODES.get(mode, mode)} | {run['startup_seconds']:.1f} "
+                         f"| {run['steady_images_per_second']:.0f} | {run['wall_seconds']:.1f} "
+                         f"| {run['peak_rss_mb']:.0f} |")
+        steady = result["speedup_steady"]
+        speedups.append(f"{int(size):,} images: 2 workers vs 1 at steady state {steady['2_vs_1_workers']}x "
+                        f"({steady['2_vs_1_workers_one_thread_each']}x against a 1-thread worker), "
+                        f"vs in-process {steady['2_workers_vs_in_memory']}x")
+    return lines + [""] + [f"Speed-up, {line}." for line in speedups] + [""]
 
 
 def _training(step: dict) -> list[str]:
-    t2i = step.get("text_to_image", {})
-    return ["### Training (default towers, 2,000-image sample)", "",
-            f"Training wall time {step.get('training_seconds', 0):.0f} s, "
-            f"{step.get('examples_per_second', 0):.0f} examples/s; eval text→image "
-            f"R@1 {t2i.get('recall_at_1', 0):.3f}, R@10 {t2i.get('recall_at_10', 0):.3f}; "
-            f"peak RSS {step.get('peak_rss_mb', 0):.0f} MB.", ""]
+    t2i = step["text_to_image"]
+    i2t = step["image_to_text"]
+    return ["### Training (default towers, 2,000-image sample, "
+            f"{step['train_images']} train / {step['eval_images']} eval images)", "",
+            f"Training {step['training_wall_seconds']:.0f} s for {step['epochs']} epochs "
+            f"({step['examples_per_second']:.0f} examples/s; run_fn {step['run_fn_wall_seconds']:.0f} s "
+            f"with data loading, per-epoch eval and export); eval text→image R@1 {t2i['recall@1']:.3f}, "
+            f"R@10 {t2i['recall@10']:.3f}, median rank {t2i['median_rank']:.0f}; image→text R@1 "
+            f"{i2t['recall@1']:.3f}, R@10 {i2t['recall@10']:.3f}; peak RSS {step['peak_rss_mb']:.0f} MB.", ""]
 
 
 def _pipeline(step: dict) -> list[str]:

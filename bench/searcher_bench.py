@@ -34,7 +34,7 @@ from components.common import embeddings_io, formats, item_metadata, tf_free, to
 from components.searcher_builder import query_encoder, scann_index, server_index, tuning
 from components.searcher_builder.build import build_searcher
 from components.searcher_builder.plan import plan_index
-from pipeline.configs import SearcherConfig
+from pipeline.configs import ExporterConfig, SearcherConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIM = 128
@@ -86,16 +86,14 @@ def export_text_encoder(work: str) -> str:
     """The fixture model at 128-d, through the real TextEncoderExporter."""
     sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
     from model_fixtures import build_fixture_model
-    from test_searcher_support import all_captions, write_examples
+    from test_searcher_support import all_captions
 
     from components.text_encoder_exporter import export
 
     serving = build_fixture_model(os.path.join(work, "model", "Format-Serving"), all_captions(60),
                                   embedding_dim=DIM)
-    write_examples(os.path.join(work, "examples", "Split-eval"), 60)
     out = os.path.join(work, "text_encoder")
-    export.export_encoders(serving, os.path.join(work, "examples", "Split-eval"), out,
-                           export.ExportOptions())
+    export.export_encoders(serving, out, ExporterConfig())
     return out
 
 

@@ -112,7 +112,8 @@ def _training(config: Config, examples, data_gate, kubeflow: bool) -> list:
     return [trainer, model_resolver, evaluator]
 
 
-def _searcher(config: Config, paths: Paths, examples, model, previous_embeddings=None) -> list:
+def _searcher(config: Config, paths: Paths, examples, model, previous_embeddings=None,
+              exporter: TextEncoderExporter | None = None) -> list:
     # The model's blessing gates this branch through a Cond, not as an input: the evaluator
     # re-runs on every run (its baseline is resolved at run time), and a blessing input
     # would make every step below miss the cache even when nothing changed.
@@ -121,7 +122,7 @@ def _searcher(config: Config, paths: Paths, examples, model, previous_embeddings
         batch_size=config.embedder.batch_size, num_workers=config.embedder.num_workers,
         multiprocessing_min_images=config.embedder.multiprocessing_min_images,
         incremental=config.embedder.incremental)
-    exporter = TextEncoderExporter.from_config(config.exporter, model=model, examples=examples)
+    exporter = exporter or TextEncoderExporter.from_config(config.exporter, model=model)
     # Train-split captions tune the index on real queries, disjoint from the validator's.
     builder = SearcherBuilder.from_config(
         config.searcher, embeddings=embedder.outputs["embeddings"],
@@ -182,9 +183,13 @@ def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> tfx.dsl.P
     # Nothing newer than the index (ingestion then re-reads the newest span only): every
     # later step is skipped, so the tick is quick and pushes nothing.
     newest_span = examples.future()[0].property("span")
+    # Outside the Cond (whose channels count as inputs of every node under it), the
+    # exporter's only input is the model: it stays cached until the model changes.
+    exporter = TextEncoderExporter.from_config(config.exporter, model=model)
     with tfx.dsl.Cond(newest_span > previous.future()[0].custom_property(formats.MAX_SPAN_PROPERTY)):
         validation = _validation(examples)
-        searcher = _searcher(config, paths, examples, model, previous_embeddings=previous)
+        searcher = _searcher(config, paths, examples, model, previous_embeddings=previous,
+                             exporter=exporter)
     searcher[0].add_upstream_node(validation[-1])
     return _pipeline(config, paths, [embeddings_resolver, example_gen, *validation,
                                      model_resolver, *searcher])

@@ -63,27 +63,26 @@ def _component_table(executions) -> str:
 
 def _artifact_summaries(executions) -> dict[str, dict]:
     found = {}
-    for node in executions:
-        for artifacts in node.outputs.values():
-            for artifact in artifacts:
-                for root, _, files in _walk_shallow(artifact.uri):
-                    for name in files:
-                        if name in _SUMMARY_FILES and name not in found:
-                            with open(os.path.join(root, name)) as f:
-                                found[name] = json.load(f)
+    for _, directory, name in _output_files(executions):
+        if name in _SUMMARY_FILES and name not in found:
+            with open(os.path.join(directory, name)) as f:
+                found[name] = json.load(f)
     return found
 
 
 def _artifact_images(executions) -> dict[str, str]:
-    images = {}
+    return {f"{node_id}: {name}": os.path.join(directory, name)
+            for node_id, directory, name in _output_files(executions) if name.endswith(".png")}
+
+
+def _output_files(executions):
+    """(node id, directory, file name) of every file near the top of every output artifact."""
     for node in executions:
         for artifacts in node.outputs.values():
             for artifact in artifacts:
-                for root, _, files in _walk_shallow(artifact.uri):
+                for directory, _, files in _walk_shallow(artifact.uri):
                     for name in sorted(files):
-                        if name.endswith(".png"):
-                            images[f"{node.node_id}: {name}"] = os.path.join(root, name)
-    return images
+                        yield node.node_id, directory, name
 
 
 def _walk_shallow(uri: str, depth: int = 2):

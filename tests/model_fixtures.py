@@ -13,13 +13,16 @@ import os
 import tensorflow as tf
 
 from components.common import formats, tf_text, tokenizer
+from components.common.captions import write_eval_captions
 
 
 def build_fixture_model(serving_dir: str, captions: list[str], *, image_size: int = 32,
                         embedding_dim: int = 16, max_tokens: int = 12, seed: int = 0) -> str:
-    """Writes image_encoder/, text_encoder/, vocab.txt, model_config.json; returns serving_dir."""
+    """Writes image_encoder/, text_encoder/, vocab.txt, model_config.json and
+    eval_captions.txt (from `captions`, in their order); returns serving_dir."""
     tf.random.set_seed(seed)
     os.makedirs(serving_dir, exist_ok=True)
+    write_eval_captions(serving_dir, captions)
     vocab_path = os.path.join(serving_dir, formats.MODEL_VOCAB)
     tokenizer.write_vocab_file(vocab_path, tokenizer.build_vocab(captions))
     vocab_size = max(tokenizer.read_vocab_file(vocab_path).values()) + 1

@@ -1,7 +1,8 @@
-"""The TF-free shared contracts: tokenizer mirror, vocab file, item metadata, code version."""
+"""The TF-free shared contracts: tokenizer mirror, vocab file, item metadata, code version,
+caption order and the Model artifact's eval captions."""
 import pytest
 
-from components.common import code_version, item_metadata, tokenizer
+from components.common import captions, code_version, formats, item_metadata, tokenizer
 
 
 def test_split_mirrors_the_re2_delimiter():
@@ -45,6 +46,23 @@ def test_item_metadata_round_trip():
     url = "http://farm4.staticflickr.com/3153/2970773875_164f0c0b83_z.jpg"
     assert item_metadata.flickr_id_from_url(url) == "2970773875"
     assert item_metadata.flickr_id_from_url("") == ""
+
+
+def test_first_captions_first_orders_by_position_and_drops_repeats():
+    per_example = [["a dog", "a brown dog"], [], ["a cat ", "a dog", "the cat"], ["a bird"]]
+    assert captions.first_captions_first(per_example, 10) == [
+        "a dog", "a cat", "a bird", "a brown dog", "the cat"]
+    assert captions.first_captions_first(per_example, 2) == ["a dog", "a cat"]
+    assert captions.first_captions_first([[], [" "]], 5) == []
+
+
+def test_eval_captions_file_round_trip(tmp_path):
+    written = ["a dog", "a dog", "two\nlines", " "] + [f"caption {i}" for i in range(300)]
+    path = captions.write_eval_captions(str(tmp_path), written)
+    assert path == str(tmp_path / formats.MODEL_EVAL_CAPTIONS)
+    read = captions.read_eval_captions(str(tmp_path))
+    assert read[:3] == ["a dog", "two lines", "caption 0"]
+    assert len(read) == captions.EVAL_CAPTIONS_LIMIT == len(set(read))
 
 
 def test_code_version_changes_with_the_source(tmp_path):

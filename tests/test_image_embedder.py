@@ -8,8 +8,7 @@ import pytest
 import tensorflow as tf
 
 import image_embedder_fixtures as fx
-from components.common import formats, item_metadata
-from components.image_embedder import embeddings_io
+from components.common import embeddings_io, formats, item_metadata
 from components.image_embedder.beam_stages import EmbeddingCheckError
 from components.image_embedder.embed import EmbedderError, embed_images
 from model_fixtures import build_fixture_model
@@ -28,13 +27,13 @@ def images_for(ids):
 
 
 def assert_matches_model(uri, serving_dir, images):
-    ids, vectors, metadata = embeddings_io.read_embeddings(uri)
-    assert ids.tolist() == sorted(images)
+    items = embeddings_io.read_embeddings(uri)
+    assert items.image_ids.tolist() == sorted(images)
     reference = fx.direct_embeddings(serving_dir, images)
-    for image_id, vector, meta in zip(ids.tolist(), vectors, metadata):
+    for image_id, vector, meta in zip(items.image_ids.tolist(), items.vectors, items.metadata):
         np.testing.assert_allclose(vector, reference[image_id], atol=TOLERANCE, err_msg=f"image {image_id}")
         assert item_metadata.decode(meta) == item_metadata.ItemMetadata(image_id, fx.file_name(image_id))
-    return ids, vectors
+    return items.image_ids, items.vectors
 
 
 def test_embeddings_equal_the_saved_model_by_id(tmp_path, serving_dir):
@@ -145,12 +144,12 @@ def test_incremental_run_carries_previous_rows_over_unchanged(tmp_path, serving_
     summary = embed_images(fx.write_index_split(str(tmp_path / "examples"), images), serving_dir, out,
                            model_artifact_id=3, previous_embeddings_uri=previous)
 
-    ids, vectors, metadata = embeddings_io.read_embeddings(out)
-    assert ids.tolist() == [1, 2, 3, 4, 5, 6, 99]
-    np.testing.assert_array_equal(vectors[[0, 1, 2, 6]], old_vectors)
-    assert metadata[6] == b"old-99"
+    items = embeddings_io.read_embeddings(out)
+    assert items.image_ids.tolist() == [1, 2, 3, 4, 5, 6, 99]
+    np.testing.assert_array_equal(items.vectors[[0, 1, 2, 6]], old_vectors)
+    assert items.metadata[6] == b"old-99"
     reference = fx.direct_embeddings(serving_dir, {i: images[i] for i in (4, 5, 6)})
-    for row, image_id in zip(vectors[3:6], (4, 5, 6)):
+    for row, image_id in zip(items.vectors[3:6], (4, 5, 6)):
         np.testing.assert_allclose(row, reference[image_id], atol=TOLERANCE)
     assert (summary["embedded_new"], summary["reused"], summary["count"]) == (3, 3, 7)
     assert summary["incremental"]["previous_rows_not_in_input"] == 1

@@ -6,9 +6,8 @@ import pytest
 from tfx.types import artifact_utils, standard_artifacts
 
 import image_embedder_fixtures as fx
-from components.common import formats
+from components.common import embeddings_io, formats
 from components.common.artifacts import Embeddings
-from components.image_embedder import embeddings_io
 from components.image_embedder.executor import Executor, UnblessedModelError
 from model_fixtures import build_fixture_model
 
@@ -55,8 +54,8 @@ def test_executor_writes_the_artifact_and_its_custom_properties(artifacts_dir, t
         input_artifacts(artifacts_dir, blessed=True), outputs, PROPERTIES)
 
     embeddings = outputs["embeddings"][0]
-    ids, vectors, _ = embeddings_io.read_embeddings(embeddings.uri)
-    assert ids.tolist() == list(range(1, 13)) and vectors.shape == (12, 16)
+    items = embeddings_io.read_embeddings(embeddings.uri)
+    assert items.image_ids.tolist() == list(range(1, 13)) and items.vectors.shape == (12, 16)
     summary = embeddings_io.read_summary(embeddings.uri)
     assert summary["model"]["uri"] == str(artifacts_dir / "model" / "Format-Serving")
     assert summary["code_version"] == "test"
@@ -128,4 +127,5 @@ def test_component_runs_in_a_local_dag_and_reuses_rows_incrementally(artifacts_d
     assert properties[1]["incremental"].int_value == 1
     first_rows = embeddings_io.read_embeddings(produced[0].uri)
     second_rows = embeddings_io.read_embeddings(produced[1].uri)
-    assert np.array_equal(first_rows[0], second_rows[0]) and np.array_equal(first_rows[1], second_rows[1])
+    assert np.array_equal(first_rows.image_ids, second_rows.image_ids)
+    assert np.array_equal(first_rows.vectors, second_rows.vectors)

@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from components.common import formats
-from components.searcher_builder import embeddings_reader, plan, server_index, tuning
+from components.common import embeddings_io, formats
+from components.searcher_builder import plan, server_index, tuning
 from components.searcher_builder.build import build_searcher
 from pipeline.configs import SearcherConfig
 from test_searcher_support import (
@@ -256,27 +256,27 @@ def test_plan_rejects_bad_options_and_empty_collections():
 
 
 def test_embeddings_reader_errors_name_the_problem(tmp_path):
-    with pytest.raises(embeddings_reader.EmbeddingsError, match="no embeddings-"):
-        embeddings_reader.read_embeddings(str(tmp_path))
+    with pytest.raises(embeddings_io.EmbeddingsFormatError, match="no embeddings-"):
+        embeddings_io.read_embeddings(str(tmp_path))
     vectors = clustered_unit_vectors(4, 8)
     write_embeddings(str(tmp_path / "dup"), [1, 2, 2, 3], vectors, shards=1)
-    with pytest.raises(embeddings_reader.EmbeddingsError, match=r"duplicate image ids \[2\]"):
-        embeddings_reader.read_embeddings(str(tmp_path / "dup"))
+    with pytest.raises(embeddings_io.EmbeddingsFormatError, match=r"duplicate image ids \[2\]"):
+        embeddings_io.read_embeddings(str(tmp_path / "dup"))
     write_embeddings(str(tmp_path / "same"), [1, 2, 3, 4], vectors, metadata=[b"x"] * 4, shards=1)
-    with pytest.raises(embeddings_reader.EmbeddingsError, match="share one metadata string"):
-        embeddings_reader.read_embeddings(str(tmp_path / "same"))
+    with pytest.raises(embeddings_io.EmbeddingsFormatError, match="share one metadata string"):
+        embeddings_io.read_embeddings(str(tmp_path / "same"))
     write_embeddings(str(tmp_path / "ok"), [3, 1, 2, 4], vectors, shards=2)
-    items = embeddings_reader.read_embeddings(str(tmp_path / "ok"))
+    items = embeddings_io.read_embeddings(str(tmp_path / "ok"))
     assert items.image_ids.tolist() == [1, 2, 3, 4] and items.dim == 8
     np.testing.assert_array_equal(items.vectors[0], vectors[1])
     summary = tmp_path / "ok" / formats.EMBEDDINGS_SUMMARY
     summary.write_text(json.dumps({"count": 5, "dim": 8}))
-    with pytest.raises(embeddings_reader.EmbeddingsError, match="says 5 rows"):
-        embeddings_reader.read_embeddings(str(tmp_path / "ok"))
+    with pytest.raises(embeddings_io.EmbeddingsFormatError, match="says 5 rows"):
+        embeddings_io.read_embeddings(str(tmp_path / "ok"))
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "embeddings-00000-of-00001.tfrecord.gz").write_bytes(b"not gzip")
-    with pytest.raises(embeddings_reader.EmbeddingsError, match="unreadable"):
-        embeddings_reader.read_embeddings(str(tmp_path / "bad"))
+    with pytest.raises(embeddings_io.EmbeddingsFormatError, match="unreadable"):
+        embeddings_io.read_embeddings(str(tmp_path / "bad"))
 
 
 def test_missing_text_encoder_is_reported(tmp_path, root):

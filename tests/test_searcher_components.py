@@ -40,15 +40,13 @@ def test_exporter_builder_and_validator_executors(tmp_path, tfx_modules):
     examples.split_names = artifact_utils.encode_split_names([formats.SPLIT_TRAIN, formats.SPLIT_EVAL])
 
     exporter = TextEncoderExporter.from_config(
-        ExporterConfig(model_name="cli test"), model=types.Channel(type=standard_artifacts.Model),
-        examples=types.Channel(type=standard_artifacts.Examples))
+        ExporterConfig(model_name="cli test"), model=types.Channel(type=standard_artifacts.Model))
     props = _component_props(exporter)
     assert props["quantize"] == 0 and props["model_name"] == "cli test"
     assert props["code_version"].startswith("0.1.0+")
     text_encoder = artifacts.TextEncoder()
     text_encoder.uri = str(tmp_path / "text_encoder")
-    ExporterExecutor().Do({"model": [model], "examples": [examples]},
-                          {"text_encoder": [text_encoder]}, props)
+    ExporterExecutor().Do({"model": [model]}, {"text_encoder": [text_encoder]}, props)
     assert os.path.isfile(os.path.join(text_encoder.uri, formats.TEXT_ENCODER_TFLITE))
     assert text_encoder.get_float_custom_property("text_min_cosine") >= 0.999
 

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from components.common import formats, item_metadata
+from components.common import embeddings_io, formats, item_metadata
 
 SHAPES = ("circle", "square", "triangle", "star", "diamond", "cross")
 COLORS = ("red", "green", "blue", "yellow", "purple", "orange", "white", "black")
@@ -55,26 +55,10 @@ def item_metadata_for(image_id: int) -> bytes:
 
 def write_embeddings(out_dir: str, image_ids, vectors: np.ndarray, metadata=None,
                      shards: int = 3) -> None:
-    """A t2i.Embeddings artifact directory."""
-    import tensorflow as tf
-
-    os.makedirs(out_dir, exist_ok=True)
+    """A t2i.Embeddings artifact directory, with item_metadata_for's metadata by default."""
     metadata = metadata or [item_metadata_for(int(i)) for i in image_ids]
-    writers = [tf.io.TFRecordWriter(
-        os.path.join(out_dir, f"{formats.EMBEDDINGS_FILE_PREFIX}-{s:05d}-of-{shards:05d}.tfrecord.gz"),
-        options="GZIP") for s in range(shards)]
-    for row, (image_id, vector, meta) in enumerate(zip(image_ids, vectors, metadata)):
-        feature = {
-            formats.FEATURE_IMAGE_ID: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(image_id)])),
-            formats.EMBEDDING_FEATURE: tf.train.Feature(float_list=tf.train.FloatList(value=vector.tolist())),
-            formats.FEATURE_METADATA: tf.train.Feature(bytes_list=tf.train.BytesList(value=[meta])),
-        }
-        example = tf.train.Example(features=tf.train.Features(feature=feature))
-        writers[row % shards].write(example.SerializeToString())
-    for writer in writers:
-        writer.close()
-    with open(os.path.join(out_dir, formats.EMBEDDINGS_SUMMARY), "w") as f:
-        json.dump({"count": len(vectors), "dim": int(vectors.shape[1])}, f)
+    embeddings_io.write_embeddings(out_dir, image_ids, vectors, metadata, shards=shards,
+                                   summary={"count": len(vectors), "dim": int(vectors.shape[1])})
 
 
 def clustered_unit_vectors(n: int, dim: int, num_clusters: int = 20, spread: float = 0.35,
@@ -113,13 +97,14 @@ _CACHE: dict = {}
 
 def exported_encoders(root, num_images: int = 60, embedding_dim: int = 16, quantize: bool = False,
                       max_tokens: int = 12) -> dict:
-    """Fixture model + eval Examples + TextEncoderExporter output, built once per session
-    for each argument set. Returns the directories."""
+    """Fixture model + train/eval Examples + TextEncoderExporter output, built once per
+    session for each argument set. Returns the directories."""
     key = ("export", num_images, embedding_dim, quantize, max_tokens)
     if key not in _CACHE:
         from model_fixtures import build_fixture_model
 
         from components.text_encoder_exporter import export
+        from pipeline.configs import ExporterConfig
 
         base = os.path.join(str(root), f"export-{num_images}-{embedding_dim}-{int(quantize)}-{max_tokens}")
         serving = build_fixture_model(os.path.join(base, "model", "Format-Serving"),
@@ -129,8 +114,7 @@ def exported_encoders(root, num_images: int = 60, embedding_dim: int = 16, quant
         write_examples(os.path.join(examples, "Split-eval"), num_images)
         write_examples(os.path.join(examples, "Split-train"), num_images, first=num_images)
         out = os.path.join(base, "text_encoder")
-        summary = export.export_encoders(serving, os.path.join(examples, "Split-eval"), out,
-                                         export.ExportOptions(quantize=quantize))
+        summary = export.export_encoders(serving, out, ExporterConfig(quantize=quantize))
         _CACHE[key] = {"base": base, "model": os.path.dirname(serving), "serving": serving,
                        "examples": examples, "eval_split": os.path.join(examples, "Split-eval"),
                        "train_split": os.path.join(examples, "Split-train"),
@@ -158,7 +142,7 @@ def built_searcher(root, num_items: int = 2000, spread: float = 1.0, name: str =
         out = os.path.join(base, "searcher")
         captions = None
         if tune_with_captions:
-            from components.text_encoder_exporter.captions import read_captions
+            from components.common.captions import read_captions
 
             captions = read_captions(encoders["train_split"], 200)
         summary = build.build_searcher(embeddings, encoders["text_encoder"], out,

@@ -8,6 +8,7 @@ import pytest
 
 from components.common import formats
 from components.text_encoder_exporter import convert, export
+from pipeline.configs import ExporterConfig
 from test_searcher_support import exported_encoders, run_tf_free, write_examples
 
 
@@ -116,8 +117,7 @@ def test_raw_string_text_tower_is_refused_with_an_explanation(exported, tmp_path
     config["text_input_style"] = formats.TEXT_STYLE_STRINGS
     config_path.write_text(json.dumps(config))
     with pytest.raises(convert.ExportError, match="raw-string.*tokenized int32 input"):
-        export.export_encoders(str(serving), exported["eval_split"], str(tmp_path / "out"),
-                               export.ExportOptions())
+        export.export_encoders(str(serving), str(tmp_path / "out"), ExporterConfig())
 
 
 def test_a_device_vocabulary_that_disagrees_with_training_fails_the_check(exported, tmp_path):
@@ -132,18 +132,23 @@ def test_a_device_vocabulary_that_disagrees_with_training_fails_the_check(export
     tokens["red"], tokens["circle"] = tokens["circle"], tokens["red"]
     vocab.write_text("".join(f"{t} {i}\n" for t, i in tokens.items()))
     with pytest.raises(export.ExportCheckError, match="embed differently on device"):
-        export.export_encoders(str(serving), exported["eval_split"], str(tmp_path / "out"),
-                               export.ExportOptions())
+        export.export_encoders(str(serving), str(tmp_path / "out"), ExporterConfig())
 
 
-def test_missing_eval_captions_are_reported(exported, tmp_path):
-    with pytest.raises(FileNotFoundError, match="no gzipped TFRecord"):
-        export.export_encoders(exported["serving"], str(tmp_path / "nothing"),
-                               str(tmp_path / "out"), export.ExportOptions())
+def test_missing_or_empty_eval_captions_are_reported(exported, tmp_path):
+    serving = tmp_path / "Format-Serving"
+    shutil.copytree(exported["serving"], serving)
+    eval_captions = serving / formats.MODEL_EVAL_CAPTIONS
+    eval_captions.write_text("\n  \n")
+    with pytest.raises(ValueError, match=r"eval_captions\.txt: empty"):
+        export.export_encoders(str(serving), str(tmp_path / "out"), ExporterConfig())
+    eval_captions.unlink()
+    with pytest.raises(FileNotFoundError, match=r"eval_captions\.txt: missing"):
+        export.export_encoders(str(serving), str(tmp_path / "out"), ExporterConfig())
 
 
 def test_eval_captions_come_first_caption_per_example(tmp_path):
-    from components.text_encoder_exporter import captions
+    from components.common import captions
 
     write_examples(str(tmp_path / "Split-eval"), 4)
     got = captions.read_captions(str(tmp_path / "Split-eval"), 6)

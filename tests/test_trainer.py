@@ -13,6 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from components.common import formats, tokenizer
+from components.common.captions import EVAL_CAPTIONS_LIMIT, read_captions, read_eval_captions
 from components.trainer import data, module_file, options as trainer_options, towers, train
 from pipeline.configs import ConfigError, TrainerConfig
 
@@ -77,11 +78,14 @@ def test_loss_falls_on_a_tiny_set(tmp_path, examples_dir):
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-def test_model_artifact_follows_the_contract(trained):
+def test_model_artifact_follows_the_contract(trained, examples_dir):
     serving = trained.serving_model_dir
     assert sorted(os.listdir(serving)) == sorted([
         formats.MODEL_IMAGE_ENCODER, formats.MODEL_TEXT_ENCODER, formats.MODEL_VOCAB,
-        formats.MODEL_CONFIG, formats.TRAINING_SUMMARY])
+        formats.MODEL_CONFIG, formats.TRAINING_SUMMARY, formats.MODEL_EVAL_CAPTIONS])
+    # The eval split's captions in the order (and number) the searcher side reads them.
+    assert read_eval_captions(serving) == read_captions(os.path.join(examples_dir, "Split-eval"),
+                                                        EVAL_CAPTIONS_LIMIT)
     with open(os.path.join(serving, formats.MODEL_CONFIG)) as f:
         config = json.load(f)
     assert config == {

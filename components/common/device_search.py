@@ -157,40 +157,42 @@ def _task_error(path: str, error: Exception) -> SearcherFileError:
     return SearcherFileError(f"{path}: the Task Library cannot load it: {message}")
 
 
+def _created(path: str, create: Callable):
+    """What `create()` returns (a Task Library object for `path`), its native log lines
+    silenced and its errors naming the file."""
+    try:
+        with native_stderr_silenced():
+            return create()
+    except (ValueError, RuntimeError) as e:
+        raise _task_error(path, e) from e
+
+
+def _search_options(path: str, max_results: int, index_file: str | None) -> dict:
+    """The base and search options every Task Library searcher takes."""
+    from tensorflow_lite_support.python.task.core import base_options
+    from tensorflow_lite_support.python.task.processor.proto import search_options_pb2
+
+    return {"base_options": base_options.BaseOptions(file_name=path),
+            "search_options": search_options_pb2.SearchOptions(
+                index_file_name=index_file, max_results=max_results)}
+
+
 def open_text_searcher(path: str, max_results: int = 5, index_file: str | None = None):
     check_model_file(path, needs_index=index_file is None, needs_vocab=True)
     block_tensorflow()
-    from tensorflow_lite_support.python.task.core import base_options
-    from tensorflow_lite_support.python.task.processor.proto import search_options_pb2
     from tensorflow_lite_support.python.task.text import text_searcher
 
-    options = text_searcher.TextSearcherOptions(
-        base_options=base_options.BaseOptions(file_name=path),
-        search_options=search_options_pb2.SearchOptions(
-            index_file_name=index_file, max_results=max_results))
-    try:
-        with native_stderr_silenced():
-            return text_searcher.TextSearcher.create_from_options(options)
-    except (ValueError, RuntimeError) as e:
-        raise _task_error(path, e) from e
+    options = text_searcher.TextSearcherOptions(**_search_options(path, max_results, index_file))
+    return _created(path, lambda: text_searcher.TextSearcher.create_from_options(options))
 
 
 def open_image_searcher(path: str, max_results: int = 5, index_file: str | None = None):
     check_model_file(path, needs_index=index_file is None)
     block_tensorflow()
-    from tensorflow_lite_support.python.task.core import base_options
-    from tensorflow_lite_support.python.task.processor.proto import search_options_pb2
     from tensorflow_lite_support.python.task.vision import image_searcher
 
-    options = image_searcher.ImageSearcherOptions(
-        base_options=base_options.BaseOptions(file_name=path),
-        search_options=search_options_pb2.SearchOptions(
-            index_file_name=index_file, max_results=max_results))
-    try:
-        with native_stderr_silenced():
-            return image_searcher.ImageSearcher.create_from_options(options)
-    except (ValueError, RuntimeError) as e:
-        raise _task_error(path, e) from e
+    options = image_searcher.ImageSearcherOptions(**_search_options(path, max_results, index_file))
+    return _created(path, lambda: image_searcher.ImageSearcher.create_from_options(options))
 
 
 def open_text_embedder(path: str):
@@ -198,11 +200,7 @@ def open_text_embedder(path: str):
     block_tensorflow()
     from tensorflow_lite_support.python.task.text import text_embedder
 
-    try:
-        with native_stderr_silenced():
-            return text_embedder.TextEmbedder.create_from_file(path)
-    except (ValueError, RuntimeError) as e:
-        raise _task_error(path, e) from e
+    return _created(path, lambda: text_embedder.TextEmbedder.create_from_file(path))
 
 
 def open_image_embedder(path: str):
@@ -210,11 +208,7 @@ def open_image_embedder(path: str):
     block_tensorflow()
     from tensorflow_lite_support.python.task.vision import image_embedder
 
-    try:
-        with native_stderr_silenced():
-            return image_embedder.ImageEmbedder.create_from_file(path)
-    except (ValueError, RuntimeError) as e:
-        raise _task_error(path, e) from e
+    return _created(path, lambda: image_embedder.ImageEmbedder.create_from_file(path))
 
 
 def tensor_image(pixels_or_path):

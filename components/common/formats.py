@@ -29,6 +29,9 @@ MODEL_IMAGE_ENCODER = "image_encoder"  # SavedModel
 MODEL_TEXT_ENCODER = "text_encoder"  # SavedModel
 MODEL_VOCAB = "vocab.txt"  # Task Library regex-tokenizer vocabulary
 MODEL_CONFIG = "model_config.json"  # towers, sizes, tokenizer, image normalization
+# Up to 200 distinct eval-split captions, one a line, each image's first caption first
+# (components/common/captions.py): the TextEncoderExporter checks its TFLite files on them.
+MODEL_EVAL_CAPTIONS = "eval_captions.txt"
 TRAINING_SUMMARY = "training_summary.json"
 # Signatures. Image: "serving_default" takes encoded image bytes [batch] -> "embedding";
 # "embed_pixels" takes float32 [batch, H, W, 3] RGB in 0..255 -> "embedding".

@@ -4,7 +4,7 @@ tower on Apache Beam (RunInference) and writes a t2i.Embeddings artifact.
 Modules: component.py (TFX spec), executor.py (Do -> embed.embed_images), embed.py (the
 Beam pipeline and its checks), beam_stages.py (DoFns and the statistics combiner),
 model_handler.py (RunInference handler over the SavedModel's serving signature),
-execution.py (record-count estimate and local execution mode), embeddings_io.py (the
-output files: reader for consumers, small writer). Importing this package imports nothing
-heavy; import the modules you need.
+execution.py (record-count estimate and local execution mode). The output files' format
+is components/common/embeddings_io.py. Importing this package imports nothing heavy;
+import the modules you need.
 """

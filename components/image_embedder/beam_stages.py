@@ -9,6 +9,7 @@ so the driver can reconcile input = reused + embedded + dead letters.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
@@ -18,9 +19,13 @@ from typing import NamedTuple
 import apache_beam as beam
 import numpy as np
 
-from components.common import formats
-from components.image_embedder import embeddings_io
+from components.common import embeddings_io, formats
 from components.image_embedder.model_handler import Failed
+
+# Beam's TFRecord code warns once per process that python-snappy is missing; its fallback,
+# crcmod, has its C extension in this environment, so the warning is noise (in workers too:
+# they import this module for the DoFns).
+logging.getLogger("apache_beam.io.tfrecordio").setLevel(logging.ERROR)
 
 # Which process embedded an image: the summary shows how the work spread over workers.
 WORKER = f"{socket.gethostname()}:{os.getpid()}"

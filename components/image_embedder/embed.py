@@ -19,8 +19,8 @@ from absl import logging
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
-from components.common import formats
-from components.image_embedder import beam_stages, embeddings_io, execution
+from components.common import embeddings_io, formats
+from components.image_embedder import beam_stages, execution
 from components.image_embedder.model_handler import ImageEncoderHandler
 from pipeline import runtime_env
 

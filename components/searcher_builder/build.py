@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
-from components.common import formats, tf_free, tokenizer
-from components.searcher_builder import embeddings_reader, query_encoder, scann_index, server_index
+from components.common import embeddings_io, formats, tf_free, tokenizer
+from components.searcher_builder import query_encoder, scann_index, server_index
 from components.searcher_builder.plan import IndexPlan, plan_index
 from components.searcher_builder.tuning import exact_truth
 
@@ -43,7 +43,7 @@ def build_searcher(embeddings_dir: str, text_encoder_dir: str, output_dir: str, 
     """
     start = time.time()
     encoders = _encoder_files(text_encoder_dir)
-    items = embeddings_reader.read_embeddings(embeddings_dir)
+    items = embeddings_io.read_embeddings(embeddings_dir)
     plan = plan_index(config, len(items), items.dim)
     os.makedirs(output_dir, exist_ok=True)
     server_dir = os.path.join(output_dir, formats.SERVER_INDEX_DIR)

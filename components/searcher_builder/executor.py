@@ -8,9 +8,9 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
+from components.common import captions as captions_reader
 from components.common import formats
 from components.searcher_builder import build
-from components.text_encoder_exporter import captions as captions_reader
 from pipeline.configs import SearcherConfig
 
 

@@ -14,9 +14,8 @@ import time
 
 import numpy as np
 
-from components.common import formats, tf_free
-from components.searcher_builder import embeddings_reader
-from components.text_encoder_exporter import captions as captions_reader
+from components.common import captions as captions_reader
+from components.common import embeddings_io, formats, tf_free
 
 DEVICE_MODULE = "components.searcher_validator.device_check"
 RECALL_K = 10
@@ -30,7 +29,7 @@ def validate_searcher(searcher_dir: str, embeddings_dir: str, text_encoder_dir: 
     image_searcher_path = os.path.join(searcher_dir, formats.IMAGE_SEARCHER_TFLITE)
     text_encoder_path = os.path.join(text_encoder_dir, formats.TEXT_ENCODER_TFLITE)
     distance = _searcher_distance(searcher_dir)
-    items = embeddings_reader.read_embeddings(embeddings_dir)
+    items = embeddings_io.read_embeddings(embeddings_dir)
     captions = captions_reader.read_captions(eval_split_dir, config.max_queries)
     with tempfile.TemporaryDirectory(prefix="t2i-validate-") as tmp:
         paths = {name: os.path.join(tmp, f"{name}.npy") for name in ("vectors", "metadata", "image_ids")}

@@ -1,4 +1,9 @@
-"""TextEncoderExporter: Model (+ eval Examples for the self-check) -> t2i.TextEncoder."""
+"""TextEncoderExporter: Model -> t2i.TextEncoder.
+
+The self-check runs on the eval captions inside the Model artifact (eval_captions.txt),
+not on an Examples input: a new span of data leaves the model, and so this component's
+cache key, unchanged.
+"""
 from __future__ import annotations
 
 import os
@@ -25,36 +30,34 @@ class TextEncoderExporterSpec(ComponentSpec):
         "min_cosine_quantized": ExecutionParameter(type=float),
         "code_version": ExecutionParameter(type=str),
     }
-    INPUTS = {
-        "model": ChannelParameter(type=standard_artifacts.Model),
-        "examples": ChannelParameter(type=standard_artifacts.Examples),
-    }
+    INPUTS = {"model": ChannelParameter(type=standard_artifacts.Model)}
     OUTPUTS = {"text_encoder": ChannelParameter(type=artifacts.TextEncoder)}
 
 
 class TextEncoderExporter(base_component.BaseComponent):
     """Outputs `text_encoder`: text_encoder.tflite (regex tokenizer + vocab metadata),
     image_encoder.tflite (image metadata) and export_summary.json, checked against the
-    SavedModel on eval captions; quantized, size and check figures as properties."""
+    SavedModel on the model's eval captions; quantized, size and check figures as
+    properties."""
 
     SPEC_CLASS = TextEncoderExporterSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, model: types.BaseChannel, examples: types.BaseChannel, *,
+    def __init__(self, model: types.BaseChannel, *,
                  quantize: bool = False, model_name: str = "t2i text encoder",
                  author: str = "t2i-searcher", min_cosine_float: float = 0.999,
                  min_cosine_quantized: float = 0.99, code_version: Optional[str] = None):
         super().__init__(spec=TextEncoderExporterSpec(
-            model=model, examples=examples, quantize=int(quantize), model_name=model_name,
+            model=model, quantize=int(quantize), model_name=model_name,
             author=author, min_cosine_float=float(min_cosine_float),
             min_cosine_quantized=float(min_cosine_quantized),
             code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
             text_encoder=types.Channel(type=artifacts.TextEncoder)))
 
     @classmethod
-    def from_config(cls, exporter, model: types.BaseChannel, examples: types.BaseChannel,
+    def from_config(cls, exporter, model: types.BaseChannel,
                     code_version: Optional[str] = None) -> "TextEncoderExporter":
         """From the `exporter` section of pipeline.configs.Config (an ExporterConfig)."""
-        return cls(model, examples, quantize=exporter.quantize, model_name=exporter.model_name,
+        return cls(model, quantize=exporter.quantize, model_name=exporter.model_name,
                    author=exporter.author, min_cosine_float=exporter.min_cosine_float,
                    min_cosine_quantized=exporter.min_cosine_quantized, code_version=code_version)

@@ -8,23 +8,22 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components.common import formats
 from components.text_encoder_exporter import export
+from pipeline.configs import ExporterConfig
 
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list[types.Artifact]],
            output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         model = artifact_utils.get_single_instance(input_dict["model"])
-        eval_split = artifact_utils.get_split_uri(input_dict["examples"], formats.SPLIT_EVAL)
         output = artifact_utils.get_single_instance(output_dict["text_encoder"])
-        options = export.ExportOptions(
+        options = ExporterConfig(
             quantize=bool(exec_properties["quantize"]),
             model_name=exec_properties["model_name"], author=exec_properties["author"],
             min_cosine_float=float(exec_properties["min_cosine_float"]),
             min_cosine_quantized=float(exec_properties["min_cosine_quantized"]))
-        summary = export.export_encoders(path_utils.serving_model_path(model.uri), eval_split,
-                                         output.uri, options)
+        summary = export.export_encoders(path_utils.serving_model_path(model.uri), output.uri,
+                                         options)
         output.set_int_custom_property("quantized", int(options.quantize))
         output.set_int_custom_property("text_encoder_bytes", summary["text_encoder_bytes"])
         output.set_float_custom_property("text_min_cosine", summary["check"]["text_min_cosine"])

@@ -1,11 +1,11 @@
 """The TextEncoderExporter's work (TensorFlow process): towers -> .tflite, checked.
 
-`export_encoders(serving_dir, eval_split_dir, output_dir, options)` converts the text and
-image towers, has a TF-free subprocess attach Task Library metadata and embed check
-inputs through the Task Library, and fails unless those embeddings match the
-SavedModel's own (cosine >= min_cosine). The text check runs about 100 eval captions
-plus tricky strings through the SavedModel's string signature, so it also proves that
-the device tokenizer and the training tokenizer agree.
+`export_encoders(serving_dir, output_dir, options)` converts the text and image towers,
+has a TF-free subprocess attach Task Library metadata and embed check inputs through the
+Task Library, and fails unless those embeddings match the SavedModel's own (cosine >=
+min_cosine). The text check runs about 100 of the model's eval captions (the Trainer's
+eval_captions.txt) plus tricky strings through the SavedModel's string signature, so it
+also proves that the device tokenizer and the training tokenizer agree.
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 
-from components.common import code_version, formats, tf_free
-from components.text_encoder_exporter import captions as captions_reader
+from components.common import captions, code_version, formats, tf_free
 from components.text_encoder_exporter import convert
+from pipeline.configs import ExporterConfig
 
 DEVICE_MODULE = "components.text_encoder_exporter.device_export"
 NUM_CHECK_CAPTIONS = 100
@@ -37,17 +37,9 @@ TRICKY_TEXTS = (
 )
 
 
-@dataclass
-class ExportOptions:
-    quantize: bool = False
-    model_name: str = "t2i text encoder"
-    author: str = "t2i-searcher"
-    min_cosine_float: float = 0.999
-    min_cosine_quantized: float = 0.99
-
-    @property
-    def min_cosine(self) -> float:
-        return self.min_cosine_quantized if self.quantize else self.min_cosine_float
+def required_cosine(options: ExporterConfig) -> float:
+    """The agreement the check demands: quantized weights may move embeddings a little."""
+    return options.min_cosine_quantized if options.quantize else options.min_cosine_float
 
 
 class ExportCheckError(RuntimeError):
@@ -99,7 +91,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(norms > 1e-12, dots / np.maximum(norms, 1e-12), np.where(same, 1.0, 0.0))
 
 
-def _general_metadata(options: ExportOptions, config: dict, version: str) -> tuple[dict, dict]:
+def _general_metadata(options: ExporterConfig, config: dict, version: str) -> tuple[dict, dict]:
     dim = config["embedding_dim"]
     text = {
         "name": options.model_name, "version": version, "author": options.author,
@@ -129,12 +121,11 @@ def check_pixels(image_size: int, count: int = NUM_CHECK_IMAGES, seed: int = 0) 
     return np.clip(images, 0, 255).astype(np.uint8)
 
 
-def export_encoders(serving_dir: str, eval_split_dir: str, output_dir: str,
-                    options: ExportOptions) -> dict:
+def export_encoders(serving_dir: str, output_dir: str, options: ExporterConfig) -> dict:
     """Writes text_encoder.tflite, image_encoder.tflite and export_summary.json."""
     start = time.time()
     config = read_model_config(serving_dir)
-    texts = captions_reader.read_captions(eval_split_dir, NUM_CHECK_CAPTIONS)
+    texts = captions.read_eval_captions(serving_dir)[:NUM_CHECK_CAPTIONS]
     num_captions = len(texts)
     texts = texts + list(TRICKY_TEXTS)
     text_dir = os.path.join(serving_dir, formats.MODEL_TEXT_ENCODER)
@@ -183,7 +174,7 @@ def export_encoders(serving_dir: str, eval_split_dir: str, output_dir: str,
         "text_encoder_bytes": reply["text_bytes"],
         "image_encoder_bytes": reply["image_bytes"],
         "check": {
-            "min_cosine_required": options.min_cosine,
+            "min_cosine_required": required_cosine(options),
             "eval_captions": num_captions,
             "tricky_texts": len(TRICKY_TEXTS),
             "text_min_cosine": float(text_cos.min()),
@@ -195,7 +186,7 @@ def export_encoders(serving_dir: str, eval_split_dir: str, output_dir: str,
     }
     with open(os.path.join(output_dir, formats.EXPORT_SUMMARY), "w") as f:
         json.dump(summary, f, indent=2)
-    _raise_on_mismatch(texts, text_cos, image_cos, options.min_cosine, output_dir)
+    _raise_on_mismatch(texts, text_cos, image_cos, required_cosine(options), output_dir)
     return summary
 
 

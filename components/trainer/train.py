@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from components.common import formats, tokenizer
+from components.common import captions, formats, tokenizer
 from components.retrieval_evaluator import metrics
 from components.trainer import data, export, options as trainer_options, towers
 from components.trainer.model import DualEncoder
@@ -53,9 +53,13 @@ def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str,
                             "contrastive training needs at least 2")
     # Without eval data (eval_fraction 0) training runs, just without per-epoch recall.
     eval_files = data.expand_patterns(eval_patterns or [], "eval", required=False)
-    eval_set = data.load_eval_set(eval_files, data.scan_split(eval_files), options.image_size)
+    eval_scan = data.scan_split(eval_files)
+    eval_set = data.load_eval_set(eval_files, eval_scan, options.image_size)
 
     os.makedirs(serving_dir, exist_ok=True)
+    # The exporter's check inputs, carried by the model so the exporter needs no Examples.
+    captions.write_eval_captions(serving_dir, captions.first_captions_first(
+        eval_scan.captions, captions.EVAL_CAPTIONS_LIMIT))
     style = towers.text_input_style(options.text_tower)
     table, vocab_size = None, 0
     if style == formats.TEXT_STYLE_REGEX_IDS:
