@@ -31,8 +31,15 @@ class RunResult:
     components: list = field(default_factory=list)  # ComponentProgress, in run order
 
 
-def new_run_id() -> str:
-    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+def new_run_id(root: str) -> str:
+    """A readable, unique id: the start time, with a suffix when a run under `root`
+    already started in the same second (a fully cached run takes about one)."""
+    base = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_id, n = base, 1
+    while os.path.exists(os.path.join(root, LOG_DIR, f"{run_id}.log")):
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
 
 
 def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None = None,
@@ -44,7 +51,7 @@ def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None =
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from tfx.orchestration.portable import runtime_parameter_utils
 
-    run_id = run_id or new_run_id()
+    run_id = run_id or new_run_id(root)
     log_path = os.path.join(root, LOG_DIR, f"{run_id}.log")
     result = RunResult(run_id=run_id, log_path=log_path, succeeded=False)
     ir = compiler.Compiler().compile(tfx_pipeline)

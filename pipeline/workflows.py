@@ -37,7 +37,7 @@ def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full") 
     factory = dags.create_pipeline if pipeline_kind == "full" else dags.create_rebuild_pipeline
     tfx_pipeline = factory(config)
     paths = dags.resolve_paths(config)
-    run_id = local_runner.new_run_id()
+    run_id = local_runner.new_run_id(paths.root)
     _say(out, f"t2i: run {run_id}; full logs in {os.path.join(paths.root, local_runner.LOG_DIR, run_id + '.log')}")
     # The process's own stdout is redirected to the log during the run; any other stream
     # (a test's, say) can take the progress lines directly.

@@ -122,6 +122,8 @@ def test_a_tick_with_nothing_new_skips_the_index_build(runs):
     assert outcome.pushed is None
     components = statuses(outcome)
     assert components["ImageEmbedder"] == "skipped" and components["SearcherPusher"] == "skipped"
+    # The model did not change, so its TFLite export is reused, not redone.
+    assert components["TextEncoderExporter"] == "cached"
 
 
 def test_pushed_searcher_answers_through_the_task_library(runs):
