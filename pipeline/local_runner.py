@@ -18,6 +18,8 @@ from pipeline import metadata_store
 from pipeline.progress import ProgressPrinter, captured_output
 
 LOG_DIR = "logs"
+# Where TFX keeps an execution's result (code, message) in ML Metadata.
+EXECUTION_RESULT_PROPERTY = "__execution_result__"
 CONFIG_PROPERTY = "t2i_config"
 
 
@@ -74,6 +76,8 @@ def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None =
         finally:
             root_logger.removeHandler(printer)
         result.components = printer.components
+    if result.succeeded:
+        _check_recorded_failures(root, result)
     _record_config(root, run_id, config_json)
     _write_timings(root, result)
     return result
@@ -89,6 +93,21 @@ def _write_timings(root: str, result: RunResult) -> None:
 
 def timings_path(root: str, run_id: str) -> str:
     return os.path.join(root, LOG_DIR, f"{run_id}.timings.json")
+
+
+def _check_recorded_failures(root: str, result: RunResult) -> None:
+    """LocalDagRunner returns normally when a node fails before its executor starts (its
+    inputs could not be resolved, say) and only records the execution as FAILED: the
+    run is only a success if ML Metadata agrees."""
+    store = metadata_store.connect(root)
+    for node in metadata_store.run_executions(store, result.run_id):
+        if node.state == "FAILED":
+            raw = node.execution.custom_properties.get(EXECUTION_RESULT_PROPERTY)
+            message = json.loads(raw.string_value).get("resultMessage", "") if raw else ""
+            result.succeeded = False
+            result.failed_component = node.node_id
+            result.error = message or f"{node.node_id} failed; see the log"
+            return
 
 
 def _last_lines(error: BaseException, count: int = 6) -> str:
