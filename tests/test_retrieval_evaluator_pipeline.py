@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from components.common import formats
 from components.retrieval_evaluator import blessing
 
 pytestmark = pytest.mark.slow
@@ -100,7 +101,6 @@ def test_trainer_and_evaluator_in_a_local_dag(tmp_path, sample_collection):
     assert pushed.custom_properties["pushed"].int_value == 1
     assert len(os.listdir(os.path.join(root, "pushed"))) == 1
     model_dir = os.path.join(model.uri, "Format-Serving")
-    assert sorted(os.listdir(model_dir)) == sorted(["image_encoder", "text_encoder", "vocab.txt",
-                                                    "model_config.json", "training_summary.json"])
+    assert sorted(os.listdir(model_dir)) == sorted(formats.MODEL_FILES)
     (model_run,) = store.get_artifacts_by_type("ModelRun")
     assert any("tfevents" in f for _, _, files in os.walk(model_run.uri) for f in files)

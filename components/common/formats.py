@@ -33,6 +33,9 @@ MODEL_CONFIG = "model_config.json"  # towers, sizes, tokenizer, image normalizat
 # (components/common/captions.py): the TextEncoderExporter checks its TFLite files on them.
 MODEL_EVAL_CAPTIONS = "eval_captions.txt"
 TRAINING_SUMMARY = "training_summary.json"
+# Everything a trained model directory holds, nothing else.
+MODEL_FILES = (MODEL_IMAGE_ENCODER, MODEL_TEXT_ENCODER, MODEL_VOCAB, MODEL_CONFIG,
+               MODEL_EVAL_CAPTIONS, TRAINING_SUMMARY)
 # Signatures. Image: "serving_default" takes encoded image bytes [batch] -> "embedding";
 # "embed_pixels" takes float32 [batch, H, W, 3] RGB in 0..255 -> "embedding".
 # Text: "serving_default" takes raw strings [batch] -> "embedding";
