@@ -109,6 +109,9 @@ class SearcherConfig:
     target_recall_at_10: float = 0.95
     tuning_queries: int = 200
     seed: int = 7
+    # A rebuild extends the previous index (its leaves and codebook) while the collection
+    # has grown by at most this fraction of it; beyond, the index is trained afresh.
+    incremental_max_growth: float = 0.5
 
 
 @dataclass

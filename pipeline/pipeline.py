@@ -15,7 +15,7 @@ from tfx import v1 as tfx
 
 from components.coco_example_gen.component import CocoExampleGen
 from components.common import formats
-from components.common.artifacts import Embeddings
+from components.common.artifacts import Embeddings, Searcher
 from components.data_gate.component import DataGate
 from components.image_embedder.component import ImageEmbedder
 from components.retrieval_evaluator.component import RetrievalEvaluator
@@ -113,7 +113,7 @@ def _training(config: Config, examples, data_gate, kubeflow: bool) -> list:
 
 
 def _searcher(config: Config, paths: Paths, examples, model, previous_embeddings=None,
-              exporter: TextEncoderExporter | None = None) -> list:
+              exporter: TextEncoderExporter | None = None, previous_searcher=None) -> list:
     # The model's blessing gates this branch through a Cond, not as an input: the evaluator
     # re-runs on every run (its baseline is resolved at run time), and a blessing input
     # would make every step below miss the cache even when nothing changed.
@@ -126,7 +126,8 @@ def _searcher(config: Config, paths: Paths, examples, model, previous_embeddings
     # Train-split captions tune the index on real queries, disjoint from the validator's.
     builder = SearcherBuilder.from_config(
         config.searcher, embeddings=embedder.outputs["embeddings"],
-        text_encoder=exporter.outputs["text_encoder"], examples=examples)
+        text_encoder=exporter.outputs["text_encoder"], examples=examples,
+        previous_searcher=previous_searcher)
     validator = SearcherValidator.from_config(
         config.validator, searcher=builder.outputs["searcher"],
         embeddings=embedder.outputs["embeddings"], text_encoder=exporter.outputs["text_encoder"],
@@ -155,9 +156,11 @@ def create_pipeline(config: Config, kubeflow: bool = False) -> tfx.dsl.Pipeline:
 
 def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> tfx.dsl.Pipeline:
     """The periodic index rebuild: no training. Resolve the latest blessed model and the
-    latest embeddings, ingest every span newer than those embeddings cover, embed only the
-    new images, rebuild, validate and push. With `embedder.incremental = false` it is a full rebuild instead: every span
-    is ingested and embedded again (what the incremental rebuild is measured against).
+    latest embeddings and searcher, ingest every span newer than those embeddings cover,
+    embed only the new images, extend the latest searcher's index with them, validate and
+    push. With `embedder.incremental = false` it is a full rebuild instead: every span is
+    ingested and embedded again and the index trained afresh (what the incremental
+    rebuild is measured against).
 
     It shares the full pipeline's name, so its Resolvers see that pipeline's models and
     embeddings in ML Metadata. Run the full pipeline once first.
@@ -177,6 +180,11 @@ def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> tfx.dsl.P
         embeddings=tfx.dsl.Channel(type=Embeddings),
     ).with_id("LatestEmbeddings")
     previous = embeddings_resolver.outputs["embeddings"]
+    # The searcher the rebuild follows: its index is extended, not retrained, when it can be.
+    searcher_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        searcher=tfx.dsl.Channel(type=Searcher),
+    ).with_id("LatestSearcher")
     data = dataclasses.replace(config.data, spans="latest")
     example_gen = CocoExampleGen.from_config(data, indexed_embeddings=previous)
     examples = example_gen.outputs["examples"]
@@ -189,10 +197,11 @@ def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> tfx.dsl.P
     with tfx.dsl.Cond(newest_span > previous.future()[0].custom_property(formats.MAX_SPAN_PROPERTY)):
         validation = _validation(examples)
         searcher = _searcher(config, paths, examples, model, previous_embeddings=previous,
-                             exporter=exporter)
+                             exporter=exporter,
+                             previous_searcher=searcher_resolver.outputs["searcher"])
     searcher[0].add_upstream_node(validation[-1])
-    return _pipeline(config, paths, [embeddings_resolver, example_gen, *validation,
-                                     model_resolver, *searcher])
+    return _pipeline(config, paths, [embeddings_resolver, searcher_resolver, example_gen,
+                                     *validation, model_resolver, *searcher])
 
 
 def _pipeline(config: Config, paths: Paths, components: list) -> tfx.dsl.Pipeline:

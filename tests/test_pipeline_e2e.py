@@ -17,7 +17,7 @@ from conftest import VENV_BIN
 
 pytestmark = pytest.mark.slow
 
-SPAN_IMAGES = 240
+SPAN_IMAGES = 300  # >= 256: a partitioned, hashed index, which the rebuild extends
 NEW_SPAN_IMAGES = 40
 
 
@@ -113,6 +113,13 @@ def test_rebuild_indexes_exactly_the_new_span_without_retraining(runs):
     assert embeddings["embedded_new"] == NEW_SPAN_IMAGES
     assert embeddings["count"] == SPAN_IMAGES + NEW_SPAN_IMAGES
     assert embeddings["max_span"] == 3
+    # The index was extended with the new items, not retrained.
+    (builder,) = [n for n in metadata_store.run_executions(store, outcome.run_id)
+                  if n.node_id == "SearcherBuilder"]
+    searcher = metadata_store.custom_properties(builder.outputs["searcher"][0])
+    assert searcher["incremental"] == 1 and searcher["num_items"] == SPAN_IMAGES + NEW_SPAN_IMAGES
+    (previous,) = builder.inputs["previous_searcher"]
+    assert metadata_store.custom_properties(previous)["num_items"] == SPAN_IMAGES
 
 
 def test_a_tick_with_nothing_new_skips_the_index_build(runs):

@@ -284,3 +284,87 @@ def test_missing_text_encoder_is_reported(tmp_path, root):
     with pytest.raises(FileNotFoundError, match="text_encoder.tflite: missing"):
         build_searcher(str(tmp_path / "emb"), str(tmp_path / "none"), str(tmp_path / "out"),
                        SearcherConfig())
+
+
+# ----------------------------------------------------------------- incremental rebuilds
+
+MODEL = {"uri": "/models/Trainer/model/7/Format-Serving", "artifact_id": 7}
+
+
+@pytest.fixture(scope="module")
+def rebuilt(root):
+    """A searcher over 2,000 items, then its rebuild over the same items plus 200 new."""
+    encoders = exported_encoders(root)
+    vectors = clustered_unit_vectors(2200, 16, spread=1.0, seed=21)
+    ids = np.arange(1, 2201) * 3
+    out = {"vectors": vectors, "ids": ids}
+    previous = None
+    for name, count in (("first", 2000), ("second", 2200)):
+        embeddings = os.path.join(str(root), f"rebuild-{name}-embeddings")
+        write_embeddings(embeddings, ids[:count], vectors[:count], model=MODEL)
+        searcher = os.path.join(str(root), f"rebuild-{name}")
+        out[name] = {"dir": searcher, "summary": build_searcher(
+            embeddings, encoders["text_encoder"], searcher, SearcherConfig(),
+            previous_searcher_dir=previous)}
+        previous = searcher
+    return out
+
+
+def _codes_by_docid(searcher_dir):
+    import pickle
+
+    server = os.path.join(searcher_dir, formats.SERVER_INDEX_DIR)
+    with open(os.path.join(server, "scann_docids.pkl"), "rb") as f:
+        docids = pickle.load(f)
+    return dict(zip(docids, np.load(os.path.join(server, "hashed_dataset.npy"))))
+
+
+def test_a_rebuild_extends_the_previous_index_keeping_its_leaves_and_codes(rebuilt):
+    first, second = rebuilt["first"]["summary"], rebuilt["second"]["summary"]
+    assert first["incremental"]["used"] is False
+    assert second["incremental"]["used"] is True
+    assert (second["incremental"]["previous_items"], second["incremental"]["new_items"]) == (2000, 200)
+    assert second["num_items"] == 2200 and second["embedding_model"] == MODEL
+    # sqrt(2200) would be 47 leaves: the previous partitioner's 45 are kept.
+    assert second["chosen"]["num_leaves"] == first["chosen"]["num_leaves"] == 45
+    assert second["tuning"]["target_met"]
+    old, new = _codes_by_docid(rebuilt["first"]["dir"]), _codes_by_docid(rebuilt["second"]["dir"])
+    assert len(new) == 2200 and set(old) < set(new)
+    assert all(np.array_equal(old[docid], new[docid]) for docid in old)
+
+
+def test_the_extended_index_finds_old_and_new_items_on_device(rebuilt, tmp_path):
+    vectors, ids = rebuilt["vectors"], rebuilt["ids"]
+    rows = list(range(0, 10)) + list(range(2000, 2010))
+    results = search_vectors(rebuilt["second"]["dir"], vectors[rows], tmp_path, k=3)
+    assert [hits[0]["image_id"] for hits in results] == [int(ids[row]) for row in rows]
+    index = server_index.ServerIndex.load(os.path.join(rebuilt["second"]["dir"], formats.SERVER_INDEX_DIR))
+    assert index.search(vectors[2005:2006], k=1)[0][0].metadata == item_metadata_for(int(ids[2005])).decode()
+
+
+def test_a_rebuild_retrains_when_extending_would_be_unsound(rebuilt):
+    from components.searcher_builder import incremental
+
+    previous = rebuilt["first"]["dir"]
+    docids = [item_metadata_for(int(i)).decode() for i in rebuilt["ids"]]
+    config = SearcherConfig()
+    grown = plan.plan_index(config, len(docids), 16)
+
+    assert incremental.decide(previous, grown, config, docids, MODEL).extends
+    cases = {
+        "no previous searcher": incremental.decide(None, grown, config, docids, MODEL),
+        "grew by 10%": incremental.decide(previous, grown, SearcherConfig(incremental_max_growth=0.05),
+                                          docids, MODEL),
+        "these embeddings come from": incremental.decide(
+            previous, grown, config, docids, {"uri": "/models/other", "artifact_id": 8}),
+        "items of the previous index are not in these embeddings": incremental.decide(
+            previous, plan.plan_index(config, 2199, 16), config, docids[1:], MODEL),
+        "distance changed": incremental.decide(
+            previous, plan.plan_index(SearcherConfig(distance="squared_l2"), len(docids), 16),
+            SearcherConfig(distance="squared_l2"), docids, MODEL),
+        "num_leaves changed": incremental.decide(
+            previous, plan.plan_index(SearcherConfig(num_leaves=30), len(docids), 16),
+            SearcherConfig(num_leaves=30), docids, MODEL),
+    }
+    for expected, decision in cases.items():
+        assert not decision.extends and expected in decision.reason, (expected, decision.reason)

@@ -54,11 +54,15 @@ def item_metadata_for(image_id: int) -> bytes:
 
 
 def write_embeddings(out_dir: str, image_ids, vectors: np.ndarray, metadata=None,
-                     shards: int = 3) -> None:
-    """A t2i.Embeddings artifact directory, with item_metadata_for's metadata by default."""
+                     shards: int = 3, model: dict | None = None) -> None:
+    """A t2i.Embeddings artifact directory, with item_metadata_for's metadata by default;
+    `model` is recorded in its summary as the ImageEmbedder records the model it ran."""
     metadata = metadata or [item_metadata_for(int(i)) for i in image_ids]
+    summary = {"count": len(vectors), "dim": int(vectors.shape[1])}
+    if model:
+        summary["model"] = model
     embeddings_io.write_embeddings(out_dir, image_ids, vectors, metadata, shards=shards,
-                                   summary={"count": len(vectors), "dim": int(vectors.shape[1])})
+                                   summary=summary)
 
 
 def clustered_unit_vectors(n: int, dim: int, num_clusters: int = 20, spread: float = 0.35,

@@ -36,7 +36,7 @@ class EmbeddingsFormatError(ValueError):
 
 @dataclass
 class EmbeddingSet:
-    """Every row of an Embeddings artifact, sorted by image id."""
+    """Rows of an Embeddings artifact (read_embeddings sorts them by image id)."""
 
     image_ids: np.ndarray  # int64 [N]
     vectors: np.ndarray  # float32 [N, D]
@@ -48,6 +48,12 @@ class EmbeddingSet:
     @property
     def dim(self) -> int:
         return int(self.vectors.shape[1])
+
+    def take(self, rows: Sequence[int]) -> "EmbeddingSet":
+        """The given rows, in that order."""
+        rows = np.asarray(rows, np.int64)
+        return EmbeddingSet(self.image_ids[rows], self.vectors[rows],
+                            [self.metadata[row] for row in rows])
 
 
 def embedding_files(uri: str) -> list[str]:
@@ -195,6 +201,14 @@ def read_summary(uri: str) -> dict | None:
         return None
     with tf.io.gfile.GFile(path) as f:
         return json.load(f)
+
+
+def same_model(previous: dict, current: dict) -> bool:
+    """Same serving directory, and the same MLMD artifact id when both runs know it."""
+    if not previous.get("uri") or os.path.normpath(previous["uri"]) != os.path.normpath(current["uri"]):
+        return False
+    ids = (previous.get("artifact_id"), current.get("artifact_id"))
+    return None in ids or ids[0] == ids[1]
 
 
 def read_dead_letters(uri: str) -> list[dict]:

@@ -117,7 +117,7 @@ def decide_incremental(previous_uri: str | None, requested: bool, model: dict) -
         elif previous.get("format_version", formats.FORMAT_VERSION) != formats.FORMAT_VERSION:
             info["reason"] = (f"the previous artifact has format version {previous['format_version']}, "
                               f"this run writes {formats.FORMAT_VERSION}: every image is embedded")
-        elif not same_model(previous.get("model") or {}, model):
+        elif not embeddings_io.same_model(previous.get("model") or {}, model):
             info["reason"] = (f"the previous embeddings were made with model {previous.get('model')}, "
                               f"this run uses {model}: every image is embedded")
         else:
@@ -125,14 +125,6 @@ def decide_incremental(previous_uri: str | None, requested: bool, model: dict) -
                         reason="same model as the previous artifact: only the ids it lacks are embedded")
             return previous_uri, info
     return None, info
-
-
-def same_model(previous: dict, current: dict) -> bool:
-    """Same serving directory, and the same MLMD artifact id when both runs know it."""
-    if not previous.get("uri") or os.path.normpath(previous["uri"]) != os.path.normpath(current["uri"]):
-        return False
-    ids = (previous.get("artifact_id"), current.get("artifact_id"))
-    return None in ids or ids[0] == ids[1]
 
 
 def _build(p: beam.Pipeline, examples_pattern: str, handler: ImageEncoderHandler, output_uri: str,

@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ import time
 import numpy as np
 
 from components.common import embeddings_io, formats, tf_free, tokenizer
-from components.searcher_builder import query_encoder, scann_index, server_index
+from components.searcher_builder import incremental, query_encoder, scann_index, server_index
 from components.searcher_builder.plan import IndexPlan, plan_index
 from components.searcher_builder.tuning import exact_truth
 
@@ -34,25 +35,35 @@ TUNING_QUERY_COSINE = 0.8
 
 def build_searcher(embeddings_dir: str, text_encoder_dir: str, output_dir: str, config,
                    tuning_captions: list[str] | None = None,
-                   tuning_vectors: np.ndarray | None = None) -> dict:
+                   tuning_vectors: np.ndarray | None = None,
+                   previous_searcher_dir: str | None = None) -> dict:
     """`config` has SearcherConfig's fields. Writes the t2i.Searcher files; returns the summary.
 
     Auto-tuning queries, best first: `tuning_captions` (real query texts, not the
     validator's eval captions), `tuning_vectors` (query embeddings, e.g. from a query
-    log), else perturbed copies of items.
+    log), else perturbed copies of items. `previous_searcher_dir`: a t2i.Searcher whose
+    index is extended rather than retrained when it can be (incremental.py).
     """
     start = time.time()
     encoders = _encoder_files(text_encoder_dir)
     items = embeddings_io.read_embeddings(embeddings_dir)
+    model = (embeddings_io.read_summary(embeddings_dir) or {}).get("model") or {}
     plan = plan_index(config, len(items), items.dim)
     os.makedirs(output_dir, exist_ok=True)
     server_dir = os.path.join(output_dir, formats.SERVER_INDEX_DIR)
     if os.path.exists(server_dir):
         shutil.rmtree(server_dir)
     docids = [m.decode("utf-8", "replace") for m in items.metadata]
+    extension = incremental.decide(previous_searcher_dir, plan, config, docids, model)
 
     train_start = time.time()
-    if plan.flat:
+    if extension.extends:
+        plan = dataclasses.replace(plan, num_leaves=extension.num_leaves,
+                                   notes=plan.notes + [extension.reason])
+        searcher = incremental.extend(extension, items.vectors, docids)
+        # The extended index keeps its old rows first: every row-indexed part follows it.
+        items = items.take(_rows_of(docids, searcher.docids))
+    elif plan.flat:
         parts = scann_index.flat_parts(items.vectors, plan)
         searcher = _flat_server_searcher(items.vectors, plan, docids)
     else:
@@ -89,9 +100,16 @@ def build_searcher(embeddings_dir: str, text_encoder_dir: str, output_dir: str, 
         "leaves_to_search": 0 if plan.flat else reply["leaves_to_search"],
     })
     summary = _summary(plan, reply, encoders["summary"], start, train_seconds, device_seconds)
+    summary["embedding_model"] = model
+    summary["incremental"] = extension.to_dict()
     with open(os.path.join(output_dir, formats.SEARCHER_SUMMARY), "w") as f:
         json.dump(summary, f, indent=2)
     return summary
+
+
+def _rows_of(docids: list[str], order: list[str]) -> list[int]:
+    row = {docid: i for i, docid in enumerate(docids)}
+    return [row[docid] for docid in order]
 
 
 def _encoder_files(text_encoder_dir: str) -> dict:

@@ -2,6 +2,8 @@
 
 With `examples`, auto-tuning queries are the train split's captions embedded on device;
 without, perturbed copies of items (build.py explains why real captions are better).
+With `previous_searcher` (the index rebuild passes the latest one), its index is extended
+with the new items instead of retrained when it can be (incremental.py).
 
 Every SearcherConfig field is an execution parameter of the same name (so MLMD records
 the options and TFX caching notices a change), plus `code_version`.
@@ -38,6 +40,8 @@ class SearcherBuilderSpec(ComponentSpec):
         "text_encoder": ChannelParameter(type=artifacts.TextEncoder),
         # Optional: train captions to auto-tune with real text queries (else item copies).
         "examples": ChannelParameter(type=standard_artifacts.Examples, optional=True),
+        # Optional: the searcher this one follows; its index is extended when it can be.
+        "previous_searcher": ChannelParameter(type=artifacts.Searcher, optional=True),
     }
     OUTPUTS = {"searcher": ChannelParameter(type=artifacts.Searcher)}
 
@@ -52,10 +56,12 @@ class SearcherBuilder(base_component.BaseComponent):
     def __init__(self, embeddings: types.BaseChannel, text_encoder: types.BaseChannel,
                  config: Optional[SearcherConfig] = None,
                  examples: Optional[types.BaseChannel] = None,
+                 previous_searcher: Optional[types.BaseChannel] = None,
                  code_version: Optional[str] = None):
         config = config or SearcherConfig()
         super().__init__(spec=SearcherBuilderSpec(
             embeddings=embeddings, text_encoder=text_encoder, examples=examples,
+            previous_searcher=previous_searcher,
             **dataclasses.asdict(config),
             code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
             searcher=types.Channel(type=artifacts.Searcher)))
@@ -63,7 +69,8 @@ class SearcherBuilder(base_component.BaseComponent):
     @classmethod
     def from_config(cls, searcher: SearcherConfig, embeddings: types.BaseChannel,
                     text_encoder: types.BaseChannel, examples: Optional[types.BaseChannel] = None,
+                    previous_searcher: Optional[types.BaseChannel] = None,
                     code_version: Optional[str] = None) -> "SearcherBuilder":
         """From the `searcher` section of pipeline.configs.Config (a SearcherConfig)."""
         return cls(embeddings, text_encoder, config=searcher, examples=examples,
-                   code_version=code_version)
+                   previous_searcher=previous_searcher, code_version=code_version)

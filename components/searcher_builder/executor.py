@@ -31,8 +31,10 @@ class Executor(base_executor.BaseExecutor):
             # Train captions: real text queries, and none of the validator's eval captions.
             train = artifact_utils.get_split_uri(input_dict["examples"], formats.SPLIT_TRAIN)
             captions = captions_reader.read_captions(train, config.tuning_queries)
-        summary = build.build_searcher(embeddings, text_encoder, output.uri, config,
-                                       tuning_captions=captions)
+        previous = input_dict.get("previous_searcher")
+        summary = build.build_searcher(
+            embeddings, text_encoder, output.uri, config, tuning_captions=captions,
+            previous_searcher_dir=artifact_utils.get_single_uri(previous) if previous else None)
         chosen = summary["chosen"]
         for key in ("num_items", "index_bytes", "searcher_bytes"):
             output.set_int_custom_property(key, int(summary[key]))
@@ -41,6 +43,7 @@ class Executor(base_executor.BaseExecutor):
         output.set_string_custom_property("lookup", str(chosen["lookup"]))
         output.set_float_custom_property("bytes_per_item", float(summary["bytes_per_item"]))
         output.set_float_custom_property("build_seconds", float(summary["build_seconds"]))
+        output.set_int_custom_property("incremental", int(summary["incremental"]["used"]))
         if summary["tuning"]:
             output.set_float_custom_property(
                 "tuning_recall_at_10", float(summary["tuning"]["chosen"]["recall_at_10"]))

@@ -43,6 +43,23 @@ def finalize(directory: str, info: dict) -> None:
         json.dump(info, f, indent=2)
 
 
+def load_scann(directory: str):
+    """scann's searcher for a saved index, its docids (item metadata strings) included."""
+    import pickle
+
+    from scann.scann_ops.py import scann_ops_pybind
+
+    with open(os.path.join(directory, ASSETS_FILE)) as f:
+        assets = _ASSET_PATH.sub(
+            lambda m: f'asset_path: "{os.path.join(directory, os.path.basename(m.group(1)))}"',
+            f.read())
+    with open(os.path.join(directory, "scann_docids.pkl"), "rb") as f:
+        docids = pickle.load(f)
+    import scann_pybind  # on sys.path once scann_ops_pybind is imported
+
+    return scann_ops_pybind.ScannSearcher(scann_pybind.ScannNumpy(directory, assets), docids)
+
+
 @dataclass
 class ServerHit:
     metadata: str
@@ -58,25 +75,12 @@ class ServerIndex:
 
     @classmethod
     def load(cls, directory: str) -> "ServerIndex":
-        from scann.scann_ops.py import scann_ops_pybind
-
         info_path = os.path.join(directory, INFO_FILE)
         if not os.path.isfile(info_path):
             raise ServerIndexError(f"{directory}: not a t2i server index (no {INFO_FILE})")
         with open(info_path) as f:
             info = json.load(f)
-        with open(os.path.join(directory, ASSETS_FILE)) as f:
-            assets = _ASSET_PATH.sub(
-                lambda m: f'asset_path: "{os.path.join(directory, os.path.basename(m.group(1)))}"',
-                f.read())
-        import pickle
-
-        with open(os.path.join(directory, "scann_docids.pkl"), "rb") as f:
-            docids = pickle.load(f)
-        import scann_pybind  # on sys.path once scann_ops_pybind is imported
-
-        return cls(scann_ops_pybind.ScannSearcher(scann_pybind.ScannNumpy(directory, assets),
-                                                  docids), info)
+        return cls(load_scann(directory), info)
 
     def search(self, queries: np.ndarray, k: int = 10) -> list[list[ServerHit]]:
         queries = np.atleast_2d(np.asarray(queries, np.float32))
