@@ -8,6 +8,7 @@ VENV=.venv
 BOOT=.bootstrap
 APT_PACKAGES=(libusb-1.0-0 libportaudio2 graphviz)
 log() { printf '[setup] %s\n' "$*" >&2; }
+STARTED=$SECONDS
 
 find_python310() {
   local candidate
@@ -74,4 +75,4 @@ log "installing the locked stack into $VENV (first time: a few minutes, ~3.5 GB)
 "$UV" pip install --quiet --python "$VENV/bin/python" --no-deps --no-build-isolation -e .
 rm -f "$VENV"/.t2i-setup-*
 touch "$stamp"
-log "ready: $VENV ($("$VENV/bin/python" --version))"
+log "ready: $VENV ($("$VENV/bin/python" --version)) in $((SECONDS - STARTED)) s"
