@@ -36,12 +36,25 @@ def sqlite_connection_config(root: str, readonly: bool = False) -> metadata_stor
     return config
 
 
+def _remote(host: str, port: int) -> metadata_store.MetadataStore:
+    """The gRPC client, checked with one cheap call so an unreachable service is named
+    here rather than failing later inside a query."""
+    from ml_metadata import errors
+
+    config = metadata_store_pb2.MetadataStoreClientConfig(host=host, port=port)
+    try:
+        store = metadata_store.MetadataStore(config)
+        store.get_artifact_types()
+    except errors.StatusError as e:
+        raise StoreError(f"cannot reach the ML Metadata service at {host}:{port}: {e}") from None
+    return store
+
+
 def connect(root: str | None = None, host: str | None = None, port: int | None = None,
             ) -> metadata_store.MetadataStore:
     """The local store under `root` (read-only), or the gRPC service at host:port."""
     if host:
-        config = metadata_store_pb2.MetadataStoreClientConfig(host=host, port=port or 8080)
-        return metadata_store.MetadataStore(config)
+        return _remote(host, port or 8080)
     path = sqlite_path(root or "runs")
     if not os.path.exists(path):
         raise StoreError(f"{path}: no metadata store yet (run `t2i run` first, or pass --root)")
@@ -148,4 +161,5 @@ def property_value(value: metadata_store_pb2.Value):
 
 
 def custom_properties(node: metadata_store_pb2.Artifact | metadata_store_pb2.Execution) -> dict:
-    return {key: property_value(value) for key, value in node.custom_properties.items()}
+    """By key: a proto map's order differs between the local store and the gRPC client."""
+    return {key: property_value(node.custom_properties[key]) for key in sorted(node.custom_properties)}

@@ -196,3 +196,29 @@ def test_unknown_lineage_targets_give_clear_errors(runs, target, message):
     result = t2i("lineage", target, "--root", config.pipeline.root)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_a_remote_metadata_service_gives_the_same_answers_as_the_local_store(runs):
+    """Through the gRPC client (what Kubeflow's metadata service is read with), against a
+    loopback stand-in serving the same store (tests/mlmd_standin_server.py)."""
+    from mlmd_standin_server import serve
+
+    from pipeline import metadata_store
+
+    config, _ = runs
+    root = config.pipeline.root
+    server, port = serve(metadata_store.sqlite_connection_config(root, readonly=True))
+    remote = ["--mlmd-host", "127.0.0.1", "--mlmd-port", str(port)]
+    try:
+        for command in (["runs", "--json"], ["artifacts", "--type", "Searcher"],
+                        ["lineage", "latest", "--format", "json"], ["diff", "1", "2"]):
+            local = t2i(*command, "--root", root)
+            # A root without a store: only the service can answer.
+            answer = t2i(*command, "--root", os.path.dirname(root), *remote)
+            assert local.returncode == 0 and answer.returncode == 0, (command, answer.stderr)
+            assert answer.stdout == local.stdout, command
+    finally:
+        server.stop(0)
+    unreachable = t2i("runs", "--mlmd-host", "127.0.0.1", "--mlmd-port", str(port))
+    assert unreachable.returncode != 0
+    assert f"127.0.0.1:{port}" in unreachable.stderr, unreachable.stderr
