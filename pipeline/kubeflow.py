@@ -202,22 +202,19 @@ class RecurringRun:
     link: str
 
 
+# Connection field -> kfp.Client argument, passed only when set.
+_CLIENT_ARGUMENTS = {"namespace": "namespace", "token": "existing_token", "cookies": "cookies",
+                     "client_id": "client_id", "ssl_ca_cert": "ssl_ca_cert",
+                     "kube_context": "kube_context"}
+
+
 def connect(connection: Connection):
     """A kfp.Client for `connection`; checks the host answers (healthz)."""
     with _api_errors(connection):
         kwargs: dict[str, Any] = {"host": connection.host}
-        if connection.namespace:
-            kwargs["namespace"] = connection.namespace
-        if connection.token:
-            kwargs["existing_token"] = connection.token
-        if connection.cookies:
-            kwargs["cookies"] = connection.cookies
-        if connection.client_id:
-            kwargs["client_id"] = connection.client_id
-        if connection.ssl_ca_cert:
-            kwargs["ssl_ca_cert"] = connection.ssl_ca_cert
-        if connection.kube_context:
-            kwargs["kube_context"] = connection.kube_context
+        for field, argument in _CLIENT_ARGUMENTS.items():
+            if getattr(connection, field):
+                kwargs[argument] = getattr(connection, field)
         if connection.sa_token_path:
             from kfp.client.set_volume_credentials import ServiceAccountTokenVolumeCredentials
 
