@@ -153,6 +153,32 @@ def test_incremental_run_carries_previous_rows_over_unchanged(tmp_path, serving_
         np.testing.assert_allclose(row, reference[image_id], atol=TOLERANCE)
     assert (summary["embedded_new"], summary["reused"], summary["count"]) == (3, 3, 7)
     assert summary["incremental"]["previous_rows_not_in_input"] == 1
+    # The previous shard is copied byte for byte, not re-encoded.
+    (previous_shard,) = embeddings_io.embedding_files(previous)
+    carried = [f for f in embeddings_io.embedding_files(out) if "carried" in f]
+    assert [open(f, "rb").read() for f in carried] == [open(previous_shard, "rb").read()]
+
+    # A rebuild of a rebuild: both generations' shards are carried, none overwritten.
+    later = images_for(range(1, 9))
+    out_later = str(tmp_path / "embeddings-later")
+    summary = embed_images(fx.write_index_split(str(tmp_path / "later"), later), serving_dir,
+                           out_later, model_artifact_id=3, previous_embeddings_uri=out)
+    assert (summary["embedded_new"], summary["reused"], summary["count"]) == (2, 6, 9)
+    assert embeddings_io.read_embeddings(out_later).image_ids.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 99]
+
+
+def test_a_previous_artifact_breaking_the_unit_norm_contract_is_not_reused(tmp_path, serving_dir):
+    previous = str(tmp_path / "previous")
+    vectors = np.eye(2, 16, dtype=np.float32)
+    vectors[1] *= 2.0
+    embeddings_io.write_embeddings(previous, [1, 2], vectors, [b"a", b"b"],
+                                   summary={"count": 2, "dim": 16,
+                                            "model": {"artifact_id": 3, "uri": serving_dir}})
+    out = str(tmp_path / "embeddings")
+    with pytest.raises(EmbeddingCheckError, match=r"previous embedding of image 2 has norm 2\.0"):
+        embed_images(fx.write_index_split(str(tmp_path / "examples"), images_for([1, 2, 3])),
+                     serving_dir, out, model_artifact_id=3, previous_embeddings_uri=previous)
+    assert embeddings_io.embedding_files(out) == []
 
 
 def test_incremental_with_another_model_embeds_everything_and_says_why(tmp_path, serving_dir):

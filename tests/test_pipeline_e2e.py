@@ -104,6 +104,8 @@ def test_rebuild_indexes_exactly_the_new_span_without_retraining(runs):
     assert outcome.pushed[0] == 2
     components = statuses(outcome)
     assert "Trainer" not in components
+    # The full run's export of the same model is reused.
+    assert components["TextEncoderExporter"] == "cached"
     from pipeline import metadata_store
 
     store = metadata_store.connect(config.pipeline.root)
@@ -120,6 +122,11 @@ def test_rebuild_indexes_exactly_the_new_span_without_retraining(runs):
     assert searcher["incremental"] == 1 and searcher["num_items"] == SPAN_IMAGES + NEW_SPAN_IMAGES
     (previous,) = builder.inputs["previous_searcher"]
     assert metadata_store.custom_properties(previous)["num_items"] == SPAN_IMAGES
+    # Nothing is trained, so only the index split (every image) is checked.
+    (statistics_gen,) = [n for n in metadata_store.run_executions(store, outcome.run_id)
+                         if n.node_id == "StatisticsGen"]
+    split_names = statistics_gen.outputs["statistics"][0].properties["split_names"]
+    assert json.loads(metadata_store.property_value(split_names)) == ["index"]
 
 
 def test_a_tick_with_nothing_new_skips_the_index_build(runs):

@@ -224,6 +224,31 @@ def test_tuning_picks_the_cheapest_setting_that_meets_the_target():
     assert not unreachable.target_met and unreachable.chosen.recall_at_10 >= 0.95
 
 
+def _recall_surface(float_speed: float, int8_speed: float):
+    """evaluate(leaves, lookup) for a recall that grows with the leaves searched."""
+    def evaluate(leaves, lookup):
+        ceiling, speed = (0.99, float_speed) if lookup == "float" else (0.985, int8_speed)
+        return tuning.Trial(leaves, lookup, round(ceiling * (1 - math.exp(-speed * leaves)), 4),
+                            stderr=0.002)
+    return evaluate
+
+
+@pytest.mark.parametrize("float_speed, int8_speed", [(0.05, 0.04), (0.04, 0.06), (0.3, 0.1)])
+def test_a_warm_start_finds_the_cold_tunings_setting_in_fewer_trials(float_speed, int8_speed):
+    evaluate = _recall_surface(float_speed, int8_speed)
+    cold = tuning.tune(evaluate, 200, ["float", "int8"], 0.95)
+    assert cold.target_met
+    best = (cold.chosen.leaves_to_search, cold.chosen.lookup)
+    # The previous searcher's choice, and starts too low, too high and on the other lookup.
+    for start in [best, (best[0] // 2, best[1]), (min(200, best[0] * 3), best[1]),
+                  (best[0], "int8" if best[1] == "float" else "float")]:
+        warm = tuning.tune(evaluate, 200, ["float", "int8"], 0.95, start=start)
+        assert (warm.chosen.leaves_to_search, warm.chosen.lookup) == best, start
+    exact = tuning.tune(evaluate, 200, ["float", "int8"], 0.95, start=best)
+    # Itself, one leaf fewer, and the other lookup at the most leaves still cheaper.
+    assert len(exact.trials) <= 3 < len(cold.trials)
+
+
 def test_exact_truth_counts_ties_and_recall_is_per_query():
     vectors = np.array([[1, 0], [1, 0], [0, 1], [0.9, 0.1]], np.float32)
     truth = tuning.exact_truth(vectors[:1], vectors, "dot_product", 1)
@@ -291,23 +316,39 @@ def test_missing_text_encoder_is_reported(tmp_path, root):
 MODEL = {"uri": "/models/Trainer/model/7/Format-Serving", "artifact_id": 7}
 
 
-@pytest.fixture(scope="module")
-def rebuilt(root):
-    """A searcher over 2,000 items, then its rebuild over the same items plus 200 new."""
+def build_and_rebuild(root, label: str, first: int, second: int, config: SearcherConfig) -> dict:
+    """A searcher over `first` items, then its rebuild over the same items plus new ones."""
     encoders = exported_encoders(root)
-    vectors = clustered_unit_vectors(2200, 16, spread=1.0, seed=21)
-    ids = np.arange(1, 2201) * 3
+    vectors = clustered_unit_vectors(second, 16, spread=1.0, seed=21)
+    ids = np.arange(1, second + 1) * 3
     out = {"vectors": vectors, "ids": ids}
     previous = None
-    for name, count in (("first", 2000), ("second", 2200)):
-        embeddings = os.path.join(str(root), f"rebuild-{name}-embeddings")
+    for name, count in (("first", first), ("second", second)):
+        embeddings = os.path.join(str(root), f"{label}-{name}-embeddings")
         write_embeddings(embeddings, ids[:count], vectors[:count], model=MODEL)
-        searcher = os.path.join(str(root), f"rebuild-{name}")
+        searcher = os.path.join(str(root), f"{label}-{name}")
         out[name] = {"dir": searcher, "summary": build_searcher(
-            embeddings, encoders["text_encoder"], searcher, SearcherConfig(),
+            embeddings, encoders["text_encoder"], searcher, config,
             previous_searcher_dir=previous)}
         previous = searcher
     return out
+
+
+@pytest.fixture(scope="module")
+def rebuilt(root):
+    return build_and_rebuild(root, "rebuild", 2000, 2200, SearcherConfig())
+
+
+def test_a_brute_force_index_is_extended_with_the_new_vectors(root, tmp_path):
+    built = build_and_rebuild(root, "rebuild-bf", 600, 660, SearcherConfig(scoring="brute_force"))
+    assert built["second"]["summary"]["incremental"]["used"] is True
+    floats = [np.load(os.path.join(built[name]["dir"], formats.SERVER_INDEX_DIR, "dataset.npy"))
+              for name in ("first", "second")]
+    assert floats[1].shape == (660, 16)
+    np.testing.assert_array_equal(floats[1][:600], floats[0])
+    rows = [0, 1, 600, 659]
+    results = search_vectors(built["second"]["dir"], built["vectors"][rows], tmp_path, k=1)
+    assert [hits[0]["image_id"] for hits in results] == [int(built["ids"][row]) for row in rows]
 
 
 def _codes_by_docid(searcher_dir):
@@ -328,9 +369,31 @@ def test_a_rebuild_extends_the_previous_index_keeping_its_leaves_and_codes(rebui
     # sqrt(2200) would be 47 leaves: the previous partitioner's 45 are kept.
     assert second["chosen"]["num_leaves"] == first["chosen"]["num_leaves"] == 45
     assert second["tuning"]["target_met"]
+    # Re-tuning starts from the previous searcher's setting.
+    chosen = first["chosen"]
+    assert second["tuning"]["started_from"] == [chosen["leaves_to_search"], chosen["lookup"]]
+    assert first["tuning"]["started_from"] is None
+    assert len(second["tuning"]["trials"]) < len(first["tuning"]["trials"])
     old, new = _codes_by_docid(rebuilt["first"]["dir"]), _codes_by_docid(rebuilt["second"]["dir"])
     assert len(new) == 2200 and set(old) < set(new)
     assert all(np.array_equal(old[docid], new[docid]) for docid in old)
+
+
+def test_extended_leaves_and_codes_are_what_scanns_own_upsert_gives(rebuilt, tmp_path):
+    import pickle
+
+    first = os.path.join(rebuilt["first"]["dir"], formats.SERVER_INDEX_DIR)
+    second = os.path.join(rebuilt["second"]["dir"], formats.SERVER_INDEX_DIR)
+    with open(os.path.join(second, "scann_docids.pkl"), "rb") as f:
+        docids = pickle.load(f)
+    row_of = {item_metadata_for(int(image_id)).decode(): row
+              for row, image_id in enumerate(rebuilt["ids"])}
+    searcher = server_index.load_scann(first)
+    searcher.upsert(docids[2000:], rebuilt["vectors"][[row_of[d] for d in docids[2000:]]], batch_size=64)
+    searcher.serialize(str(tmp_path))
+    for name in ("datapoint_to_token.npy", "hashed_dataset.npy"):
+        np.testing.assert_array_equal(np.load(os.path.join(second, name)),
+                                      np.load(os.path.join(str(tmp_path), name)), err_msg=name)
 
 
 def test_the_extended_index_finds_old_and_new_items_on_device(rebuilt, tmp_path):

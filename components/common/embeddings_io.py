@@ -74,21 +74,6 @@ def encode_example(image_id: int, vector: Sequence[float], metadata: bytes) -> b
     })).SerializeToString()
 
 
-def decode_example(raw: bytes) -> tuple[int, np.ndarray, bytes]:
-    """(image_id, vector float32 [D], metadata) of one serialized row."""
-    from tensorflow.core.example import example_pb2
-
-    features = example_pb2.Example.FromString(raw).features.feature
-    try:
-        image_id = features[formats.FEATURE_IMAGE_ID].int64_list.value[0]
-        metadata = features[formats.FEATURE_METADATA].bytes_list.value[0]
-    except IndexError:
-        raise EmbeddingsFormatError(
-            f"embeddings row without {formats.FEATURE_IMAGE_ID} or {formats.FEATURE_METADATA}") from None
-    vector = np.asarray(features[formats.EMBEDDING_FEATURE].float_list.value, dtype=np.float32)
-    return image_id, vector, metadata
-
-
 def read_embeddings(uri: str) -> EmbeddingSet:
     """Every row, sorted by image id (so nothing downstream depends on how the producer
     sharded or ordered its output). Raises EmbeddingsFormatError for no shards, unreadable

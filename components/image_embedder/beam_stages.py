@@ -127,14 +127,6 @@ def check_vector(vector: np.ndarray, image_id, file_name: str) -> float:
     return norm
 
 
-def previous_row(raw: bytes):
-    """A previous artifact's row -> (raw row unchanged, id, (norm, dim, None)); checked
-    like a new one so the union as a whole is known to be finite and unit-norm."""
-    image_id, vector, _ = embeddings_io.decode_example(raw)
-    norm = check_vector(vector, image_id, "(previous embeddings)")
-    return raw, image_id, (norm, int(vector.shape[0]), None, None)
-
-
 class VectorStats(beam.CombineFn):
     """(norm, dim, time or None, worker or None) -> count, norm min/max/mean/std, dims,
     first/last time, images per worker."""

@@ -1,10 +1,12 @@
 """`embed_images`: the ImageEmbedder's work as a plain function (the executor's Do calls it).
 
 One Beam pipeline reads the index split, skips (incremental mode) the ids the previous
-artifact already has, embeds the rest with RunInference, writes the rows (new plus carried
-over) and the dead letters, and writes a small report. The driver then checks the report
-- no duplicate ids, input = reused + embedded + dead letters, one dimension - and only then
-writes embeddings_summary.json; a failed run or check removes the written files and raises.
+artifact already has, embeds the rest with RunInference, writes the new rows and the dead
+letters, and writes a small report. The driver reads and checks the previous rows before
+the pipeline and copies their shards in after it (carry_over.py). It then checks the
+report - no duplicate ids, input = reused + embedded + dead letters, one dimension - and
+only then writes embeddings_summary.json; a failed run or check removes the written files
+and raises.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
 from components.common import embeddings_io, formats
-from components.image_embedder import beam_stages, execution
+from components.image_embedder import beam_stages, carry_over, execution
 from components.image_embedder.model_handler import ImageEncoderHandler
 from pipeline import runtime_env
 
@@ -68,6 +70,7 @@ def embed_images(examples_pattern: str, model_serving_dir: str, output_uri: str,
 
     model = {"artifact_id": model_artifact_id, "uri": model_serving_dir}
     previous_uri, incremental_info = decide_incremental(previous_embeddings_uri, incremental, model)
+    previous = carry_over.read_previous(previous_uri) if previous_uri else None
     count = execution.count_records(examples_pattern)
     plan = execution.plan_execution(list(beam_pipeline_args), count, num_workers=num_workers,
                                     multiprocessing_min_images=multiprocessing_min_images)
@@ -79,13 +82,18 @@ def embed_images(examples_pattern: str, model_serving_dir: str, output_uri: str,
 
     work_dir = os.path.join(output_uri, _WORK_DIR)
     pipeline = make_pipeline(plan.beam_args) if make_pipeline else beam.Pipeline(argv=plan.beam_args)
-    _build(pipeline, examples_pattern, handler, output_uri, work_dir, previous_uri, plan.reshuffle)
+    _build(pipeline, examples_pattern, handler, output_uri, work_dir,
+           previous.ids if previous else None, plan.reshuffle)
     run_started = time.time()
     try:
         pipeline.run().wait_until_finish()
         pipeline_seconds = time.time() - run_started
         report = _read_report(work_dir)
+        if previous:
+            report["previous"] = previous.stats
         _check(report, examples_pattern)
+        if previous:
+            previous.copy_into(output_uri)
     except Exception:
         # No half-written artifact: without a summary nothing here may be read anyway.
         _remove_outputs(output_uri)
@@ -128,7 +136,7 @@ def decide_incremental(previous_uri: str | None, requested: bool, model: dict) -
 
 
 def _build(p: beam.Pipeline, examples_pattern: str, handler: ImageEncoderHandler, output_uri: str,
-           work_dir: str, previous_uri: str | None, reshuffle: bool) -> None:
+           work_dir: str, previous_ids: frozenset | None, reshuffle: bool) -> None:
     st = beam_stages
     raw = p | "ReadExamples" >> beam.io.ReadFromTFRecord(
         examples_pattern, compression_type=CompressionTypes.GZIP)
@@ -138,31 +146,21 @@ def _build(p: beam.Pipeline, examples_pattern: str, handler: ImageEncoderHandler
         "input_records": raw | "CountInput" >> beam.combiners.Count.Globally(),
         "duplicates": st.duplicate_ids(parsed[st.IDS]),
     }
-    rows_to_write = []
-    if previous_uri:
-        previous = (p | "ReadPrevious" >> beam.io.ReadFromTFRecord(
-                        os.path.join(previous_uri, embeddings_io.FILE_GLOB),
-                        compression_type=CompressionTypes.GZIP)
-                    | "CheckPrevious" >> beam.Map(st.previous_row))
-        previous_ids = (previous | "PreviousIds" >> beam.Map(lambda row: row[1])
-                        | "IdSet" >> beam.CombineGlobally(beam.combiners.ToSetCombineFn()))
+    if previous_ids is not None:
+        known = p | "PreviousIds" >> beam.Create([previous_ids])
         split = images | "SkipEmbedded" >> beam.ParDo(
-            st.SkipEmbedded(), beam.pvalue.AsSingleton(previous_ids)).with_outputs(st.REUSED, main="new")
+            st.SkipEmbedded(), beam.pvalue.AsSingleton(known)).with_outputs(st.REUSED, main="new")
         images = split.new
         report["reused"] = split[st.REUSED] | "CountReused" >> beam.combiners.Count.Globally()
-        report["previous"] = (previous | "PreviousStats" >> beam.Map(lambda row: row[2])
-                              | "CombinePrevious" >> beam.CombineGlobally(st.VectorStats()))
-        rows_to_write.append(previous | "PreviousRows" >> beam.Map(lambda row: row[0]))
     if reshuffle:
         # Gzip files cannot be split: without this, each worker embeds whole files, and
         # one file means one busy worker.
         images = images | "Rebalance" >> beam.Reshuffle()
     results = images | "Embed" >> RunInference(KeyedModelHandler(handler))
     rows = results | "ToRows" >> beam.ParDo(st.ToEmbeddingRow()).with_outputs(st.DEAD, st.STATS, main="rows")
-    rows_to_write.append(rows.rows)
     report["new"] = rows[st.STATS] | "NewStats" >> beam.CombineGlobally(st.VectorStats())
 
-    (rows_to_write | "AllRows" >> beam.Flatten()
+    (rows.rows
      | "WriteRows" >> beam.io.WriteToTFRecord(
          os.path.join(output_uri, formats.EMBEDDINGS_FILE_PREFIX),
          file_name_suffix=embeddings_io.SHARD_SUFFIX, compression_type=CompressionTypes.GZIP))

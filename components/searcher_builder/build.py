@@ -60,20 +60,18 @@ def build_searcher(embeddings_dir: str, text_encoder_dir: str, output_dir: str, 
     if extension.extends:
         plan = dataclasses.replace(plan, num_leaves=extension.num_leaves,
                                    notes=plan.notes + [extension.reason])
-        searcher = incremental.extend(extension, items.vectors, docids)
+        order = incremental.extend(extension, items.vectors, docids, server_dir)
         # The extended index keeps its old rows first: every row-indexed part follows it.
-        items = items.take(_rows_of(docids, searcher.docids))
-    elif plan.flat:
-        parts = scann_index.flat_parts(items.vectors, plan)
-        searcher = _flat_server_searcher(items.vectors, plan, docids)
+        items = items.take(_rows_of(docids, order))
     else:
-        searcher = scann_index.build_scann(items.vectors, plan, docids)
+        searcher = (_flat_server_searcher(items.vectors, plan, docids) if plan.flat
+                    else scann_index.build_scann(items.vectors, plan, docids))
+        os.makedirs(server_dir)
+        searcher.serialize(server_dir)
+        del searcher
     train_seconds = time.time() - train_start
-    os.makedirs(server_dir)
-    searcher.serialize(server_dir)
-    if not plan.flat:
-        parts = scann_index.on_device_parts(server_dir, plan)
-    del searcher
+    parts = (scann_index.flat_parts(items.vectors, plan) if plan.flat
+             else scann_index.on_device_parts(server_dir, plan))
 
     with tempfile.TemporaryDirectory(prefix="t2i-searcher-") as tmp:
         request = {
@@ -84,7 +82,8 @@ def build_searcher(embeddings_dir: str, text_encoder_dir: str, output_dir: str, 
             "leaves_to_search": plan.num_leaves_to_search,
             "lookup": plan.lookup,
             "delimiter": tokenizer.DELIMITER_REGEX,
-            "tuning": (_tuning_request(items, plan, tmp, tuning_captions, tuning_vectors)
+            "tuning": (_tuning_request(items, plan, tmp, tuning_captions, tuning_vectors,
+                                       extension.previous_setting)
                        if plan.needs_tuning else None),
             "text_encoder": encoders["text"], "image_encoder": encoders["image"],
             "searcher_out": os.path.join(output_dir, formats.SEARCHER_TFLITE),
@@ -173,9 +172,10 @@ def tuning_queries(vectors: np.ndarray, count: int, seed: int, cosine: float) ->
 
 
 def _tuning_request(items, plan: IndexPlan, tmp: str, captions: list[str] | None,
-                    vectors: np.ndarray | None) -> dict:
+                    vectors: np.ndarray | None, start: tuple[int, str] | None) -> dict:
     lookups = ["float", "int8"] if plan.lookup == "auto" else [plan.lookup]
-    request = {"k": RECALL_K, "target": plan.target_recall_at_10, "lookups": lookups}
+    request = {"k": RECALL_K, "target": plan.target_recall_at_10, "lookups": lookups,
+               "start": list(start) if start else None}
     if captions:
         vectors = os.path.join(tmp, "vectors.npy")
         np.save(vectors, items.vectors)

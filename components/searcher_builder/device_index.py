@@ -198,11 +198,13 @@ def run(request: dict) -> dict:
             queries = prepare_queries(request, work_dir)
             evaluate = CandidateEvaluator(parts, queries, request["tuning"]["k"], work_dir,
                                           userinfo)
+            start = request["tuning"].get("start")
             result = tuning.tune(evaluate, request["num_leaves"], request["tuning"]["lookups"],
-                                 request["tuning"]["target"], fixed_leaves=leaves)
+                                 request["tuning"]["target"], fixed_leaves=leaves,
+                                 start=tuple(start) if start else None)
         leaves, lookup = result.chosen.leaves_to_search, result.chosen.lookup
         tuning_reply = dict(result.to_dict(), query_source=queries.source,
-                            num_queries=len(queries.texts))
+                            num_queries=len(queries.texts), started_from=start)
     index = parts.index_bytes(leaves, lookup, userinfo)
     sizes = {"index_bytes": len(index)}
     for source, target in (("text_encoder", "searcher_out"), ("image_encoder", "image_searcher_out")):
