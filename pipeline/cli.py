@@ -1,6 +1,6 @@
 """The `t2i` command line: a thin layer over functions the tests call directly.
 
-Heavy imports (TensorFlow ~8 s, `tfx.v1` ~23 s) happen inside the commands that need
+Heavy imports (TensorFlow ~8 s, the TFX DAG ~17 s) happen inside the commands that need
 them, so `t2i --help`, `t2i version` and `t2i search` start fast.
 """
 from __future__ import annotations
