@@ -121,11 +121,6 @@ def _context_type_name(store: metadata_store.MetadataStore, context: metadata_st
     return types[0].name if types else ""
 
 
-def latest_run_id(store: metadata_store.MetadataStore, pipeline_name: str) -> str | None:
-    runs = pipeline_runs(store, pipeline_name)
-    return runs[-1].name if runs else None
-
-
 def pipeline_runs(store: metadata_store.MetadataStore, pipeline_name: str | None = None,
                   ) -> list[metadata_store_pb2.Context]:
     """pipeline_run contexts, oldest first, optionally only those of one pipeline."""

@@ -19,7 +19,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -48,6 +48,7 @@ class Decision:
     new_items: int = 0
     # The previous searcher's tuned (leaves searched, lookup): where re-tuning starts.
     previous_setting: tuple[int, str] | None = None
+    previous_docids: list[str] = field(default_factory=list, repr=False)  # its row order
 
     @property
     def extends(self) -> bool:
@@ -101,7 +102,8 @@ def decide(previous_searcher_dir: str | None, plan: IndexPlan, config, docids: l
     leaves = int(previous_plan["num_leaves"])
     return Decision(f"extended the previous index ({len(previous_docids)} items, {leaves} leaves "
                     f"and its codebook) with {added} new items", server_dir, leaves,
-                    len(previous_docids), added, _tuned_setting(previous.get("chosen") or {}))
+                    len(previous_docids), added, _tuned_setting(previous.get("chosen") or {}),
+                    previous_docids)
 
 
 def _tuned_setting(chosen: dict) -> tuple[int, str] | None:
@@ -125,9 +127,7 @@ def extend(decision: Decision, vectors: np.ndarray, docids: list[str], server_di
     bit for bit (tested against the upsert route)."""
     from scann.proto import scann_pb2
 
-    previous_dir = decision.server_dir
-    with open(os.path.join(previous_dir, DOCIDS_FILE), "rb") as f:
-        previous_docids = pickle.load(f)
+    previous_dir, previous_docids = decision.server_dir, decision.previous_docids
     known = set(previous_docids)
     new_rows = [row for row, docid in enumerate(docids) if docid not in known]
     new_vectors = np.ascontiguousarray(vectors[new_rows], np.float32)
