@@ -75,9 +75,12 @@ def sample_data_command(out_dir: str, num_images: int, seed: int, spans: int) ->
 @click.option("--root", help="Pipeline root whose serving/ holds the pushed versions [runs].")
 def search_command(query, k, searcher, image, show, as_json, images_dir, config_path, root) -> None:
     """Search the on-device searcher (TF-free): rank, similarity, image id, file, Flickr URL."""
+    from pipeline import native_guard
     from pipeline import search as search_lib
     from pipeline.configs import ConfigError, load_config
 
+    native_guard.run_guarded(f"searching {searcher} with image {image}" if image
+                             else f"searching {searcher} for {query!r}")
     try:
         config = load_config(config_path, [f"pipeline.root={root}"] if root else [])
         request = search_lib.SearchRequest(query, image, k, searcher, config.serving_dir())

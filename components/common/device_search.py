@@ -141,14 +141,22 @@ def native_stderr_silenced(enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
+    import faulthandler
+
     sys.stderr.flush()
     saved = os.dup(2)
+    # A crash while silenced still shows its Python stack when faulthandler writes to stderr.
+    faults_to_stderr = faulthandler.is_enabled() and bool(os.environ.get("PYTHONFAULTHANDLER"))
     try:
+        if faults_to_stderr:
+            faulthandler.enable(file=saved)
         with open(os.devnull, "wb") as devnull:
             os.dup2(devnull.fileno(), 2)
         yield
     finally:
         os.dup2(saved, 2)
+        if faults_to_stderr:
+            faulthandler.enable(file=sys.stderr)
         os.close(saved)
 
 
@@ -212,23 +220,45 @@ def open_image_embedder(path: str):
 
 
 def tensor_image(pixels_or_path):
-    """A Task Library image from an RGB uint8 array [H, W, 3] or an image file path."""
+    """A Task Library image from an RGB uint8 array [H, W, 3] or an image file path.
+
+    tflite-support 0.4.4's `TensorImage.create_from_array` cannot be used: its pybind
+    `ImageData` keeps only a raw pointer to the numpy buffer (no reference), and it passes
+    a temporary `np.squeeze(array)`, so once the caller's array is freed the searcher reads
+    freed memory: a segfault for most photo sizes (large buffers are unmapped on free) and
+    silently wrong pixels for others. The squeeze also turns a 1-pixel-high or -wide image
+    into a 2-D or 1-D array that it rejects or misreads. Here the TensorImage gets a
+    C-contiguous [H, W, 3] copy that it owns (`_pixels`), so the buffer lives exactly as
+    long as the image.
+    """
     block_tensorflow()
+    import numpy as np
     from tensorflow_lite_support.python.task.vision.core import tensor_image as ti
+    from tensorflow_lite_support.python.task.vision.core.pybinds import image_utils
 
-    if isinstance(pixels_or_path, str):
-        if not os.path.isfile(pixels_or_path):
-            raise FileNotFoundError(f"{pixels_or_path}: no such image file")
-        import numpy as np
-        from PIL import Image, UnidentifiedImageError
+    pixels = read_rgb(pixels_or_path) if isinstance(pixels_or_path, str) else pixels_or_path
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or 0 in pixels.shape:
+        raise ValueError(f"expected RGB pixels of shape [height, width, 3], got {pixels.shape}")
+    image = ti.TensorImage(image_utils.ImageData(pixels), is_from_numpy_array=True)
+    image._pixels = pixels  # the buffer ImageData points into: it must outlive the image
+    return image
 
-        try:
-            with Image.open(pixels_or_path) as image:
-                pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"{pixels_or_path}: not a readable image: {e}") from e
-        return ti.TensorImage.create_from_array(pixels)
-    return ti.TensorImage.create_from_array(pixels_or_path)
+
+def read_rgb(path: str):
+    """An image file's pixels as RGB uint8 [H, W, 3]; ValueError naming the file otherwise."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such image file")
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"{path}: refused as a decompression bomb: {e}") from e
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(f"{path}: not a readable image: {e}") from e
 
 
 def hits(result) -> list[Hit]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -31,14 +32,16 @@ def run_module(module: str, request: dict[str, Any], timeout: float = 3600) -> d
     The module reads one JSON object from stdin and prints one JSON object as its last
     stdout line. A non-zero exit raises TfFreeError carrying the end of its stderr.
     """
-    env = dict(os.environ)
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}  # a native crash leaves its Python stack
     result = subprocess.run(
         [sys.executable, "-m", module], input=json.dumps(request), capture_output=True,
         text=True, timeout=timeout, env=env,
     )
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-15:])
-        raise TfFreeError(f"{module} failed (exit {result.returncode}):\n{tail}")
+        how = (f"crashed with {signal.Signals(-result.returncode).name} in native code"
+               if result.returncode < 0 else f"failed (exit {result.returncode})")
+        raise TfFreeError(f"{module} {how}:\n{tail}")
     lines = result.stdout.strip().splitlines()
     if not lines:
         raise TfFreeError(f"{module} printed no reply")
