@@ -13,6 +13,7 @@ _MAX_FIGURES = 10
 # Shown first when present: the figures a person looks for on each artifact type.
 _KEY_FIGURES = (
     "version", "pushed", "blessed", "span", "spans_ingested", "images_ingested", "images_skipped",
+    "images_index_only", "unlisted_files",
     "captions_kept", "split_train_count", "split_eval_count", "split_index_count",
     "text_to_image_recall_at_1", "text_to_image_recall_at_10", "text_to_image_median_rank",
     "count", "dim", "embedded_new", "dead_letters", "execution_mode", "images_per_second",

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 from pipeline.configs import Config
@@ -26,6 +26,7 @@ class RunOutcome:
     pushed: tuple | None  # (version, directory)
     error: str = ""
     failed_component: str = ""
+    serving_notes: list = field(default_factory=list)  # what the serving check found and fixed
 
 
 def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full") -> RunOutcome:
@@ -51,8 +52,20 @@ def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full") 
     pushed = summary.pushed_version(executions)
     outcome = RunOutcome(run_id, result.succeeded, result.log_path, report_path, pushed,
                          result.error, result.failed_component)
+    if outcome.succeeded:
+        _check_serving_copy(outcome, paths.serving_dir)
     _print_summary(out, outcome, executions, paths, time.perf_counter() - started)
     return outcome
+
+
+def _check_serving_copy(outcome: RunOutcome, serving_dir: str) -> None:
+    """A cached Pusher never looks at what it pushed: check (and repair) it every run."""
+    from components.common import serving
+
+    try:
+        outcome.serving_notes = serving.check_and_repair(serving_dir)
+    except (serving.ServingError, OSError) as e:
+        outcome.succeeded, outcome.failed_component, outcome.error = False, "serving check", str(e)
 
 
 def _run_exists(store, run_id: str) -> bool:
@@ -81,6 +94,8 @@ def _print_summary(out: IO[str], outcome: RunOutcome, executions, paths, seconds
         _say(out, "artifacts:")
         for line in summary.format_artifacts(executions):
             _say(out, line)
+    for note in outcome.serving_notes:
+        _say(out, note)
     if outcome.pushed:
         version, directory = outcome.pushed
         _say(out, f"pushed searcher version {version}: {directory}")

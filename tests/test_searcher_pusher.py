@@ -31,7 +31,7 @@ def test_push_versions_increase_and_latest_moves(tmp_path):
     assert serving.read_version_info(directory) == {"run": "b", "version": 2}
     assert sorted(os.listdir(directory)) == sorted([
         formats.SEARCHER_TFLITE, formats.IMAGE_SEARCHER_TFLITE, formats.SEARCHER_SUMMARY,
-        formats.VALIDATION_SUMMARY, serving.VERSION_FILE])
+        formats.VALIDATION_SUMMARY, serving.VERSION_FILE, serving.MANIFEST_FILE])
     # No staging leftovers, and `latest` is a symlink switched by rename.
     assert sorted(os.listdir(serving_dir)) == ["1", "2", "latest"]
     assert os.readlink(os.path.join(serving_dir, "latest")) == "2"

@@ -98,27 +98,39 @@ def _json_type(value: object) -> str:
             type(None): "null"}.get(type(value), "number")
 
 
+# Image ids become int64 features and metadata strings: 0 .. 2**63 - 1.
+MAX_IMAGE_ID = 2**63 - 1
+
+
 def _image_record(name: str, index: int, record: object) -> ImageRecord:
+    """One images[] entry, every field's type and range checked: a problem names the file,
+    the JSON path (images[3].flickr_url) and what is wrong, before anything runs on it."""
     where = f"{name}: images[{index}]"
     if not isinstance(record, dict):
         raise AnnotationError(f"{where} is a JSON {_json_type(record)}, expected an object")
     image_id = record.get("id")
     if not _is_int(image_id):
-        raise AnnotationError(f"{where}: 'id' must be an integer, got {image_id!r}")
+        raise AnnotationError(f"{where}.id must be an integer, got {image_id!r}")
+    if not 0 <= image_id <= MAX_IMAGE_ID:
+        raise AnnotationError(f"{where}.id {image_id} is out of range (0 .. 2**63-1)")
+    where = f"{where} (id {image_id})"
     file_name = record.get("file_name")
     if not isinstance(file_name, str) or not file_name.strip():
-        raise AnnotationError(f"{where} (id {image_id}): 'file_name' must be a non-empty "
-                              f"string, got {file_name!r}")
+        raise AnnotationError(f"{where}.file_name must be a non-empty string, got {file_name!r}")
     if not _is_utf8(file_name):
-        raise AnnotationError(
-            f"{where} (id {image_id}): 'file_name' {file_name!r} is not valid UTF-8")
+        raise AnnotationError(f"{where}.file_name {file_name!r} is not valid UTF-8")
     urls = {}
     for key in ("coco_url", "flickr_url"):
         value = record.get(key)
         if value is not None and not isinstance(value, str):
-            raise AnnotationError(
-                f"{where} (id {image_id}): {key!r} must be a string, got {value!r}")
+            raise AnnotationError(f"{where}.{key} must be a string, got {value!r}")
+        if value and not _is_utf8(value):
+            raise AnnotationError(f"{where}.{key} {value!r} is not valid UTF-8")
         urls[key] = value or ""
+    for key in ("width", "height"):  # informational (the image itself is measured)
+        value = record.get(key)
+        if value is not None and not (_is_int(value) and value >= 0):
+            raise AnnotationError(f"{where}.{key} must be a non-negative integer, got {value!r}")
     return ImageRecord(image_id, file_name, **urls)
 
 

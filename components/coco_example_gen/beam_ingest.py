@@ -24,6 +24,9 @@ _SKIPPED = "skipped"
 _COUNTS = "counts"
 # Count keys (also the artifact's custom property names).
 IMAGES_INGESTED = "images_ingested"
+# Ingested images without a usable caption: in the index split only (searchable by image,
+# not used for training or evaluation).
+IMAGES_INDEX_ONLY = "images_index_only"
 CAPTIONS_KEPT = "captions_kept"
 
 
@@ -63,6 +66,8 @@ class IngestImage(beam.DoFn):
             yield split, serialized
             yield beam.pvalue.TaggedOutput(_COUNTS, (split_count_key(split), 1))
         yield beam.pvalue.TaggedOutput(_COUNTS, (IMAGES_INGESTED, 1))
+        if not item["captions"]:
+            yield beam.pvalue.TaggedOutput(_COUNTS, (IMAGES_INDEX_ONLY, 1))
         yield beam.pvalue.TaggedOutput(_COUNTS, (CAPTIONS_KEPT, len(item["captions"])))
 
 
@@ -90,10 +95,11 @@ def make_example(item: dict, image: images.JpegImage) -> tf.train.Example:
         formats.FEATURE_IMAGE: _bytes(image.data),
         formats.FEATURE_HEIGHT: _int64(image.height),
         formats.FEATURE_WIDTH: _int64(image.width),
-        formats.FEATURE_CAPTIONS: _bytes(*(c.encode("utf-8") for c in item["captions"])),
         formats.FEATURE_METADATA: _bytes(metadata.encode()),
         formats.FEATURE_SPAN: _int64(item["span"]),
     }
+    if item["captions"]:  # absent, not empty, when there is none: the schema's rule
+        features[formats.FEATURE_CAPTIONS] = _bytes(*(c.encode("utf-8") for c in item["captions"]))
     for key in (formats.FEATURE_COCO_URL, formats.FEATURE_FLICKR_URL):
         if item[key]:
             features[key] = _bytes(item[key].encode("utf-8"))

@@ -8,10 +8,12 @@ from __future__ import annotations
 import io
 import os
 import posixpath
+import stat
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from components.coco_example_gen import storage
@@ -23,8 +25,9 @@ TRUNCATED = "truncated"
 CORRUPT = "corrupt"
 DECOMPRESSION_BOMB = "decompression_bomb"
 OUTSIDE_IMAGE_DIR = "outside_image_dir"
+NOT_A_REGULAR_FILE = "not_a_regular_file"  # a directory, named pipe, device or socket
 SKIP_REASONS = (MISSING, UNREADABLE, EMPTY_FILE, TRUNCATED, CORRUPT, DECOMPRESSION_BOMB,
-                OUTSIDE_IMAGE_DIR)
+                OUTSIDE_IMAGE_DIR, NOT_A_REGULAR_FILE)
 
 JPEG_QUALITY = 95
 _EXIF_ORIENTATION = 0x0112
@@ -65,13 +68,40 @@ def read_image_file(image_dir: str, file_name: str) -> bytes:
         if not os.path.realpath(path).startswith(real_dir + os.sep):
             raise ImageRejected(OUTSIDE_IMAGE_DIR, f"{file_name!r} resolves outside {image_dir}")
     try:
-        return storage.read_bytes(path)
+        return storage.read_bytes(path) if storage.is_remote(path) else _read_regular_file(path)
+    except ImageRejected:
+        raise
     except FileNotFoundError:
         raise ImageRejected(MISSING, f"no file at {path}") from None
-    except OSError as e:  # a directory, no permission, I/O error
+    except OSError as e:  # no permission, a symlink loop, I/O error
         raise ImageRejected(UNREADABLE, f"{path}: {e.strerror or e}") from None
     except Exception as e:  # remote file systems raise their own error types
         raise ImageRejected(UNREADABLE, f"{path}: {type(e).__name__}: {e}") from None
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"),
+               (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"))
+
+
+def _read_regular_file(path: str) -> bytes:
+    """The bytes of a regular file. Opened non-blocking and checked on the open descriptor
+    (no race with a stat beforehand): reading a named pipe would wait forever, a device
+    may never end."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        _check_regular(path, os.stat(path).st_mode)  # a socket cannot even be opened
+        raise
+    with open(fd, "rb") as f:
+        _check_regular(path, os.fstat(fd).st_mode)
+        return f.read()
+
+
+def _check_regular(path: str, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+        raise ImageRejected(NOT_A_REGULAR_FILE, f"{path} is {kind}")
 
 
 def to_jpeg(data: bytes, max_pixels: int) -> JpegImage:
@@ -88,6 +118,8 @@ def to_jpeg(data: bytes, max_pixels: int) -> JpegImage:
         raise ImageRejected(DECOMPRESSION_BOMB,
                             f"{width}x{height} = {width * height} pixels > {max_pixels}")
     _decode(image)
+    if image.format == "JPEG":
+        _check_jpeg_scan_data(data)
     orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
     if image.format == "JPEG" and image.mode == "RGB" and orientation == 1:
         return JpegImage(data, height, width, reencoded=False)
@@ -125,6 +157,30 @@ def _decode(image: Image.Image) -> None:
         raise ImageRejected(reason, message) from None
     except Exception as e:  # SyntaxError, zlib.error, struct.error, EOFError, ...
         raise ImageRejected(CORRUPT, f"{type(e).__name__}: {e}") from None
+
+
+# libjpeg's one warning that leaves every pixel intact: junk after the last scan, before
+# the end-of-image marker (some COCO files have it).
+_HARMLESS_JPEG_WARNING = "extraneous bytes before marker 0xd9"
+
+
+def _check_jpeg_scan_data(data: bytes) -> None:
+    """Pillow's JPEG decoder drops libjpeg's warnings, so damaged scan data decodes to gray
+    or smeared blocks without a word. libjpeg-turbo through simplejpeg (strict) raises them:
+    a warning that a lenient decode gets past is damage the decoder recovered from."""
+    try:
+        simplejpeg.decode_jpeg(data, strict=True)
+        return
+    except ValueError as e:
+        warning = str(e)
+    try:
+        simplejpeg.decode_jpeg(data, strict=False)
+    except ValueError:
+        return  # a JPEG flavour TurboJPEG cannot convert (CMYK, 12-bit): Pillow's decode stands
+    if _HARMLESS_JPEG_WARNING in warning:
+        return
+    reason = TRUNCATED if "premature end of jpeg file" in warning.lower() else CORRUPT
+    raise ImageRejected(reason, f"damaged JPEG data: {warning}")
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

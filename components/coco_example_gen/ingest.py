@@ -10,7 +10,7 @@ from typing import Callable, Optional, Sequence
 
 import apache_beam as beam
 
-from components.coco_example_gen import beam_ingest, layout, plan, report, storage
+from components.coco_example_gen import beam_ingest, layout, plan, report, storage, unlisted
 
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 WORK_DIR_NAME = ".ingest-work"  # inside the output, so every runner's workers can reach it
@@ -62,7 +62,7 @@ def ingest_resolved(data_dir: str, patterns: list[str], output_uri: str, *, span
     finally:
         storage.remove_tree(work_dir)
     result = report.build(
-        work, counts, skipped, data_dir=data_dir, span=span, split_mode=split_mode,
+        work, counts, skipped, unlisted.find(data_dir, sources, work.items), data_dir=data_dir, span=span, split_mode=split_mode,
         eval_fraction=eval_fraction, max_image_pixels=max_image_pixels,
         seconds=time.perf_counter() - started)
     report_path = report.write(result, output_uri)

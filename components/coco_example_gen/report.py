@@ -16,7 +16,8 @@ class ReconciliationError(RuntimeError):
     """Ingested + skipped != seen: an item went missing, which must never pass silently."""
 
 
-def build(plan: Plan, counts: dict[str, int], skipped_images: list[dict], *, data_dir: str,
+def build(plan: Plan, counts: dict[str, int], skipped_images: list[dict], unlisted: dict, *,
+          data_dir: str,
           span: int, split_mode: str, eval_fraction: float, max_image_pixels: int,
           seconds: float) -> dict:
     image_skips = {r: counts.get(beam_ingest.image_skipped_key(r), 0) for r in images.SKIP_REASONS}
@@ -36,8 +37,12 @@ def build(plan: Plan, counts: dict[str, int], skipped_images: list[dict], *, dat
         "images": {
             "seen": plan.images_seen,
             "ingested": counts.get(beam_ingest.IMAGES_INGESTED, 0),
+            "index_only_no_captions": counts.get(beam_ingest.IMAGES_INDEX_ONLY, 0),
             "skipped": sum(image_skips.values()),
             "skipped_by_reason": image_skips,
+            # Files in the image folders that no annotation lists (not part of "seen").
+            "unlisted_files": unlisted["count"],
+            "unlisted_first": unlisted["first"],
         },
         "captions": {
             "seen": plan.captions_seen,
@@ -77,6 +82,9 @@ def custom_properties(report: dict) -> dict[str, int | str]:
             properties[f"{kind}_skipped_{reason}"] = n
     for split, n in report["splits"].items():
         properties[beam_ingest.split_count_key(split)] = n
+    if report["images"]["unlisted_files"] is not None:
+        properties["unlisted_files"] = report["images"]["unlisted_files"]
+    properties[beam_ingest.IMAGES_INDEX_ONLY] = report["images"]["index_only_no_captions"]
     properties["spans_ingested"] = ",".join(str(s) for s in report["spans_ingested"])
     properties["split_mode"] = report["split_mode"]
     return properties
