@@ -5,6 +5,7 @@ them, so `t2i --help`, `t2i version` and `t2i search` start fast.
 """
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from importlib import metadata
@@ -44,11 +45,21 @@ def version() -> None:
               help="Same seed, same collection, byte for byte.")
 @click.option("--spans", default=0, show_default=True, type=click.IntRange(min=0),
               help="Split the images into span-1..span-K folders (0: one collection).")
-def sample_data_command(out_dir: str, num_images: int, seed: int, spans: int) -> None:
+@click.option("--add-span", is_flag=True,
+              help="Add span-<N+1> to a collection of span folders, with image ids after "
+                   "every existing one (new images for `t2i run --pipeline rebuild`).")
+def sample_data_command(out_dir: str, num_images: int, seed: int, spans: int,
+                        add_span: bool) -> None:
     """Write a synthetic captioned collection in COCO captions format (works offline)."""
     from pipeline import sample_data
 
     try:
+        if add_span:
+            first_id = sample_data.next_image_id(out_dir) if os.path.isdir(out_dir) else 1
+            span_dir = sample_data.add_span(out_dir, num_images, seed=seed)
+            click.echo(f"sample-data: {num_images} images with new ids {first_id}.."
+                       f"{first_id + num_images - 1} in {span_dir}")
+            return
         summary = sample_data.generate(out_dir, num_images=num_images, seed=seed, spans=spans)
     except (ValueError, OSError) as e:
         fail(str(e))

@@ -265,18 +265,35 @@ def _refuse_existing_collection(out_dir: str) -> None:
 
 
 def add_span(out_dir: str, num_images: int, seed: int = 0, image_size: int = 128) -> str:
-    """Appends span-<last+1> with fresh image ids after the existing spans' ids."""
-    existing = sorted(int(d.split("-", 1)[1]) for d in os.listdir(out_dir)
-                      if d.startswith("span-") and d.split("-", 1)[1].isdigit())
+    """Appends span-<last+1> with fresh image ids after the existing spans' ids. A
+    collection without span folders cannot take one (its images would sit beside spans,
+    which the layout refuses)."""
+    if not os.path.isdir(out_dir):
+        raise ValueError(f"{out_dir}: no such folder; make the first span with "
+                         "`t2i sample-data --out DIR --spans 1`")
+    if os.path.isdir(os.path.join(out_dir, "annotations")):
+        raise ValueError(f"{out_dir} holds one collection, not span-<N>/ folders; "
+                         "--add-span needs a collection made with --spans")
+    existing = _span_numbers(out_dir)
+    first_id = next_image_id(out_dir)
+    span_dir = os.path.join(out_dir, f"span-{(existing[-1] if existing else 0) + 1}")
+    write_collection(span_dir, range(first_id, first_id + num_images), seed, image_size)
+    return span_dir
+
+
+def _span_numbers(out_dir: str) -> list[int]:
+    return sorted(int(d.split("-", 1)[1]) for d in os.listdir(out_dir)
+                  if d.startswith("span-") and d.split("-", 1)[1].isdigit())
+
+
+def next_image_id(out_dir: str) -> int:
+    """One more than the largest image id of any span under `out_dir` (1 when none)."""
     last_id = 0
-    for span in existing:
+    for span in _span_numbers(out_dir):
         for split, _ in SPLITS:
             path = os.path.join(out_dir, f"span-{span}", "annotations", f"captions_{split}.json")
             if os.path.exists(path):
                 with open(path) as f:
                     ids = [image["id"] for image in json.load(f)["images"]]
                 last_id = max([last_id, *ids])
-    span = (existing[-1] if existing else 0) + 1
-    span_dir = os.path.join(out_dir, f"span-{span}")
-    write_collection(span_dir, range(last_id + 1, last_id + 1 + num_images), seed, image_size)
-    return span_dir
+    return last_id + 1

@@ -74,3 +74,28 @@ def format_artifacts(executions) -> list[str]:
                 if shown:
                     lines.append(f"      {shown}")
     return lines
+
+
+def index_growth(executions) -> list[str]:
+    """The index size line of a run ("index 2,000 -> 2,500 items ...") and, for a rebuild
+    whose new spans added no image, a warning: new images must never vanish silently."""
+    for node in executions:
+        if not node.node_id.startswith("ImageEmbedder"):
+            continue  # not the resolver that hands over the previous embeddings
+        for artifact in node.outputs.get("embeddings", []):
+            props = metadata_store.custom_properties(artifact)
+            if "count" not in props:
+                continue
+            count, new = props["count"], props.get("embedded_new", 0)
+            if node.state == "CACHED":
+                return [f"index unchanged: {count:,} items (no new images to embed)"]
+            if not props.get("incremental"):
+                return [f"index: {count:,} items"]
+            lines = [f"index {count - new:,} -> {count:,} items ({new:,} new, "
+                     f"{props.get('reused', 0):,} already indexed)"]
+            if new == 0:
+                lines.append("warning: the new span added no image to the index: every image "
+                             "in it is already indexed (give new images new ids; "
+                             "`t2i sample-data --add-span` makes a valid next span)")
+            return lines
+    return []

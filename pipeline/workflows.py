@@ -94,6 +94,8 @@ def _print_summary(out: IO[str], outcome: RunOutcome, executions, paths, seconds
         _say(out, "artifacts:")
         for line in summary.format_artifacts(executions):
             _say(out, line)
+    for line in summary.index_growth(executions):
+        _say(out, line)
     for note in outcome.serving_notes:
         _say(out, note)
     if outcome.pushed:

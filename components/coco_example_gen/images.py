@@ -93,8 +93,12 @@ def _read_regular_file(path: str) -> bytes:
     except OSError:
         _check_regular(path, os.stat(path).st_mode)  # a socket cannot even be opened
         raise
-    with open(fd, "rb") as f:
+    try:
         _check_regular(path, os.fstat(fd).st_mode)
+    except ImageRejected:
+        os.close(fd)
+        raise
+    with open(fd, "rb") as f:
         return f.read()
 
 

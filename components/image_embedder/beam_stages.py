@@ -32,6 +32,7 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"
 DEAD = "dead"
 IDS = "ids"
 REUSED = "reused"
+CONFLICTS = "conflicts"
 STATS = "stats"
 # An L2-normalized float32 vector's norm is 1 to ~1e-6; anything further off is a model
 # that does not keep the contract (formats.py: embeddings are L2-normalized).
@@ -89,13 +90,19 @@ def _values(features, key: str, kind: str):
 
 
 class SkipEmbedded(beam.DoFn):
-    """Incremental mode: images whose id the previous artifact has go to REUSED."""
+    """Incremental mode: an image whose id the previous artifact has from the same file goes
+    to REUSED (already indexed); from another file, to CONFLICTS as (id, indexed file, new
+    file): one id cannot name two images."""
 
-    def process(self, element, previous_ids):
-        if element[0].image_id in previous_ids:
-            yield beam.pvalue.TaggedOutput(REUSED, element[0].image_id)
-        else:
+    def process(self, element, previous_files):
+        key = element[0]
+        if key.image_id not in previous_files:
             yield element
+        elif previous_files[key.image_id] == key.file_name:
+            yield beam.pvalue.TaggedOutput(REUSED, key.image_id)
+        else:
+            yield beam.pvalue.TaggedOutput(
+                CONFLICTS, (key.image_id, previous_files[key.image_id], key.file_name))
 
 
 class ToEmbeddingRow(beam.DoFn):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from components.common import embeddings_io, formats
+from components.common import embeddings_io, formats, item_metadata
 from components.image_embedder.beam_stages import NORM_TOLERANCE, EmbeddingCheckError
 
 # Copied shards are renamed so they never collide with the shards the pipeline writes
@@ -28,6 +28,9 @@ class PreviousRows:
     # The pipeline's VectorStats output format, so the summary treats both parts alike.
     stats: dict = field(default_factory=lambda: {"count": 0, "dims": []})
     files: list = field(default_factory=list)
+    # id -> the file it was indexed from: a new image with a known id is either the same
+    # file again (already indexed) or a conflict.
+    file_of: dict = field(default_factory=dict)
 
     def copy_into(self, output_uri: str) -> None:
         import tensorflow as tf
@@ -55,5 +58,13 @@ def read_previous(uri: str) -> PreviousRows:
     stats = {"count": len(items), "dims": [items.dim], "norm_sum": float(norms.sum()),
              "norm_sum_squares": float(np.sum(norms ** 2)), "norm_min": float(norms.min()),
              "norm_max": float(norms.max())}
-    return PreviousRows(uri, frozenset(items.image_ids.tolist()), stats,
-                        embeddings_io.embedding_files(uri))
+    ids = items.image_ids.tolist()
+    return PreviousRows(uri, frozenset(ids), stats, embeddings_io.embedding_files(uri),
+                        dict(zip(ids, map(_file_name, items.metadata))))
+
+
+def _file_name(metadata: bytes) -> str:
+    try:
+        return item_metadata.decode(metadata).file_name
+    except item_metadata.MetadataError:
+        return ""  # unknown: any file with its id counts as a conflict

@@ -83,7 +83,7 @@ def embed_images(examples_pattern: str, model_serving_dir: str, output_uri: str,
     work_dir = os.path.join(output_uri, _WORK_DIR)
     pipeline = make_pipeline(plan.beam_args) if make_pipeline else beam.Pipeline(argv=plan.beam_args)
     _build(pipeline, examples_pattern, handler, output_uri, work_dir,
-           previous.ids if previous else None, plan.reshuffle)
+           previous.file_of if previous else None, plan.reshuffle)
     run_started = time.time()
     try:
         pipeline.run().wait_until_finish()
@@ -136,7 +136,7 @@ def decide_incremental(previous_uri: str | None, requested: bool, model: dict) -
 
 
 def _build(p: beam.Pipeline, examples_pattern: str, handler: ImageEncoderHandler, output_uri: str,
-           work_dir: str, previous_ids: frozenset | None, reshuffle: bool) -> None:
+           work_dir: str, previous_files: dict | None, reshuffle: bool) -> None:
     st = beam_stages
     raw = p | "ReadExamples" >> beam.io.ReadFromTFRecord(
         examples_pattern, compression_type=CompressionTypes.GZIP)
@@ -146,12 +146,17 @@ def _build(p: beam.Pipeline, examples_pattern: str, handler: ImageEncoderHandler
         "input_records": raw | "CountInput" >> beam.combiners.Count.Globally(),
         "duplicates": st.duplicate_ids(parsed[st.IDS]),
     }
-    if previous_ids is not None:
-        known = p | "PreviousIds" >> beam.Create([previous_ids])
+    if previous_files is not None:
+        known = p | "PreviousIds" >> beam.Create([previous_files])
         split = images | "SkipEmbedded" >> beam.ParDo(
-            st.SkipEmbedded(), beam.pvalue.AsSingleton(known)).with_outputs(st.REUSED, main="new")
+            st.SkipEmbedded(), beam.pvalue.AsSingleton(known)).with_outputs(
+                st.REUSED, st.CONFLICTS, main="new")
         images = split.new
         report["reused"] = split[st.REUSED] | "CountReused" >> beam.combiners.Count.Globally()
+        report["conflicts"] = (split[st.CONFLICTS]
+                               | "SomeConflicts" >> beam.combiners.Sample.FixedSizeGlobally(5))
+        report["conflict_count"] = (split[st.CONFLICTS]
+                                    | "CountConflicts" >> beam.combiners.Count.Globally())
     if reshuffle:
         # Gzip files cannot be split: without this, each worker embeds whole files, and
         # one file means one busy worker.
@@ -193,6 +198,13 @@ def _check(report: dict, examples_pattern: str) -> None:
         listed = ", ".join(f"{image_id} ({count}x)" for image_id, count in duplicates)
         raise EmbedderError(f"duplicate image ids in {examples_pattern}: {listed}; every image "
                             "must have a unique id (nothing was written)")
+    if report.get("conflict_count"):
+        listed = "; ".join(f"image id {image_id} is indexed as {indexed!r}, and {new!r} has it too"
+                           for image_id, indexed, new in sorted(report["conflicts"]))
+        raise EmbedderError(
+            f"{report['conflict_count']} image(s) in {examples_pattern} reuse an id the index "
+            f"already has for another file: {listed}. Give new images new ids "
+            "(`t2i sample-data --add-span` does)")
     reused = report.get("reused", 0)
     embedded, dead = report["new"]["count"], report["dead"]["count"]
     if report["input_records"] != reused + embedded + dead:
