@@ -19,7 +19,7 @@ from PIL import Image
 
 from test_searcher_support import REPO_ROOT, built_searcher
 
-T2I = [sys.executable, "-m", "pipeline.cli"]
+T2I = [os.path.join(os.path.dirname(sys.executable), "t2i")]
 SIZES = [(1, 1), (1, 7), (7, 1), (3, 5), (512, 512), (530, 530), (560, 560), (600, 600),
          (640, 480), (480, 640), (1024, 200), (200, 1024), (5, 3000), (6000, 4000)]
 
@@ -50,7 +50,7 @@ def test_every_image_size_searches_and_reads_the_right_pixels(searcher_dir, tmp_
         paths.append(str(path))
     code = textwrap.dedent(f"""
         import json
-        from pipeline import search
+        from t2i import search
         out = []
         for path in {paths!r}:
             _, hits = search.search(search.SearchRequest(None, image=path, k=3,
@@ -94,7 +94,7 @@ def test_a_native_crash_in_a_guarded_command_says_what_was_being_done(tmp_path):
     (tmp_path / "crashing_cli.py").write_text(textwrap.dedent("""
         import ctypes
         import click
-        from pipeline import native_guard
+        from t2i import native_guard
 
         @click.group()
         def main():

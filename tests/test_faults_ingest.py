@@ -15,7 +15,7 @@ from test_coco_example_gen import (
     by_file_name, image_record, jpeg, read_examples, run, write_annotations, write_coco)
 
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                      "pipeline", "schema", "schema.pbtxt")
+                      "t2i", "schema", "schema.pbtxt")
 
 
 # ---------------------------------------------------------------- case 2: non-regular files

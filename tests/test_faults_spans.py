@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import image_embedder_fixtures as fx
 from components.common import formats, item_metadata
-from components.image_embedder.embed import EmbedderError, embed_images
+from components.image_embedder.work import EmbedderError, embed_images
 from model_fixtures import build_fixture_model
 from test_searcher_support import REPO_ROOT
 
@@ -63,7 +63,7 @@ def test_known_ids_same_file_counted_other_file_names_both(tmp_path, serving_dir
 
 
 def test_sample_data_add_span_makes_the_next_span_with_new_ids(tmp_path):
-    cli = [sys.executable, "-m", "pipeline.cli", "sample-data"]
+    cli = [os.path.join(os.path.dirname(sys.executable), "t2i"), "sample-data"]
     data = str(tmp_path / "data")
 
     def run(*args):
