@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 from importlib import metadata
 
 import click
 
 from components.common import runtime_env
+from t2i.cli_errors import EXIT_CODES_HELP, T2iGroup, fail
 
 STACK_PACKAGES = (
     "tfx", "tensorflow", "tf-keras", "apache-beam", "kfp", "scann", "tflite-support",
@@ -20,7 +20,8 @@ STACK_PACKAGES = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=T2iGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=EXIT_CODES_HELP)
 @click.option("--verbose", "-v", is_flag=True, help="Show TensorFlow/TFX/Beam logs on the terminal.")
 def main(verbose: bool) -> None:
     """t2i: turn a captioned image collection into an on-device text-to-image searcher."""
@@ -112,12 +113,6 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def fail(message: str, code: int = 1) -> None:
-    """Ends the command with one readable line on stderr."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 def _register_commands() -> None:

@@ -14,6 +14,8 @@ from typing import Optional
 
 import click
 
+from t2i.cli_errors import CommandError
+
 from t2i.cli_runs import config_options, load
 
 KINDS = click.Choice(["full", "rebuild"])
@@ -88,7 +90,7 @@ def compile_for_kubeflow(config, kind, image, out):
     try:
         return compile_pipeline(config, kind, image=image, out=out)
     except KubeflowError as e:
-        raise click.ClickException(str(e)) from None
+        raise CommandError(str(e)) from None
 
 
 def placeholders(config) -> list[str]:
@@ -185,7 +187,7 @@ def submit_command(host, experiment, kind, image, run_name, no_cache, wait_secon
             if state != "SUCCEEDED":
                 sys.exit(1)
     except KubeflowError as e:
-        raise click.ClickException(str(e)) from None
+        raise CommandError(str(e)) from None
 
 
 def _submit_vertex(compiled, project, region, service_account, dry_run, caching):

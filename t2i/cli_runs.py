@@ -10,6 +10,8 @@ import sys
 
 import click
 
+from t2i.cli_errors import (EXIT_BUSY, EXIT_DATA, EXIT_OK, EXIT_USAGE, CommandError)
+
 CONFIG_HELP = "A YAML/TOML config file (see README: Configuration)."
 SET_HELP = "Override one config field, e.g. --set trainer.epochs=5 (repeatable)."
 
@@ -32,34 +34,65 @@ def load(config_path, overrides, root=None, data=None, beam_args=()):
     try:
         config = load_config(config_path, extra)
     except ConfigError as e:
-        raise click.ClickException(str(e)) from None
+        raise CommandError(str(e), EXIT_USAGE) from None
     config.pipeline.beam_args.extend(beam_args)
     return config
+
+
+WAIT_HELP = "If another command holds the pipeline root, wait for it instead of stopping."
+
+
+def run_or_fail(start_run) -> int:
+    """Runs `start_run()` (a workflows call returning an outcome or an exit code) and turns
+    what stops a run before it starts into one line and its exit code."""
+    from components.common.options import ConfigError
+    from t2i import preflight, root_lock
+
+    try:
+        outcome = start_run()
+    except ConfigError as e:
+        raise CommandError(str(e), EXIT_USAGE) from None
+    except preflight.RootError as e:
+        raise CommandError(str(e), EXIT_USAGE) from None
+    except preflight.DataDirError as e:
+        raise CommandError(str(e), EXIT_DATA) from None
+    except root_lock.RootBusyError as e:
+        raise CommandError(str(e), EXIT_BUSY) from None
+    if isinstance(outcome, int):
+        return outcome
+    if outcome.succeeded:
+        return EXIT_OK
+    return EXIT_DATA if outcome.failed_component.startswith(DATA_COMPONENTS) else EXIT_FAILED
+
+
+# A run failing in these components failed on its input data.
+DATA_COMPONENTS = ("CocoExampleGen", "DataGate")
 
 
 @click.command("run")
 @click.option("--data", type=click.Path(), help="The collection: a COCO root, a generic COCO-format folder or a folder of span-<N>/.")
 @click.option("--beam-arg", "beam_args", multiple=True, help="A Beam pipeline arg, e.g. --beam-arg=--direct_num_workers=2 (repeatable).")
 @click.option("--pipeline", "pipeline_kind", type=click.Choice(["full", "rebuild"]), default="full", show_default=True)
+@click.option("--wait", is_flag=True, help=WAIT_HELP)
 @config_options
-def run_command(data, beam_args, pipeline_kind, config_path, overrides, root):
+def run_command(data, beam_args, pipeline_kind, wait, config_path, overrides, root):
     """Run the pipeline locally (LocalDagRunner, SQLite ML Metadata under the root)."""
     from t2i import workflows
 
     config = load(config_path, overrides, root, data, beam_args)
-    outcome = workflows.run(config, pipeline_kind=pipeline_kind)
-    sys.exit(0 if outcome.succeeded else 1)
+    sys.exit(run_or_fail(lambda: workflows.run(config, pipeline_kind=pipeline_kind, wait=wait)))
 
 
 @click.command("demo")
 @click.option("--images", "num_images", default=2000, show_default=True, help="Sample images to generate if absent.")
+@click.option("--wait", is_flag=True, help=WAIT_HELP)
 @config_options
-def demo_command(num_images, config_path, overrides, root):
+def demo_command(num_images, wait, config_path, overrides, root):
     """Generate the sample collection (if absent), run the pipeline, query the searcher."""
     from t2i import workflows
 
     config = load(config_path, overrides, root)
-    sys.exit(workflows.demo(config, num_images=num_images))
+    sys.exit(run_or_fail(lambda: workflows.demo(config, num_images=num_images, wait=wait)))
 
 
 def store_options(command):
@@ -75,7 +108,7 @@ def open_store(root, mlmd_host, mlmd_port):
     try:
         return mlmd.connect(root, mlmd_host, mlmd_port)
     except mlmd.StoreError as e:
-        raise click.ClickException(str(e)) from None
+        raise CommandError(str(e)) from None
 
 
 @click.command("report")
@@ -99,6 +132,13 @@ def runs_command(root, mlmd_host, mlmd_port, pipeline_name, as_json):
     from t2i.lineage import history
 
     rows = history.run_rows(open_store(root, mlmd_host, mlmd_port), pipeline_name)
+    if not mlmd_host:  # a local root: its lock says which "running" run really runs
+        from t2i import root_lock, run_control
+
+        held, active = root_lock.active_run(root)
+        for row in rows:
+            row["state"] = run_control.shown_state(row["state"], row["run"],
+                                                   active if held else None)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -122,7 +162,7 @@ def artifacts_command(root, mlmd_host, mlmd_port, type_name, as_json):
     try:
         rows = history.artifact_rows(open_store(root, mlmd_host, mlmd_port), type_name)
     except LineageError as e:
-        raise click.ClickException(str(e)) from None
+        raise CommandError(str(e)) from None
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -145,9 +185,9 @@ def lineage_command(target, root, mlmd_host, mlmd_port, downstream, fmt, out):
     try:
         graph = trace(store, resolve_target(store, target), downstream=downstream)
     except LineageError as e:
-        raise click.ClickException(str(e)) from None
+        raise CommandError(str(e)) from None
     if fmt == "png" and not out:
-        raise click.ClickException("--format png needs --out FILE.png")
+        raise CommandError("--format png needs --out FILE.png")
     content = _render_lineage(graph, fmt)
     if out:
         mode = "wb" if isinstance(content, bytes) else "w"
@@ -174,7 +214,7 @@ def _render_lineage(graph, fmt):
     try:
         return graphs.render(render.to_dot(graph), "png")
     except RuntimeError as e:
-        raise click.ClickException(str(e)) from None
+        raise CommandError(str(e)) from None
 
 
 @click.command("diff")
@@ -190,7 +230,7 @@ def diff_command(version_a, version_b, root, mlmd_host, mlmd_port):
     try:
         diff = diff_versions(store, _as_version(version_a), _as_version(version_b))
     except LineageError as e:
-        raise click.ClickException(str(e)) from None
+        raise CommandError(str(e)) from None
     click.echo(format_diff(diff))
 
 
@@ -203,7 +243,7 @@ def _latest_run(store) -> str:
 
     runs = mlmd.pipeline_runs(store)
     if not runs:
-        raise click.ClickException("no runs recorded yet")
+        raise CommandError("no runs recorded yet")
     return runs[-1].name
 
 

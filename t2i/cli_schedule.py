@@ -15,6 +15,8 @@ from typing import Optional
 
 import click
 
+from t2i.cli_errors import CommandError
+
 from t2i.cli_kubeflow import (
     KINDS,
     AuthOptions,
@@ -72,7 +74,7 @@ def schedule_command(cron_text, host, kind, experiment, name, image, list_runs, 
         else:
             _manage_kfp(host, auth, list_runs, disable_id, delete_id)
     except KubeflowError as e:
-        raise click.ClickException(str(e)) from None
+        raise CommandError(str(e)) from None
 
 
 def _parse_cron(cron_text: Optional[str]):
@@ -138,6 +140,7 @@ def _schedule_local(cron, print_crontab, once, ticks, config_path, overrides, ro
     from t2i.schedule.loop import run_scheduler, run_tick
 
     config = load(config_path, overrides, root)
+    _preflight(config, check_root=not print_crontab)
     log_dir = os.path.join(os.path.abspath(config.pipeline.root), "logs")
     log_file = os.path.join(log_dir, jobs.SCHEDULE_LOG)
     if print_crontab:
@@ -171,6 +174,24 @@ def _schedule_local(cron, print_crontab, once, ticks, config_path, overrides, ro
             return
     if any(r.status == "failed" for r in results):
         sys.exit(1)
+
+
+def _preflight(config, check_root: bool) -> None:
+    """The checks a tick's run makes, made once up front: a scheduler that would fail at
+    every tick stops now, before waiting for the first one."""
+    from components.common.options import ConfigError
+    from t2i import preflight
+    from t2i.cli_errors import EXIT_DATA, EXIT_USAGE
+
+    try:
+        preflight.check_config(config)
+        if check_root:
+            preflight.check_root(config.pipeline.root)
+            preflight.check_data_dir(config.data.data_dir, config.data.annotations_file)
+    except (ConfigError, preflight.RootError) as e:
+        raise CommandError(str(e), EXIT_USAGE) from None
+    except preflight.DataDirError as e:
+        raise CommandError(str(e), EXIT_DATA) from None
 
 
 def _config_argv(config_path, overrides, root) -> list[str]:

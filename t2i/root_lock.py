@@ -28,6 +28,10 @@ _held: dict[str, "RootLock"] = {}  # realpath of root -> the lock this process h
 class RootBusyError(RuntimeError):
     """Another process holds the root; the message names it."""
 
+    def __init__(self, message: str, holder: "Holder | None"):
+        super().__init__(message)
+        self.holder = holder
+
 
 @dataclass(frozen=True)
 class Holder:
@@ -45,19 +49,23 @@ def lock_path(root: str) -> str:
     return os.path.join(os.path.abspath(root), LOCK_NAME)
 
 
+def now_text() -> str:
+    return datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+
+
 def current_command() -> str:
     return " ".join(["t2i", *sys.argv[1:]]) if sys.argv else "t2i"
 
 
 class RootLock:
-    def __init__(self, root: str, command: str | None = None):
+    def __init__(self, root: str, command: str | None = None, path: str | None = None):
         self.root = os.path.abspath(root)
-        self.path = lock_path(root)
+        self.path = path or lock_path(root)
         self.command = command or current_command()
         self._fd: Optional[int] = None
 
     def try_acquire(self) -> bool:
-        os.makedirs(self.root, exist_ok=True)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -79,7 +87,7 @@ class RootLock:
             if not wait:
                 raise RootBusyError(
                     f"{self.root} is in use by {described}; wait for it to finish, or pass "
-                    "--wait to wait for it")
+                    "--wait to wait for it", holder)
             if on_wait and not told:
                 on_wait(f"waiting for {described} to finish with {self.root} ...")
                 told = True
@@ -90,7 +98,7 @@ class RootLock:
         if self._fd is None:
             return
         record = {"pid": os.getpid(), "command": self.command, "run_id": run_id,
-                  "since": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")}
+                  "since": now_text()}
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, (json.dumps(record) + "\n").encode(), 0)
 
@@ -112,13 +120,14 @@ class RootLock:
 
 @contextlib.contextmanager
 def hold(root: str, wait: bool = False, on_wait: Callable[[str], None] | None = None,
-         command: str | None = None) -> Iterator[RootLock]:
-    """Holds the root's lock for the block (re-entrant within this process)."""
-    key = os.path.realpath(os.path.abspath(root))
+         command: str | None = None, path: str | None = None) -> Iterator[RootLock]:
+    """Holds the root's lock for the block (re-entrant within this process). Raises
+    RootBusyError naming the holder unless `wait`."""
+    lock = RootLock(root, command, path)
+    key = os.path.realpath(lock.path)
     if key in _held:
         yield _held[key]
         return
-    lock = RootLock(root, command)
     lock.acquire(wait=wait, on_wait=on_wait)
     _held[key] = lock
     try:
@@ -133,10 +142,10 @@ def active_run(root: str) -> tuple[bool, str]:
     lock for an instant only when it is free."""
     if not os.path.exists(lock_path(root)):
         return False, ""
-    key = os.path.realpath(os.path.abspath(root))
-    if key in _held:
-        return True, _held[key].holder().run_id if _held[key].holder() else ""
     probe = RootLock(root)
+    if os.path.realpath(probe.path) in _held:
+        holder = probe.holder()
+        return True, holder.run_id if holder else ""
     fd = os.open(probe.path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

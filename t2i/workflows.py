@@ -29,22 +29,66 @@ class RunOutcome:
     serving_notes: list = field(default_factory=list)  # what the serving check found and fixed
 
 
-def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full") -> RunOutcome:
-    """Builds the DAG, runs it locally, prints the summary and writes the HTML report."""
+def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full",
+        wait: bool = False) -> RunOutcome:
+    """Builds the DAG, runs it locally, prints the summary and writes the HTML report.
+
+    Before importing TFX: checks the config, --root and --data (t2i/preflight.py raises
+    ConfigError, RootError, DataDirError) and takes the pipeline root's lock (RootBusyError
+    naming the holder, or with `wait` waits for it). Ctrl-C or SIGTERM mark the run failed,
+    say so and raise SystemExit(130 / 143).
+    """
+    from t2i import preflight, root_lock, run_control
+
     started = time.perf_counter()
+    restore_sigterm = _handle_sigterm()
+    try:
+        preflight.check_run(config)
+        with root_lock.hold(config.pipeline.root, wait=wait,
+                            on_wait=lambda line: _say(out, f"t2i: {line}")) as lock:
+            return _run_locked(config, out, pipeline_kind, lock, started)
+    except KeyboardInterrupt as error:  # before a run started: nothing recorded to mark
+        interrupted = run_control.as_interrupted(error)
+        _say(out, f"\nt2i: interrupted by {interrupted.described} before the run started")
+        raise SystemExit(interrupted.exit_code) from None
+    finally:
+        restore_sigterm()
+
+
+def _handle_sigterm():
+    from t2i import run_control
+
+    try:
+        return run_control.handle_sigterm_like_ctrl_c()
+    except ValueError:  # not the main thread: signals stay the caller's business
+        return lambda: None
+
+
+def _run_locked(config: Config, out: IO[str], pipeline_kind: str, lock, started: float
+                ) -> RunOutcome:
     _say(out, f"t2i: building the {pipeline_kind} pipeline (importing TFX takes ~17 s) ...")
-    from t2i import local_runner, mlmd, dags, report, summary
+    from t2i import local_runner, mlmd, dags, report, run_control, summary
 
     factory = dags.create_pipeline if pipeline_kind == "full" else dags.create_rebuild_pipeline
     tfx_pipeline = factory(config)
     paths = dags.resolve_paths(config)
     run_id = local_runner.new_run_id(paths.root)
+    lock.set_run_id(run_id)
     _say(out, f"t2i: run {run_id}; full logs in {os.path.join(paths.root, local_runner.LOG_DIR, run_id + '.log')}")
     # The process's own stdout is redirected to the log during the run; any other stream
     # (a test's, say) can take the progress lines directly.
     terminal = None if out is sys.stdout else out
-    result = local_runner.run_pipeline(tfx_pipeline, paths.root, config.to_json(), run_id=run_id,
-                                       terminal=terminal)
+    try:
+        result = local_runner.run_pipeline(tfx_pipeline, paths.root, config.to_json(),
+                                           run_id=run_id, terminal=terminal)
+    except KeyboardInterrupt as error:
+        interrupted = run_control.as_interrupted(error)
+        marked = run_control.mark_unfinished_failed(
+            paths.root, run_id, f"interrupted by {interrupted.described}")
+        _say(out, f"\nt2i: interrupted by {interrupted.described}: run {run_id} marked failed "
+                  f"({marked} unfinished step(s)); finished steps are cached, so the same "
+                  "command resumes where it stopped")
+        raise SystemExit(interrupted.exit_code) from None
 
     store = mlmd.connect(paths.root)
     executions = mlmd.run_executions(store, run_id) if _run_exists(store, run_id) else []
@@ -109,7 +153,8 @@ def _print_summary(out: IO[str], outcome: RunOutcome, executions, paths, seconds
         _say(out, "next: t2i search \"a red circle\" --show results.png | t2i runs | t2i lineage latest")
 
 
-def demo(config: Config, num_images: int = 2000, out: IO[str] = sys.stdout) -> int:
+def demo(config: Config, num_images: int = 2000, out: IO[str] = sys.stdout,
+         wait: bool = False) -> int:
     """Sample data (if absent) -> full pipeline -> three example queries + a contact sheet."""
     from t2i import sample_data
 
@@ -120,7 +165,7 @@ def demo(config: Config, num_images: int = 2000, out: IO[str] = sys.stdout) -> i
         _say(out, f"t2i demo: generated {summary['images']} sample images in {data_dir} ({summary['seconds']} s)")
     else:
         _say(out, f"t2i demo: using the sample collection in {data_dir}")
-    outcome = run(config, out)
+    outcome = run(config, out, wait=wait)
     if not outcome.succeeded:
         return 1
     from t2i import dags  # already imported by run(): no extra cost

@@ -352,7 +352,7 @@ def test_wrong_token_is_one_line_by_status_without_the_token(tmp_path):
         result = _cli(["schedule", "--host", server.url, "--list", "--token-file", str(token_file)])
     assert result.exit_code == 1
     assert result.output.splitlines() == [
-        f"Error: Kubeflow Pipelines at {server.url} answered 401 Unauthorized (check the token, "
+        f"error: Kubeflow Pipelines at {server.url} answered 401 Unauthorized (check the token, "
         "cookies or credentials): missing or wrong bearer token"]
     assert TOKEN not in result.output
 
@@ -364,7 +364,7 @@ def test_unreachable_host_is_one_readable_line():
     result = _cli(["schedule", "--host", f"http://127.0.0.1:{port}", "--list"])
     assert result.exit_code == 1
     assert result.output.splitlines() == [
-        f"Error: cannot reach Kubeflow Pipelines at http://127.0.0.1:{port}: [Errno 111] Connection refused"]
+        f"error: cannot reach Kubeflow Pipelines at http://127.0.0.1:{port}: [Errno 111] Connection refused"]
 
 
 def test_schedule_command_rejects_bad_cron_before_contacting_anyone():

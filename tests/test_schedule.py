@@ -12,7 +12,12 @@ import pytest
 from t2i.configs import Config
 from t2i.schedule.cron import CronError, parse_cron
 from t2i.schedule.job import crontab_line, rebuild_job
-from t2i.schedule.lock import RebuildLock, lock_path
+from t2i.root_lock import RootLock
+from t2i.schedule.lock import lock_path
+
+
+def RebuildLock(path: str) -> RootLock:  # noqa: N802 (the root lock at a given file)
+    return RootLock(os.path.dirname(path), command="t2i test", path=path)
 from t2i.schedule.loop import run_scheduler
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -113,11 +118,11 @@ def test_print_crontab_command(tmp_path):
 def test_lock_is_exclusive_and_released(tmp_path):
     path = str(tmp_path / "pipelines" / "p" / "rebuild.lock")
     first, second = RebuildLock(path), RebuildLock(path)
-    assert first.acquire()
-    assert not second.acquire()  # flock is per open file: a second open conflicts, too
-    assert second.holder().startswith(f"pid {os.getpid()} since ")
+    assert first.try_acquire()
+    assert not second.try_acquire()  # flock is per open file: a second open conflicts, too
+    assert second.holder().describe().startswith(f"pid {os.getpid()} (`t2i test`) since ")
     first.release()
-    assert second.acquire()
+    assert second.try_acquire()
     second.release()
 
 
@@ -140,7 +145,7 @@ def test_ticks_run_the_job_and_log_one_line_each(tmp_path):
 def test_a_tick_overlapping_another_rebuild_is_skipped(tmp_path):
     lock_file = str(tmp_path / "rebuild.lock")
     other = RebuildLock(lock_file)  # another scheduler's (or cron job's) rebuild
-    assert other.acquire()
+    assert other.try_acquire()
     ran, lines = [], []
     try:
         results = run_scheduler(EVERY_SECOND, lambda: (ran.append(1) or (True, "ran")),
@@ -149,7 +154,7 @@ def test_a_tick_overlapping_another_rebuild_is_skipped(tmp_path):
         other.release()
     assert not ran
     assert results[0].status == "skipped"
-    assert f"tick 1: skipped: another rebuild is still running (pid {os.getpid()}" in lines[1]
+    assert f"tick 1: skipped: the pipeline root is in use by pid {os.getpid()} (" in lines[1]
 
 
 def test_ticks_due_while_a_rebuild_runs_are_skipped_not_caught_up(tmp_path):
@@ -189,7 +194,7 @@ def test_once_from_another_process_skips_while_the_lock_is_held(tmp_path):
     config = Config()
     config.pipeline.root = str(tmp_path)
     lock = RebuildLock(lock_path(config))
-    assert lock.acquire()
+    assert lock.try_acquire()
     try:
         result = subprocess.run(
             [sys.executable, "-m", "t2i.cli", "schedule", "--local", "--once", "--root",
@@ -197,7 +202,8 @@ def test_once_from_another_process_skips_while_the_lock_is_held(tmp_path):
     finally:
         lock.release()
     assert result.returncode == 0, result.stderr
-    assert f"tick 1: skipped: another rebuild is still running (pid {os.getpid()}" in result.stdout
+    assert (f"tick 1: skipped: the pipeline root is in use by pid {os.getpid()} (`t2i test`)"
+            in result.stdout)
     with open(tmp_path / "logs" / "schedule.log") as f:
         assert "tick 1: skipped" in f.read()
 
@@ -205,7 +211,7 @@ def test_once_from_another_process_skips_while_the_lock_is_held(tmp_path):
 def test_lock_lives_under_the_pipeline_root():
     config = Config()
     config.pipeline.root = "/data/runs"
-    assert lock_path(config) == "/data/runs/pipelines/t2i-searcher/rebuild.lock"
+    assert lock_path(config) == "/data/runs/t2i.lock"
 
 
 # --- the real rebuild DAG, twice, on a fast schedule ----------------------------------------

@@ -92,7 +92,21 @@ def parse_cron(expression: str) -> CronSchedule:
             "day-of-week, as in crontab) or 6 (second minute hour day-of-month month "
             "day-of-week, KFP's form with seconds first)")
     fields = tuple(_normalize(part, spec, text) for part, spec in zip(parts, FIELDS))
-    return CronSchedule(source=expression, fields=fields)
+    schedule = CronSchedule(source=expression, fields=fields)
+    _check_it_fires(schedule, text)
+    return schedule
+
+
+def _check_it_fires(schedule: CronSchedule, text: str) -> None:
+    """A valid expression can still name no date ("0 3 31 2 *": February has no 31st);
+    a scheduler on it would wait forever, or crash computing its first tick."""
+    from croniter import CroniterBadDateError
+
+    try:
+        schedule.next_times(datetime.datetime(2000, 1, 1))
+    except CroniterBadDateError:
+        raise CronError(f'cron "{text}": never fires: no month it names has the day of the '
+                        'month it names (e.g. February 30 or 31, April 31)') from None
 
 
 def _normalize(text: str, spec: _Field, expression: str) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 import time
 from typing import Callable, Optional
 
 from t2i.schedule.cron import CronSchedule
-from t2i.schedule.lock import RebuildLock, now_text
+from t2i import root_lock
+from t2i.schedule.lock import now_text
 
 
 @dataclasses.dataclass
@@ -28,17 +30,18 @@ Job = Callable[[], "tuple[bool, str]"]
 
 
 def run_tick(job: Job, lock_file: str, number: int) -> TickResult:
-    lock = RebuildLock(lock_file)
-    if not lock.acquire():
-        return TickResult(number, "skipped",
-                          f"another rebuild is still running ({lock.holder()}; lock {lock_file})")
+    """Runs `job` holding the pipeline root's lock (`lock_file`); skipped, naming the holder,
+    when another command holds it. The job's own run passes through the lock it holds."""
     started = time.monotonic()
     try:
-        succeeded, summary = job()
+        with root_lock.hold(os.path.dirname(lock_file), path=lock_file):
+            succeeded, summary = job()
+    except root_lock.RootBusyError as busy:
+        holder = busy.holder.describe() if busy.holder else "another process"
+        return TickResult(number, "skipped",
+                          f"the pipeline root is in use by {holder} (lock {lock_file})")
     except Exception as e:  # a tick's failure must not stop the scheduler
         succeeded, summary = False, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    finally:
-        lock.release()
     return TickResult(number, "ok" if succeeded else "failed", summary, time.monotonic() - started)
 
 
