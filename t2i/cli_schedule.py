@@ -181,17 +181,14 @@ def _preflight(config, check_root: bool) -> None:
     every tick stops now, before waiting for the first one."""
     from components.common.options import ConfigError
     from t2i import preflight
-    from t2i.cli_errors import EXIT_DATA, EXIT_USAGE
+    from t2i.cli_errors import EXIT_USAGE
 
     try:
         preflight.check_config(config)
-        if check_root:
+        if check_root:  # the data may arrive later: each tick's run checks it
             preflight.check_root(config.pipeline.root)
-            preflight.check_data_dir(config.data.data_dir, config.data.annotations_file)
     except (ConfigError, preflight.RootError) as e:
         raise CommandError(str(e), EXIT_USAGE) from None
-    except preflight.DataDirError as e:
-        raise CommandError(str(e), EXIT_DATA) from None
 
 
 def _config_argv(config_path, overrides, root) -> list[str]:
