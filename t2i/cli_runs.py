@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from t2i.cli_errors import (EXIT_BUSY, EXIT_DATA, EXIT_OK, EXIT_USAGE, CommandError)
+from t2i.cli_errors import EXIT_BUSY, EXIT_CODES_HELP, EXIT_DATA, EXIT_OK, EXIT_USAGE, CommandError
 
 CONFIG_HELP = "A YAML/TOML config file (see README: Configuration)."
 SET_HELP = "Override one config field, e.g. --set trainer.epochs=5 (repeatable)."
@@ -69,7 +69,7 @@ def run_or_fail(start_run) -> int:
 DATA_COMPONENTS = ("CocoExampleGen", "DataGate")
 
 
-@click.command("run")
+@click.command("run", epilog=EXIT_CODES_HELP)
 @click.option("--data", type=click.Path(), help="The collection: a COCO root, a generic COCO-format folder or a folder of span-<N>/.")
 @click.option("--beam-arg", "beam_args", multiple=True, help="A Beam pipeline arg, e.g. --beam-arg=--direct_num_workers=2 (repeatable).")
 @click.option("--pipeline", "pipeline_kind", type=click.Choice(["full", "rebuild"]), default="full", show_default=True)
