@@ -101,16 +101,14 @@ def test_images_without_a_usable_caption_go_to_the_index_split_and_pass_validati
         assert formats.FEATURE_CAPTIONS not in index[f"train2017/{name}"]
         assert index[f"train2017/{name}"]["image_id"] == [ids[name]]
 
-    # The check that used to stop the run at DataGate: TFDV against the pipeline's schema.
+    # The check that used to stop the run at DataGate ("feature 'captions': Some examples
+    # have fewer values than expected"): TFDV against the pipeline's schema, index split.
     import tensorflow_data_validation as tfdv
 
-    schema = tfdv.load_schema_text(SCHEMA)
-    for split in formats.SPLITS:
-        pattern = os.path.join(str(out), f"Split-{split}", "*.gz")
-        stats = tfdv.generate_statistics_from_tfrecord(
-            pattern, stats_options=tfdv.StatsOptions(), pipeline_options=None)
-        anomalies = tfdv.validate_statistics(stats, schema)
-        assert not anomalies.anomaly_info, (split, anomalies)
+    stats = tfdv.generate_statistics_from_tfrecord(
+        os.path.join(str(out), f"Split-{formats.SPLIT_INDEX}", "*.gz"))
+    anomalies = tfdv.validate_statistics(stats, tfdv.load_schema_text(SCHEMA))
+    assert not anomalies.anomaly_info, anomalies
 
 
 # ---------------------------------------------------------------- case 7: unlisted files
