@@ -115,6 +115,8 @@ def test_rebuild_indexes_exactly_the_new_span_without_retraining(runs):
     assert embeddings["embedded_new"] == NEW_SPAN_IMAGES
     assert embeddings["count"] == SPAN_IMAGES + NEW_SPAN_IMAGES
     assert embeddings["max_span"] == 3
+    assert (f"index {SPAN_IMAGES:,} -> {SPAN_IMAGES + NEW_SPAN_IMAGES:,} items "
+            f"({NEW_SPAN_IMAGES} new, 0 already indexed)") in printed  # issue 15 case 5
     # The index was extended with the new items, not retrained.
     (builder,) = [n for n in mlmd.run_executions(store, outcome.run_id)
                   if n.node_id == "SearcherBuilder"]
