@@ -7,6 +7,7 @@ the codes are the same across commands.
 """
 from __future__ import annotations
 
+import faulthandler
 import sys
 
 import click
@@ -45,6 +46,9 @@ class T2iGroup(click.Group):
              **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        # A crash in native code (ML Metadata, the Task Library) still prints the Python
+        # stack, i.e. what was being done; `t2i search` adds a sentence (native_guard.py).
+        faulthandler.enable()
         try:
             super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
