@@ -48,7 +48,10 @@ class T2iGroup(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         # A crash in native code (ML Metadata, the Task Library) still prints the Python
         # stack, i.e. what was being done; `t2i search` adds a sentence (native_guard.py).
-        faulthandler.enable()
+        try:
+            faulthandler.enable()
+        except (OSError, ValueError):  # stderr without a descriptor (a test runner's)
+            pass
         try:
             super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
