@@ -131,14 +131,10 @@ def runs_command(root, mlmd_host, mlmd_port, pipeline_name, as_json):
     """Pipeline runs: start, state, duration, components and the pushed version."""
     from t2i.lineage import history
 
-    rows = history.run_rows(open_store(root, mlmd_host, mlmd_port), pipeline_name)
-    if not mlmd_host:  # a local root: its lock says which "running" run really runs
-        from t2i import root_lock, run_control
-
-        held, active = root_lock.active_run(root)
-        for row in rows:
-            row["state"] = run_control.shown_state(row["state"], row["run"],
-                                                   active if held else None)
+    store = open_store(root, mlmd_host, mlmd_port)
+    rows = history.run_rows(store, pipeline_name)
+    if not mlmd_host:  # a local root: its lock says which unfinished run really runs
+        _mark_abandoned(rows, store, root)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -148,6 +144,18 @@ def runs_command(root, mlmd_host, mlmd_port, pipeline_name, as_json):
         pushed = f"v{row['pushed_version']}" if row["pushed_version"] else "-"
         click.echo(f"{row['run']:<22} {row['started']}  {row['state']:<9}{row['seconds']:>8.1f} s  "
                    f"{row['components']:>2} components ({row['cached']} cached)  pushed {pushed}")
+
+
+def _mark_abandoned(rows: list[dict], store, root: str) -> None:
+    from t2i import local_runner, mlmd, root_lock, run_control
+
+    held, active = root_lock.active_run(root)
+    for row in rows:
+        properties = mlmd.run_context(store, row["run"]).custom_properties
+        row["state"] = run_control.shown_state(
+            row["state"], row["run"], active if held else None,
+            finished=local_runner.CONFIG_PROPERTY in properties,
+            interrupted=run_control.INTERRUPTED_PROPERTY in properties)
 
 
 @click.command("artifacts")

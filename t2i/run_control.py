@@ -15,6 +15,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 EXECUTION_RESULT_PROPERTY = "__execution_result__"  # where TFX keeps (code, message)
 UNFINISHED = ("NEW", "RUNNING")
+INTERRUPTED_PROPERTY = "t2i_interrupted"  # on the run's context: why it was stopped
 
 
 class Interrupted(KeyboardInterrupt):
@@ -47,7 +48,8 @@ def as_interrupted(error: KeyboardInterrupt) -> Interrupted:
 
 
 def mark_unfinished_failed(root: str, run_id: str, reason: str) -> int:
-    """Marks the run's NEW/RUNNING executions FAILED with `reason`; returns how many."""
+    """Marks the run's NEW/RUNNING executions FAILED with `reason`, and the run itself as
+    interrupted (it may have been stopped between two steps); returns how many."""
     from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
@@ -58,6 +60,8 @@ def mark_unfinished_failed(root: str, run_id: str, reason: str) -> int:
         context = mlmd.run_context(store, run_id)
     except mlmd.StoreError:
         return 0  # interrupted before TFX registered the run: nothing recorded to mark
+    context.custom_properties[INTERRUPTED_PROPERTY].string_value = reason
+    store.put_contexts([context])
     unfinished = [e for e in store.get_executions_by_context(context.id)
                   if mlmd.EXECUTION_STATES.get(e.last_known_state) in UNFINISHED]
     for execution in unfinished:
@@ -69,10 +73,16 @@ def mark_unfinished_failed(root: str, run_id: str, reason: str) -> int:
     return len(unfinished)
 
 
-def shown_state(state: str, run_id: str, active_run_id: str | None) -> str:
-    """What `t2i runs` shows: a "running" run that no process is running is "abandoned".
-    `active_run_id`: the run the root's lock holder runs ("" if it holds the lock without
-    having started one yet), None when nobody holds it."""
-    if state != "running" or active_run_id is None:
-        return "abandoned" if state == "running" else state
-    return state if active_run_id in ("", run_id) else "abandoned"
+def shown_state(state: str, run_id: str, active_run_id: str | None, finished: bool,
+                interrupted: bool) -> str:
+    """What `t2i runs` shows for a local run. `state` comes from its executions; `finished`:
+    the runner recorded its end (local_runner records the config on the run's context when
+    the run ends, failed or not); `interrupted`: Ctrl-C or SIGTERM stopped it;
+    `active_run_id`: the run the root's lock holder runs (None when nobody holds it). A run
+    that did not finish and is not the one running was abandoned (kill -9, a power cut),
+    even if every step it recorded completed (killed between two steps)."""
+    if interrupted or state == "failed":
+        return "failed"
+    if not finished or state == "running":
+        return "running" if active_run_id == run_id else "abandoned"
+    return state

@@ -127,9 +127,16 @@ def test_a_held_root_is_refused_naming_the_holder_and_wait_waits(tmp_path, data)
     assert root_lock.active_run(str(root)) == (False, "")
 
 
-def test_a_running_run_whose_process_is_gone_shows_as_abandoned():
-    assert run_control.shown_state("running", "r1", None) == "abandoned"
-    assert run_control.shown_state("running", "r1", "r1") == "running"
-    assert run_control.shown_state("running", "r1", "") == "running"  # holder not started yet
-    assert run_control.shown_state("running", "r1", "r2") == "abandoned"
-    assert run_control.shown_state("failed", "r1", None) == "failed"
+def test_a_run_that_did_not_finish_and_is_not_running_shows_as_abandoned():
+    def shown(state, active, finished=False, interrupted=False):
+        return run_control.shown_state(state, "r1", active, finished, interrupted)
+
+    assert shown("running", None) == "abandoned"  # kill -9 during a step
+    assert shown("complete", None) == "abandoned"  # kill -9 between two steps
+    assert shown("complete", "r2") == "abandoned"  # another run holds the root now
+    assert shown("running", "r1") == "running"
+    assert shown("complete", "r1") == "running"  # between two steps, still going
+    assert shown("complete", None, interrupted=True) == "failed"  # SIGTERM between steps
+    assert shown("failed", None, finished=True) == "failed"
+    assert shown("failed", None) == "failed"  # a step failed, then the process was killed
+    assert shown("complete", None, finished=True) == "complete"
