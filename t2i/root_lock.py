@@ -18,17 +18,17 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
 
 LOCK_NAME = "t2i.lock"
-_held: dict[str, "RootLock"] = {}  # realpath of root -> the lock this process holds
+_held: dict[str, RootLock] = {}  # realpath of root -> the lock this process holds
 
 
 class RootBusyError(RuntimeError):
     """Another process holds the root; the message names it."""
 
-    def __init__(self, message: str, holder: "Holder | None"):
+    def __init__(self, message: str, holder: Holder | None):
         super().__init__(message)
         self.holder = holder
 
@@ -62,7 +62,7 @@ class RootLock:
         self.root = os.path.abspath(root)
         self.path = path or lock_path(root)
         self.command = command or current_command()
-        self._fd: Optional[int] = None
+        self._fd: int | None = None
 
     def try_acquire(self) -> bool:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
-from typing import Callable
+from collections.abc import Callable
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 EXIT_TERMINATED = 143  # 128 + SIGTERM

@@ -6,12 +6,11 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-
 from conftest import VENV_BIN
+
 from t2i import root_lock, run_control
 
 T2I = os.path.join(VENV_BIN, "t2i")

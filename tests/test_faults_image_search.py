@@ -16,7 +16,6 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
-
 from test_searcher_support import REPO_ROOT, built_searcher
 
 T2I = [os.path.join(os.path.dirname(sys.executable), "t2i")]

@@ -8,11 +8,17 @@ import threading
 import numpy as np
 import pytest
 from PIL import Image
+from test_coco_example_gen import (
+    by_file_name,
+    image_record,
+    jpeg,
+    read_examples,
+    run,
+    write_coco,
+)
 
 from components.coco_example_gen import annotations, images
 from components.common import formats
-from test_coco_example_gen import (
-    by_file_name, image_record, jpeg, read_examples, run, write_annotations, write_coco)
 
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       "t2i", "schema", "schema.pbtxt")

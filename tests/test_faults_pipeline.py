@@ -11,11 +11,9 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-
 from conftest import VENV_BIN
 
 pytestmark = pytest.mark.slow

@@ -68,6 +68,6 @@ def test_latest_pointing_at_a_deleted_version_names_the_versions_and_is_re_point
                              r"\(versions: 1, 2\)"):
         serving.resolve(serving_dir)
     (note,) = serving.check_and_repair(serving_dir)
-    assert note == (f"serving: 'latest' pointed at version 3, which no longer exists "
-                    f"(versions: 1, 2); it now points at version 2")
+    assert note == ("serving: 'latest' pointed at version 3, which no longer exists "
+                    "(versions: 1, 2); it now points at version 2")
     assert serving.resolve(serving_dir) == os.path.realpath(os.path.join(serving_dir, "2"))

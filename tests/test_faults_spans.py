@@ -7,14 +7,14 @@ import os
 import subprocess
 import sys
 
+import image_embedder_fixtures as fx
 import pytest
 import tensorflow as tf
-
-import image_embedder_fixtures as fx
-from components.common import formats, item_metadata
-from components.image_embedder.work import EmbedderError, embed_images
 from model_fixtures import build_fixture_model
 from test_searcher_support import REPO_ROOT
+
+from components.common import formats, item_metadata
+from components.image_embedder.work import EmbedderError, embed_images
 
 
 @pytest.fixture(scope="module")
