@@ -83,7 +83,7 @@ def index_growth(executions) -> list[str]:
         if not node.node_id.startswith("ImageEmbedder"):
             continue  # not the resolver that hands over the previous embeddings
         for artifact in node.outputs.get("embeddings", []):
-            props = metadata_store.custom_properties(artifact)
+            props = mlmd.custom_properties(artifact)
             if "count" not in props:
                 continue
             count, new = props["count"], props.get("embedded_new", 0)
