@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-LOCK_NAME = "t2i.lock"
 _held: dict[str, RootLock] = {}  # realpath of root -> the lock this process holds
 
 
@@ -46,7 +45,9 @@ class Holder:
 
 
 def lock_path(root: str) -> str:
-    return os.path.join(os.path.abspath(root), LOCK_NAME)
+    from t2i.paths import Paths
+
+    return Paths.of(root).lock_file
 
 
 def now_text() -> str:

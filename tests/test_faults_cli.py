@@ -65,11 +65,11 @@ def test_every_out_of_range_value_is_named_before_the_dag_starts(tmp_path, data)
                  "--set", "data.eval_fraction=0", "--set", "embedder.batch_size=0",
                  "--set", "searcher.lookup=int4")
     assert_refused_before_tfx(result, 2, (
-        "config: data.eval_fraction must be between 0 and 1 (exclusive) (got 0.0); "
-        "embedder.batch_size must be at least 1 (got 0); "
-        "searcher.lookup must be one of: auto, int8, float (got 'int4'); "
-        "searcher.target_recall_at_10 must be in (0, 1] (got 1.5); "
-        "trainer.epochs must be at least 1 (got -1)"), root)
+        "invalid config: data: eval_fraction must be between 0 and 1 (exclusive), got 0.0; "
+        "trainer.epochs must be at least 1 (got -1); "
+        "searcher.lookup = 'int4'; expected one of auto, int8, float; "
+        "searcher.target_recall_at_10 must be in (0, 1]; "
+        "embedder.batch_size must be >= 1, got 0"), root)
 
 
 def test_crons_that_never_fire_are_refused(tmp_path):

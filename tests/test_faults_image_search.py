@@ -16,7 +16,7 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
-from test_searcher_support import REPO_ROOT, built_searcher
+from searcher_fixtures import REPO_ROOT, built_searcher
 
 T2I = [os.path.join(os.path.dirname(sys.executable), "t2i")]
 SIZES = [(1, 1), (1, 7), (7, 1), (3, 5), (512, 512), (530, 530), (560, 560), (600, 600),

@@ -11,7 +11,7 @@ import image_embedder_fixtures as fx
 import pytest
 import tensorflow as tf
 from model_fixtures import build_fixture_model
-from test_searcher_support import REPO_ROOT
+from searcher_fixtures import REPO_ROOT
 
 from components.common import formats, item_metadata
 from components.image_embedder.work import EmbedderError, embed_images

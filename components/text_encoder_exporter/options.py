@@ -11,3 +11,11 @@ class ExporterOptions:
     author: str = "t2i-searcher"
     min_cosine_float: float = 0.999
     min_cosine_quantized: float = 0.99
+
+
+def problems(options: ExporterOptions) -> list[str]:
+    """What is wrong with the options, one message each (empty: nothing)."""
+    return [f"exporter.{name} must be in [-1, 1] (a cosine), got {value!r}"
+            for name, value in (("min_cosine_float", options.min_cosine_float),
+                                ("min_cosine_quantized", options.min_cosine_quantized))
+            if not -1.0 <= value <= 1.0]
