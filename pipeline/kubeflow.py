@@ -7,8 +7,8 @@ takes) and the Vertex PipelineJob (`.json`, what aiplatform.PipelineJob takes).
 The DAG is built by pipeline.create_pipeline / create_rebuild_pipeline from a copy of the
 config that points at the cluster: pipeline root, data and serving dirs from the
 `kubeflow` section, the curated schema inside the image (`kubeflow.code_root`, where
-docker/Dockerfile installs the project), and a Beam dependency flag naming the image, so
-TFX does not build a tfx sdist in every Beam component (the image already has our code).
+docker/Dockerfile installs the project's wheel); the Beam args come from the one builder
+(pipeline/beam_options.py) with the image and the wheel inside it.
 The Trainer's run_fn is referenced by name, so there is no user module to package.
 
 Talking to KFP goes through the kfp SDK (v2beta1 REST API). Credentials (token, cookies)
@@ -36,9 +36,6 @@ PIPELINE_KINDS = ("full", "rebuild")
 SPEC_SCHEMA_VERSION = "2.1.0"
 # Relative to the project root, inside the image as on this machine.
 SCHEMA_IN_CODE = posixpath.join("pipeline", "schema", "schema.pbtxt")
-# Any of these in the Beam args stops TFX from building a tfx sdist per Beam execution.
-BEAM_DEPENDENCY_FLAGS = ("--extra_package", "--setup_file", "--requirements_file",
-                         "--sdk_container_image")
 # kfp's wait_for_run_completion does not stop on CANCELED; we list every terminal state.
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED")
 
@@ -72,16 +69,7 @@ def for_kubeflow(config: Config, image: Optional[str] = None) -> Config:
     kfp_config.pusher.serving_dir = section.serving_dir
     if not kfp_config.pipeline.schema_file:
         kfp_config.pipeline.schema_file = posixpath.join(section.code_root, SCHEMA_IN_CODE)
-    kfp_config.pipeline.beam_args = container_beam_args(kfp_config.pipeline.beam_args, section.image)
     return kfp_config
-
-
-def container_beam_args(beam_args: list[str], image: str) -> list[str]:
-    """Adds --sdk_container_image=<image> unless a dependency flag is already there."""
-    args = list(beam_args)
-    if not any(arg.split("=", 1)[0] in BEAM_DEPENDENCY_FLAGS for arg in args):
-        args.append(f"--sdk_container_image={image}")
-    return args
 
 
 def build_dag(config: Config, kind: str):

@@ -40,7 +40,7 @@ from components.searcher_pusher.component import SearcherPusher
 from components.searcher_validator.component import SearcherValidator
 from components.text_encoder_exporter.component import TextEncoderExporter
 from components.trainer import code_version as trainer_code_version
-from pipeline import metadata_store
+from pipeline import beam_options, metadata_store
 from pipeline.configs import Config
 from pipeline.resolvers import baseline_model_resolver
 
@@ -67,34 +67,29 @@ def _absolute(path: str) -> str:
     return path if "://" in path else os.path.abspath(path)
 
 
-# Any of these in the Beam args tells TFX the workers already have our code.
-_DEPENDENCY_FLAGS = ("--extra_package", "--extra_packages", "--setup_file", "--requirements_file",
-                     "--sdk_container_image", "--worker_harness_container_image")
+def beam_args(config: Config, kubeflow: bool = False) -> list[str]:
+    """The run's Beam args from the one builder (pipeline/beam_options.py). In the Kubeflow
+    image the project's wheel sits under kubeflow.code_root, staged for portable runners."""
+    from importlib import metadata
 
-
-def beam_args(config: Config) -> list[str]:
-    """The user's Beam args plus our image as the SDK container. Without a dependency flag
-    TFX builds a tfx sdist for every Beam execution (~40 MB left in /tmp each time); the
-    DirectRunner ignores the image, and Dataflow/Flink workers need it anyway."""
-    args = list(config.pipeline.beam_args)
-    if not any(arg.split("=", 1)[0] in _DEPENDENCY_FLAGS for arg in args):
-        args.append(f"--sdk_container_image={config.kubeflow.image}")
-    return args
+    wheel = (beam_options.image_wheel(config.kubeflow.code_root, metadata.version("t2i-searcher"))
+             if kubeflow else None)
+    return beam_options.build(config.pipeline.beam_args, image=config.kubeflow.image, wheel=wheel)
 
 
 def _ingestion(config: Config, index_only: bool = False) -> list:
     example_gen = CocoExampleGen.from_config(config.data)
-    return [example_gen, *_validation(example_gen.outputs["examples"], index_only)]
+    return [example_gen, *_validation(config, example_gen.outputs["examples"], index_only)]
 
 
-def _validation(examples, index_only: bool = False) -> list:
+def _validation(config: Config, examples, index_only: bool = False) -> list:
     """Statistics, schema check and the gate. `index_only`: the rebuild trains nothing, and
     the index split holds every image (train and eval are subsets of it), so its
     statistics alone check all the data the rebuild uses, in about half the time."""
     exclude = [formats.SPLIT_TRAIN, formats.SPLIT_EVAL] if index_only else None
     statistics_gen = StatisticsGen(examples=examples, exclude_splits=exclude)
     # A curated schema, not one inferred from the very data it should check.
-    schema_gen = ImportSchemaGen(schema_file=SCHEMA_FILE)
+    schema_gen = ImportSchemaGen(schema_file=config.pipeline.schema_file or SCHEMA_FILE)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
@@ -176,7 +171,7 @@ def create_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
     # An unblessed model skips the whole index build; the evaluator's log says why.
     with Cond(blessing.future()[0].custom_property("blessed") == 1):
         searcher = _searcher(config, paths, examples, model, exporter=exporter)
-    return _pipeline(config, paths, ingestion + training + searcher)
+    return _pipeline(config, paths, ingestion + training + searcher, kubeflow)
 
 
 def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
@@ -199,7 +194,7 @@ def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
         examples = ingestion[0].outputs["examples"]
         searcher = _searcher(config, paths, examples, model)
         searcher[0].add_upstream_node(ingestion[-1])
-        return _pipeline(config, paths, [*ingestion, model_resolver, *searcher])
+        return _pipeline(config, paths, [*ingestion, model_resolver, *searcher], kubeflow)
     embeddings_resolver = Resolver(
         strategy_class=LatestArtifactStrategy,
         embeddings=Channel(type=Embeddings),
@@ -220,21 +215,21 @@ def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
     # exporter's only input is the model: it stays cached until the model changes.
     exporter = TextEncoderExporter.from_config(config.exporter, model=model)
     with Cond(newest_span > previous.future()[0].custom_property(formats.MAX_SPAN_PROPERTY)):
-        validation = _validation(examples, index_only=True)
+        validation = _validation(config, examples, index_only=True)
         searcher = _searcher(config, paths, examples, model, previous_embeddings=previous,
                              exporter=exporter,
                              previous_searcher=searcher_resolver.outputs["searcher"])
     searcher[0].add_upstream_node(validation[-1])
     return _pipeline(config, paths, [embeddings_resolver, searcher_resolver, example_gen,
-                                     *validation, model_resolver, *searcher])
+                                     *validation, model_resolver, *searcher], kubeflow)
 
 
-def _pipeline(config: Config, paths: Paths, components: list) -> Pipeline:
+def _pipeline(config: Config, paths: Paths, components: list, kubeflow: bool) -> Pipeline:
     return Pipeline(
         pipeline_name=config.pipeline.name,
         pipeline_root=paths.pipeline_root,
         components=components,
         enable_cache=config.pipeline.enable_cache,
         metadata_connection_config=metadata_store.sqlite_connection_config(paths.root),
-        beam_pipeline_args=beam_args(config),
+        beam_pipeline_args=beam_args(config, kubeflow),
     )

@@ -158,11 +158,8 @@ def test_config_for_the_cluster(config):
     assert kfp_config.pipeline.root == f"{BUCKET}/root"
     assert kfp_config.data.data_dir == f"{BUCKET}/data"
     assert kfp_config.pusher.serving_dir == f"{BUCKET}/serving"
-    assert kfp_config.pipeline.beam_args == ["--direct_num_workers=2",
-                                             "--sdk_container_image=other/image:2"]
+    assert kfp_config.pipeline.beam_args == ["--direct_num_workers=2"]  # completed by the DAG
     assert config.pipeline.root == "runs"  # the local config is untouched
-    # A dependency flag the user chose is kept, not doubled.
-    assert kubeflow.container_beam_args(["--extra_package=x.tar.gz"], "i") == ["--extra_package=x.tar.gz"]
 
 
 def test_output_paths(config):
