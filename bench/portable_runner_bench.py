@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
-import pipeline  # noqa: E402,F401  (sets the process environment before TensorFlow)
+import t2i  # noqa: E402,F401  (sets the process environment before TensorFlow)
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
 
     from components.common import embeddings_io
     from model_fixtures import build_fixture_model
-    from pipeline import beam_options, sample_data
+    from t2i import beam_options, sample_data
     from portable_beam import local_portable_beam
     from test_portable_runner import run_embedder, run_example_gen, split_records
 

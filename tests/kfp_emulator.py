@@ -55,7 +55,7 @@ from typing import Any, Optional
 import yaml
 
 _IMPORTS_ENV = "T2I_EMULATOR_IMPORTS"
-_PROJECT_PACKAGES = ("pipeline", "components", "t2i")
+_PROJECT_PACKAGES = ("components", "t2i")
 _SITECUSTOMIZE = f'''"""kfp_emulator's task-process hook (test harness only, never in the image)."""
 import atexit, json, os, sys
 

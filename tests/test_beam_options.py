@@ -1,8 +1,8 @@
-"""The one Beam-args builder, per runner family (pipeline/beam_options.py)."""
+"""The one Beam-args builder, per runner family (t2i/beam_options.py)."""
 import pytest
 
-from pipeline import beam_options
-from pipeline.beam_options import BeamArgsError, build
+from t2i import beam_options
+from t2i.beam_options import BeamArgsError, build
 
 IMAGE = "registry.example.com/t2i-searcher:1"
 WHEEL = "/opt/t2i-searcher/dist/t2i_searcher-0.1.0-py3-none-any.whl"

@@ -33,7 +33,7 @@ def image_dir(tmp_path_factory):
 
 
 def _config(tmp_path, data_dir, image_dir):
-    from pipeline.configs import load_config
+    from t2i.configs import load_config
 
     return load_config(None, [
         *OVERRIDES, f"data.data_dir={data_dir}", f"pipeline.root={tmp_path / 'local'}",
@@ -43,22 +43,23 @@ def _config(tmp_path, data_dir, image_dir):
 
 
 def _local_figures(config, run_id):
-    from pipeline import metadata_store
+    from t2i import mlmd
 
-    store = metadata_store.connect(config.pipeline.root)
-    return {n.node_id: {k: metadata_store.custom_properties(a[0]) for k, a in n.outputs.items()}
-            for n in metadata_store.run_executions(store, run_id)}
+    store = mlmd.connect(config.pipeline.root)
+    return {n.node_id: {k: mlmd.custom_properties(a[0]) for k, a in n.outputs.items()}
+            for n in mlmd.run_executions(store, run_id)}
 
 
 @pytest.mark.slow
 def test_compiled_full_dag_runs_to_a_pushed_searcher_like_a_local_run(tmp_path, image_dir):
-    from pipeline import kubeflow, sample_data, workflows
+    from t2i import sample_data, workflows
+    from t2i.kubeflow import compiler
 
     data_dir = str(tmp_path / "data")
     sample_data.generate(data_dir, num_images=IMAGES, seed=5, image_size=64)
     config = _config(tmp_path, data_dir, image_dir)
 
-    compiled = kubeflow.compile_pipeline(config, "full", out=str(tmp_path / "spec" / "full.yaml"))
+    compiled = compiler.compile_pipeline(config, "full", out=str(tmp_path / "spec" / "full.yaml"))
     emulator = Emulator(str(tmp_path / "kfp-root"), image_dir, str(tmp_path / "harness"))
     run = emulator.run(compiled.yaml_path, "run-1")
     failed = [t for t in run.tasks.values() if t.state == "FAILED"]

@@ -2,7 +2,7 @@
 external worker pool on loopback, tests/portable_beam.py): the same Fn API path as Flink,
 Spark and Dataflow v2. Their outputs must equal the DirectRunner's.
 
-The Beam args come from the product's builder (pipeline.beam_options), as a run would pass
+The Beam args come from the product's builder (t2i.beam_options), as a run would pass
 them; the model is the small fixture dual encoder, pinned here rather than a default tower.
 """
 import glob
@@ -19,7 +19,7 @@ from components.common import embeddings_io, formats
 from components.common.artifacts import Embeddings
 from components.image_embedder.executor import Executor as EmbedderExecutor
 from model_fixtures import build_fixture_model
-from pipeline import beam_options, sample_data
+from t2i import beam_options, sample_data
 from portable_beam import local_portable_beam
 
 IMAGE = "t2i-searcher:test"
