@@ -220,6 +220,14 @@ def test_rebuild_dag_compiles(rebuild):
     for executor in _executors(_spec(rebuild)).values():
         if "container" in executor:
             assert executor["container"]["image"] == IMAGE
+    # Resolver queries name our custom types (TFX's compiler would write "tfx.Artifact").
+    queries = {name: e["resolver"]["outputArtifactQueries"]
+               for name, e in _executors(_spec(rebuild)).items() if "resolver" in e}
+    assert queries["LatestEmbeddings_executor"]["embeddings"]["filter"].startswith(
+        'schema_title="t2i.Embeddings" AND ')
+    assert queries["LatestSearcher_executor"]["searcher"]["filter"].startswith(
+        'schema_title="t2i.Searcher" AND ')
+    assert not any("tfx.Artifact" in json.dumps(q) for q in queries.values())
 
 
 def test_compile_command_writes_both_files(tmp_path, full):

@@ -82,6 +82,7 @@ def compile_dag(tfx_pipeline, image: str, yaml_path: str, json_path: str,
     with quiet():
         job = runner.run(tfx_pipeline, write_out=False)  # we write both formats below
     spec = job["pipelineSpec"]
+    _name_custom_types_in_resolver_queries(spec)
     if spec.get("schemaVersion") != SPEC_SCHEMA_VERSION:
         raise KubeflowError(f"compiled spec has schema {spec.get('schemaVersion')}, "
                             f"expected {SPEC_SCHEMA_VERSION}")
@@ -97,6 +98,30 @@ def compile_dag(tfx_pipeline, image: str, yaml_path: str, json_path: str,
         kind=kind, name=spec["pipelineInfo"]["name"], yaml_path=yaml_path, json_path=json_path,
         image=image, pipeline_root=tfx_pipeline.pipeline_info.pipeline_root, tasks=tasks,
         enable_cache=bool(tfx_pipeline.enable_cache))
+
+
+_ANY_ARTIFACT_TITLE = 'schema_title="tfx.Artifact"'
+
+
+def _name_custom_types_in_resolver_queries(spec: dict) -> None:
+    """TFX 1.16's v2 compiler writes `schema_title="tfx.Artifact"` into a resolver's query
+    for any type outside TFX's standard ones (compiler_utils.get_artifact_title), while the
+    artifacts themselves carry their own title (`t2i.Embeddings`): on Vertex AI the
+    LatestEmbeddings / LatestSearcher queries would never match. Each query gets the title
+    its own output definition declares."""
+    import yaml
+
+    for component in spec["components"].values():
+        executor = spec["deploymentSpec"]["executors"].get(component.get("executorLabel"), {})
+        queries = executor.get("resolver", {}).get("outputArtifactQueries", {})
+        for key, query in queries.items():
+            if _ANY_ARTIFACT_TITLE not in query.get("filter", ""):
+                continue
+            artifact_type = component["outputDefinitions"]["artifacts"][key]["artifactType"]
+            title = (artifact_type.get("schemaTitle")
+                     or yaml.safe_load(artifact_type["instanceSchema"])["title"])
+            query["filter"] = query["filter"].replace(_ANY_ARTIFACT_TITLE,
+                                                      f'schema_title="{title}"')
 
 
 def _write_yaml(spec: dict, path: str, kind: str) -> None:
