@@ -11,11 +11,10 @@ CocoExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> DataGa
 from __future__ import annotations
 
 import dataclasses
-import os
 
 # The classes `tfx.v1` re-exports, from the modules that define them: importing `tfx.v1`
-# also imports its Google Cloud extensions and google-cloud-aiplatform, 8 s of a 28 s
-# import that every `t2i run` would pay for nothing.
+# also imports its Google Cloud extensions and google-cloud-aiplatform, about 8 s that every
+# `t2i run` would pay for nothing (docs/STACK.md §6).
 from tfx.components.example_validator.component import ExampleValidator
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.components.statistics_gen.component import StatisticsGen
@@ -47,25 +46,6 @@ from t2i.resolvers import baseline_model_resolver
 from t2i.run_environment import RunEnvironment
 
 TRAINER_RUN_FN = "components.trainer.module_file.run_fn"
-
-
-@dataclasses.dataclass(frozen=True)
-class Paths:
-    root: str
-    pipeline_root: str
-    serving_dir: str
-
-
-def resolve_paths(config: Config) -> Paths:
-    root = _absolute(config.pipeline.root)
-    serving = config.pusher.serving_dir or os.path.join(root, "serving")
-    return Paths(root=root, pipeline_root=os.path.join(root, "pipelines", config.pipeline.name),
-                 serving_dir=_absolute(serving))
-
-
-def _absolute(path: str) -> str:
-    # Kubeflow roots are URIs (gs://...): abspath would turn them into local paths.
-    return path if "://" in path else os.path.abspath(path)
 
 
 def _ingestion(config: Config, env: RunEnvironment, index_only: bool = False,
@@ -125,11 +105,8 @@ def _searcher(config: Config, env: RunEnvironment, examples, model, previous_emb
     # The model's blessing gates this branch through a Cond, not as an input: the evaluator
     # re-runs on every run (its baseline is resolved at run time), and a blessing input
     # would make every step below miss the cache even when nothing changed.
-    embedder = ImageEmbedder(
-        examples=examples, model=model, previous_embeddings=previous_embeddings,
-        batch_size=config.embedder.batch_size, num_workers=config.embedder.num_workers,
-        multiprocessing_min_images=config.embedder.multiprocessing_min_images,
-        incremental=config.embedder.incremental)
+    embedder = ImageEmbedder.from_config(config.embedder, examples=examples, model=model,
+                                         previous_embeddings=previous_embeddings)
     exporter = exporter or TextEncoderExporter.from_config(config.exporter, model=model)
     # Train-split captions tune the index on real queries, disjoint from the validator's.
     builder = SearcherBuilder.from_config(

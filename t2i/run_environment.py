@@ -41,9 +41,9 @@ class RunEnvironment:
 def local(config) -> RunEnvironment:
     """This machine: paths under pipeline.root, the checkout's schema unless configured."""
     from t2i import mlmd
-    from t2i.dags import resolve_paths
+    from t2i.paths import Paths
 
-    paths = resolve_paths(config)
+    paths = Paths.from_config(config)
     return RunEnvironment(
         orchestrator=LOCAL, root=paths.root, pipeline_root=paths.pipeline_root,
         data_dir=config.data.data_dir, serving_dir=paths.serving_dir,

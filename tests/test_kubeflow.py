@@ -41,7 +41,7 @@ def config():
 
 @pytest.fixture(scope="module")
 def dags():
-    from t2i import dags  # imports TFX (~20 s), once for the module
+    from t2i import dags  # imports TFX (docs/STACK.md §6), once for the module
 
     return dags
 
