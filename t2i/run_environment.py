@@ -57,15 +57,16 @@ def kubeflow(config, image: Optional[str] = None) -> RunEnvironment:
     image (kubeflow.code_root, where docker/Dockerfile installs the project)."""
     from importlib import metadata
 
+    from t2i.paths import Paths
+
     section = copy.deepcopy(config.kubeflow)
     if image:
         section.image = image
-    root = section.pipeline_root.rstrip("/")
+    paths = Paths.of(section.pipeline_root, config.pipeline.name, section.serving_dir)
     wheel = beam_options.image_wheel(section.code_root, metadata.version("t2i-searcher"))
     return RunEnvironment(
-        orchestrator=KUBEFLOW, root=root,
-        pipeline_root=posixpath.join(root, "pipelines", config.pipeline.name),
-        data_dir=section.data_dir, serving_dir=section.serving_dir,
+        orchestrator=KUBEFLOW, root=paths.root, pipeline_root=paths.pipeline_root,
+        data_dir=section.data_dir, serving_dir=paths.serving_dir,
         # A configured schema counts only as a URI (a bucket); a path would be this machine's.
         schema_file=(config.pipeline.schema_file if "://" in config.pipeline.schema_file
                      else posixpath.join(section.code_root, SCHEMA_IN_CODE)),
