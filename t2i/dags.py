@@ -1,5 +1,7 @@
-"""The DAGs. `create_pipeline(config)` is the full one; every runner (local, Kubeflow,
-Vertex) builds from here, so the wiring lives in exactly one place.
+"""The DAGs. `create_pipeline(config, env)` is the full one; every runner (local, Kubeflow,
+Vertex) builds from here, so the wiring lives in exactly one place. Every value that
+depends on where the DAG runs (paths, schema, Beam args, metadata store) comes from the
+runner's `env` (t2i/run_environment.py), never from the config directly.
 
 CocoExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> DataGate
   -> Trainer -> RetrievalEvaluator (baseline: latest blessed model)
@@ -9,7 +11,6 @@ CocoExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> DataGa
 from __future__ import annotations
 
 import dataclasses
-import os
 
 # The classes `tfx.v1` re-exports, from the modules that define them: importing `tfx.v1`
 # also imports its Google Cloud extensions and google-cloud-aiplatform, about 8 s that every
@@ -40,43 +41,28 @@ from components.searcher_pusher.component import SearcherPusher
 from components.searcher_validator.component import SearcherValidator
 from components.text_encoder_exporter.component import TextEncoderExporter
 from components.trainer import code_version as trainer_code_version
-from t2i import mlmd
 from t2i.configs import Config
-from t2i.paths import Paths
 from t2i.resolvers import baseline_model_resolver
+from t2i.run_environment import RunEnvironment
 
-SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
 TRAINER_RUN_FN = "components.trainer.module_file.run_fn"
 
 
-# Any of these in the Beam args tells TFX the workers already have our code.
-_DEPENDENCY_FLAGS = ("--extra_package", "--extra_packages", "--setup_file", "--requirements_file",
-                     "--sdk_container_image", "--worker_harness_container_image")
+def _ingestion(config: Config, env: RunEnvironment, index_only: bool = False,
+               spans: str | None = None) -> list:
+    data = dataclasses.replace(config.data, data_dir=env.data_dir, spans=spans or config.data.spans)
+    example_gen = CocoExampleGen.from_config(data)
+    return [example_gen, *_validation(env, example_gen.outputs["examples"], index_only)]
 
 
-def beam_args(config: Config) -> list[str]:
-    """The user's Beam args plus our image as the SDK container. Without a dependency flag
-    TFX builds a tfx sdist for every Beam execution (~40 MB left in /tmp each time); the
-    DirectRunner ignores the image, and Dataflow/Flink workers need it anyway."""
-    args = list(config.pipeline.beam_args)
-    if not any(arg.split("=", 1)[0] in _DEPENDENCY_FLAGS for arg in args):
-        args.append(f"--sdk_container_image={config.kubeflow.image}")
-    return args
-
-
-def _ingestion(config: Config, index_only: bool = False) -> list:
-    example_gen = CocoExampleGen.from_config(config.data)
-    return [example_gen, *_validation(example_gen.outputs["examples"], index_only)]
-
-
-def _validation(examples, index_only: bool = False) -> list:
+def _validation(env: RunEnvironment, examples, index_only: bool = False) -> list:
     """Statistics, schema check and the gate. `index_only`: the rebuild trains nothing, and
     the index split holds every image (train and eval are subsets of it), so its
     statistics alone check all the data the rebuild uses, in about half the time."""
     exclude = [formats.SPLIT_TRAIN, formats.SPLIT_EVAL] if index_only else None
     statistics_gen = StatisticsGen(examples=examples, exclude_splits=exclude)
     # A curated schema, not one inferred from the very data it should check.
-    schema_gen = ImportSchemaGen(schema_file=SCHEMA_FILE)
+    schema_gen = ImportSchemaGen(schema_file=env.schema_file)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
@@ -114,7 +100,7 @@ def _training(config: Config, examples, data_gate, kubeflow: bool) -> list:
     return [trainer, model_resolver, evaluator]
 
 
-def _searcher(config: Config, paths: Paths, examples, model, previous_embeddings=None,
+def _searcher(config: Config, env: RunEnvironment, examples, model, previous_embeddings=None,
               exporter: TextEncoderExporter | None = None, previous_searcher=None) -> list:
     # The model's blessing gates this branch through a Cond, not as an input: the evaluator
     # re-runs on every run (its baseline is resolved at run time), and a blessing input
@@ -133,18 +119,17 @@ def _searcher(config: Config, paths: Paths, examples, model, previous_embeddings
         examples=examples)
     pusher = SearcherPusher(searcher=builder.outputs["searcher"],
                             searcher_blessing=validator.outputs["blessing"],
-                            serving_dir=paths.serving_dir)
+                            serving_dir=env.serving_dir)
     return [embedder, exporter, builder, validator, pusher]
 
 
-def create_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
-    """The full DAG. `kubeflow=True` swaps in what Kubeflow's compiler supports (TFX's own
-    baseline resolver; see t2i/resolvers.py)."""
-    paths = Paths.from_config(config)
-    ingestion = _ingestion(config)
+def create_pipeline(config: Config, env: RunEnvironment) -> Pipeline:
+    """The full DAG for `env` (run_environment.local / .kubeflow). On Kubeflow the baseline
+    resolver is TFX's own, the one its compiler supports (see t2i/resolvers.py)."""
+    ingestion = _ingestion(config, env)
     example_gen, data_gate = ingestion[0], ingestion[-1]
     examples = example_gen.outputs["examples"]
-    training = _training(config, examples, data_gate, kubeflow)
+    training = _training(config, examples, data_gate, env.kubeflow)
     trainer, evaluator = training[0], training[-1]
     blessing = evaluator.outputs["blessing"]
     model = trainer.outputs["model"]
@@ -154,11 +139,11 @@ def create_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
     exporter = TextEncoderExporter.from_config(config.exporter, model=model)
     # An unblessed model skips the whole index build; the evaluator's log says why.
     with Cond(blessing.future()[0].custom_property("blessed") == 1):
-        searcher = _searcher(config, paths, examples, model, exporter=exporter)
-    return _pipeline(config, paths, ingestion + training + searcher)
+        searcher = _searcher(config, env, examples, model, exporter=exporter)
+    return _pipeline(config, env, ingestion + training + searcher)
 
 
-def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
+def create_rebuild_pipeline(config: Config, env: RunEnvironment) -> Pipeline:
     """The periodic index rebuild: no training. Resolve the latest blessed model and the
     latest embeddings and searcher, ingest every span newer than those embeddings cover,
     embed only the new images, extend the latest searcher's index with them, validate and
@@ -169,16 +154,14 @@ def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
     It shares the full pipeline's name, so its Resolvers see that pipeline's models and
     embeddings in ML Metadata. Run the full pipeline once first.
     """
-    paths = Paths.from_config(config)
     model_resolver = _latest_blessed_model()
     model = model_resolver.outputs["model"]
     if not config.embedder.incremental:
-        data = dataclasses.replace(config.data, spans="all")
-        ingestion = _ingestion(dataclasses.replace(config, data=data), index_only=True)
+        ingestion = _ingestion(config, env, index_only=True, spans="all")
         examples = ingestion[0].outputs["examples"]
-        searcher = _searcher(config, paths, examples, model)
+        searcher = _searcher(config, env, examples, model)
         searcher[0].add_upstream_node(ingestion[-1])
-        return _pipeline(config, paths, [*ingestion, model_resolver, *searcher])
+        return _pipeline(config, env, [*ingestion, model_resolver, *searcher])
     embeddings_resolver = Resolver(
         strategy_class=LatestArtifactStrategy,
         embeddings=Channel(type=Embeddings),
@@ -189,7 +172,7 @@ def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
         strategy_class=LatestArtifactStrategy,
         searcher=Channel(type=Searcher),
     ).with_id("LatestSearcher")
-    data = dataclasses.replace(config.data, spans="latest")
+    data = dataclasses.replace(config.data, data_dir=env.data_dir, spans="latest")
     example_gen = CocoExampleGen.from_config(data, indexed_embeddings=previous)
     examples = example_gen.outputs["examples"]
     # Nothing newer than the index (ingestion then re-reads the newest span only): every
@@ -199,21 +182,21 @@ def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
     # exporter's only input is the model: it stays cached until the model changes.
     exporter = TextEncoderExporter.from_config(config.exporter, model=model)
     with Cond(newest_span > previous.future()[0].custom_property(formats.MAX_SPAN_PROPERTY)):
-        validation = _validation(examples, index_only=True)
-        searcher = _searcher(config, paths, examples, model, previous_embeddings=previous,
+        validation = _validation(env, examples, index_only=True)
+        searcher = _searcher(config, env, examples, model, previous_embeddings=previous,
                              exporter=exporter,
                              previous_searcher=searcher_resolver.outputs["searcher"])
     searcher[0].add_upstream_node(validation[-1])
-    return _pipeline(config, paths, [embeddings_resolver, searcher_resolver, example_gen,
-                                     *validation, model_resolver, *searcher])
+    return _pipeline(config, env, [embeddings_resolver, searcher_resolver, example_gen,
+                                   *validation, model_resolver, *searcher])
 
 
-def _pipeline(config: Config, paths: Paths, components: list) -> Pipeline:
+def _pipeline(config: Config, env: RunEnvironment, components: list) -> Pipeline:
     return Pipeline(
         pipeline_name=config.pipeline.name,
-        pipeline_root=paths.pipeline_root,
+        pipeline_root=env.pipeline_root,
         components=components,
         enable_cache=config.pipeline.enable_cache,
-        metadata_connection_config=mlmd.sqlite_connection_config(paths.root),
-        beam_pipeline_args=beam_args(config),
+        metadata_connection_config=env.metadata_connection,
+        beam_pipeline_args=list(env.beam_args),
     )

@@ -69,10 +69,10 @@ def _handle_sigterm():
 def _run_locked(config: Config, out: IO[str], pipeline_kind: str, lock, started: float
                 ) -> RunOutcome:
     _say(out, f"t2i: building the {pipeline_kind} pipeline (importing TFX first) ...")
-    from t2i import dags, local_runner, report, run_control, summary
+    from t2i import dags, local_runner, report, run_control, run_environment, summary
 
     factory = dags.create_pipeline if pipeline_kind == "full" else dags.create_rebuild_pipeline
-    tfx_pipeline = factory(config)
+    tfx_pipeline = factory(config, run_environment.local(config))
     paths = Paths.from_config(config)
     run_id = local_runner.new_run_id(paths.root)
     lock.set_run_id(run_id)

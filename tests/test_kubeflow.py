@@ -2,6 +2,7 @@
 submitting runs and recurring runs with the real kfp SDK over HTTP to a loopback stand-in
 of the KFP v2beta1 API (tests/kfp_standin_server.py: a cluster cannot run here), and the
 Vertex AI PipelineJob built from the compiled .json without sending it."""
+import copy
 import json
 import os
 import re
@@ -14,9 +15,9 @@ from click.testing import CliRunner
 from t2i.kubeflow import client, compiler, recurring, vertex
 from t2i.kubeflow.errors import KubeflowError
 from t2i.schedule.cron import parse_cron
+from t2i import run_environment
 from t2i.cli import main
 from t2i.configs import Config
-from t2i.paths import Paths
 from kfp_standin_server import StandinKfp
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,34 +46,10 @@ def dags():
     return dags
 
 
-def _ingestion_dag(kfp_config, dags):
-    """The full DAG's first components, built from the cluster config the way
-    create_pipeline builds them, for tests that must not wait for the whole DAG."""
-    from tfx import v1 as tfx
-
-    from components.coco_example_gen.component import CocoExampleGen
-    from components.data_gate.component import DataGate
-
-    example_gen = CocoExampleGen.from_config(kfp_config.data)
-    statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema = tfx.components.ImportSchemaGen(schema_file=kfp_config.pipeline.schema_file)
-    validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
-                                                schema=schema.outputs["schema"])
-    gate = DataGate(anomalies=validator.outputs["anomalies"])
-    return tfx.dsl.Pipeline(
-        pipeline_name=kfp_config.pipeline.name,
-        pipeline_root=Paths.from_config(kfp_config).pipeline_root,
-        components=[example_gen, statistics, schema, validator, gate],
-        enable_cache=kfp_config.pipeline.enable_cache,
-        beam_pipeline_args=dags.beam_args(kfp_config))
-
-
 @pytest.fixture(scope="module")
-def small(tmp_path_factory, config, dags):
-    out = tmp_path_factory.mktemp("compiled")
-    kfp_config = compiler.for_kubeflow(config)
-    return compiler.compile_dag(_ingestion_dag(kfp_config, dags), IMAGE, str(out / "small.yaml"),
-                                str(out / "small.json"))
+def small(full):
+    """The product's own full DAG (was a private copy of its first components)."""
+    return full
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +83,13 @@ def test_spec_has_components_image_beam_flags_and_caching(small):
     spec = _spec(small)
     assert spec["schemaVersion"] == "2.1.0"
     assert spec["pipelineInfo"]["name"] == "t2i-searcher"
-    assert sorted(spec["root"]["dag"]["tasks"]) == INGESTION == small.tasks
+    assert set(INGESTION) <= set(spec["root"]["dag"]["tasks"]) == set(small.tasks)
     for name, task in spec["root"]["dag"]["tasks"].items():
-        assert task["cachingOptions"] == {"enableCache": True}, name
+        if not name.startswith("LatestBlessedModel"):
+            assert task["cachingOptions"] == {"enableCache": True}, name
     for name, executor in _executors(spec).items():
+        if "container" not in executor:  # the resolver nodes
+            continue
         container = executor["container"]
         assert container["image"] == IMAGE, name
         assert container["command"] == [
@@ -128,7 +108,7 @@ def test_paths_are_the_clusters_and_the_images(small):
     schema_file = _task_inputs(spec, "ImportSchemaGen")["schema_file"]
     assert schema_file == "/opt/t2i-searcher/t2i/schema/schema.pbtxt"
     # The same relative path exists in the project the Dockerfile copies to /opt/t2i-searcher.
-    assert os.path.isfile(os.path.join(REPO_ROOT, compiler.SCHEMA_IN_CODE))
+    assert os.path.isfile(os.path.join(REPO_ROOT, run_environment.SCHEMA_IN_CODE))
     assert _task_inputs(spec, "CocoExampleGen")["input_base"] == f"{BUCKET}/data"
     assert REPO_ROOT not in open(small.yaml_path).read()  # nothing of this machine's paths
     with open(small.json_path) as f:
@@ -149,23 +129,53 @@ def test_spec_parses_as_kfp_pipeline_spec_and_the_client_reads_it(small):
 
 
 def test_caching_off_in_the_config_is_off_in_the_spec(tmp_path, config, dags):
-    kfp_config = compiler.for_kubeflow(config)
+    kfp_config = copy.deepcopy(config)
     kfp_config.pipeline.enable_cache = False
-    compiled = compiler.compile_dag(_ingestion_dag(kfp_config, dags), IMAGE,
-                                    str(tmp_path / "p.yaml"), str(tmp_path / "p.json"))
+    compiled = compiler.compile_pipeline(kfp_config, "full", out=str(tmp_path / "p.yaml"))
     assert all("cachingOptions" not in t for t in _spec(compiled)["root"]["dag"]["tasks"].values())
 
 
-def test_config_for_the_cluster(config):
-    kfp_config = compiler.for_kubeflow(config, image="other/image:2")
-    assert kfp_config.pipeline.root == f"{BUCKET}/root"
-    assert kfp_config.data.data_dir == f"{BUCKET}/data"
-    assert kfp_config.pusher.serving_dir == f"{BUCKET}/serving"
-    assert kfp_config.pipeline.beam_args == ["--direct_num_workers=2",
-                                             "--sdk_container_image=other/image:2"]
-    assert config.pipeline.root == "runs"  # the local config is untouched
-    # A dependency flag the user chose is kept, not doubled.
-    assert compiler.container_beam_args(["--extra_package=x.tar.gz"], "i") == ["--extra_package=x.tar.gz"]
+_PATHS = re.compile(r"(?:[a-z][a-z0-9+.-]*://|(?<![\w.:/*{}-])/)[^\s\"'\\,}\]]*")
+
+
+@pytest.mark.parametrize("kind", ["full", "rebuild"])
+def test_compiled_specs_hold_no_path_of_this_machine(kind, full, rebuild, config, tmp_path):
+    """Every path-like string in the product's compiled specs (the .yaml KFP runs and the
+    .json Vertex runs) is inside the image (kubeflow.code_root) or under a configured
+    bucket: nothing of the compiling machine (checkout, working dir, temp dirs, home)."""
+    compiled = full if kind == "full" else rebuild
+    allowed = (config.kubeflow.code_root + "/", f"{BUCKET}/")
+    text = open(compiled.yaml_path).read() + open(compiled.json_path).read()
+    found = set(_PATHS.findall(text))
+    assert found, "no paths found at all: the scan is broken"
+    for path in sorted(found):
+        assert path.startswith(allowed), f"{kind} spec holds {path!r}"
+    for local in {REPO_ROOT, os.getcwd(), str(tmp_path.parent.parent)}:
+        assert local not in text, f"{kind} spec holds {local!r}"
+    spec = _spec(compiled)
+    assert _task_inputs(spec, "ImportSchemaGen")["schema_file"] == (
+        f"{config.kubeflow.code_root}/{run_environment.SCHEMA_IN_CODE}")
+    assert compiled.pipeline_root.startswith(f"{BUCKET}/")
+
+
+def test_environment_for_the_cluster(config):
+    env = run_environment.kubeflow(config, image="other/image:2")
+    assert env.kubeflow and env.metadata_connection is None  # the cluster's own store
+    assert env.pipeline_root == PIPELINE_ROOT
+    assert env.data_dir == f"{BUCKET}/data" and env.serving_dir == f"{BUCKET}/serving"
+    assert env.schema_file == "/opt/t2i-searcher/t2i/schema/schema.pbtxt"
+    assert env.beam_args == ("--direct_num_workers=2", "--sdk_container_image=other/image:2")
+    local = run_environment.local(config)  # the same config, this machine
+    assert not local.kubeflow and local.pipeline_root == os.path.abspath("runs/pipelines/t2i-searcher")
+    assert os.path.isfile(local.schema_file) and local.metadata_connection is not None
+    # Portable runners: the image as the workers' environment, the image's wheel staged.
+    config.pipeline.beam_args = ["--runner=FlinkRunner"]
+    try:
+        args = run_environment.kubeflow(config).beam_args
+    finally:
+        config.pipeline.beam_args = ["--direct_num_workers=2"]
+    assert f"--environment_config={IMAGE}" in args
+    assert any(a.startswith("--extra_package=/opt/t2i-searcher/dist/t2i_searcher-") for a in args)
 
 
 def test_output_paths(config):
@@ -210,6 +220,14 @@ def test_rebuild_dag_compiles(rebuild):
     for executor in _executors(_spec(rebuild)).values():
         if "container" in executor:
             assert executor["container"]["image"] == IMAGE
+    # Resolver queries name our custom types (TFX's compiler would write "tfx.Artifact").
+    queries = {name: e["resolver"]["outputArtifactQueries"]
+               for name, e in _executors(_spec(rebuild)).items() if "resolver" in e}
+    assert queries["LatestEmbeddings_executor"]["embeddings"]["filter"].startswith(
+        'schema_title="t2i.Embeddings" AND ')
+    assert queries["LatestSearcher_executor"]["searcher"]["filter"].startswith(
+        'schema_title="t2i.Searcher" AND ')
+    assert not any("tfx.Artifact" in json.dumps(q) for q in queries.values())
 
 
 def test_compile_command_writes_both_files(tmp_path, full):
@@ -417,7 +435,7 @@ def test_vertex_pipeline_job_from_the_compiled_json(small):
     assert job.project == "t2i-project" and job.location == "europe-west4"
     assert resource.display_name == "t2i-searcher-full"
     assert resource.runtime_config.gcs_output_directory == PIPELINE_ROOT
-    assert sorted(resource.pipeline_spec["root"]["dag"]["tasks"]) == INGESTION
+    assert set(INGESTION) <= set(resource.pipeline_spec["root"]["dag"]["tasks"])
     assert not resource.name  # built, not sent
     tasks = resource.pipeline_spec["root"]["dag"]["tasks"]
     assert all(not t.get("cachingOptions", {}).get("enableCache") for t in tasks.values())

@@ -100,6 +100,9 @@ class ExecutionPlan:
     workers: int
     reshuffle: bool  # rebalance images across workers before inference
     reason: str
+    # SDK worker processes sharing one worker host's cores (0 = one per core): each worker
+    # gives TensorFlow cores / workers_per_host threads, so co-located workers do not fight.
+    workers_per_host: int = 1
 
     def describe(self) -> dict:
         info = asdict(self)
@@ -126,7 +129,8 @@ def plan_execution(beam_args: list[str], count: RecordCount, *, num_workers: int
         # Gzip files cannot be split, so a distributed runner gets its parallelism from a
         # reshuffle of the parsed images (its shuffle service or disks hold them).
         return ExecutionPlan(args, runner, "distributed", 0, True,
-                             f"runner {runner} from beam_pipeline_args")
+                             f"runner {runner} from beam_pipeline_args",
+                             workers_per_host=_distributed_workers_per_host(runner, options))
     mode = given.get("direct_running_mode")
     if mode:
         if mode != "in_memory" and not given.get("direct_num_workers"):
@@ -134,7 +138,8 @@ def plan_execution(beam_args: list[str], count: RecordCount, *, num_workers: int
         workers = int(given.get("direct_num_workers") or (1 if mode == "in_memory" else workers))
         rebalance, note = _rebalance(mode, workers, count)
         return ExecutionPlan(args, runner, mode, workers, rebalance,
-                             f"direct_running_mode={mode} from beam_pipeline_args{note}")
+                             f"direct_running_mode={mode} from beam_pipeline_args{note}",
+                             workers_per_host=1 if mode == "in_memory" else workers)
     if count.records < multiprocessing_min_images:
         return ExecutionPlan(args, runner, "in_memory", 1, False,
                              f"{count.records} images < multiprocessing_min_images="
@@ -150,7 +155,19 @@ def plan_execution(beam_args: list[str], count: RecordCount, *, num_workers: int
     rebalance, note = _rebalance("multi_processing", workers, count)
     return ExecutionPlan(args, runner, "multi_processing", workers, rebalance,
                          f"{count.records} images >= multiprocessing_min_images="
-                         f"{multiprocessing_min_images}: {workers} worker processes{note}")
+                         f"{multiprocessing_min_images}: {workers} worker processes{note}",
+                         workers_per_host=workers)
+
+
+def _distributed_workers_per_host(runner: str, options: dict) -> int:
+    """SDK worker processes per worker host. Dataflow runner v2 starts one per vCPU unless
+    the `no_use_multiple_sdk_containers` experiment is on; portable runners (Flink, Spark,
+    a job service) start `--sdk_worker_parallelism` per environment (Beam's default 1;
+    0 = Beam picks, taken as one per core)."""
+    if runner.lower() in ("dataflowrunner", "dataflow"):
+        experiments = options.get("experiments") or []
+        return 1 if "no_use_multiple_sdk_containers" in experiments else 0
+    return int(options.get("sdk_worker_parallelism") or 0)
 
 
 def _rebalance(mode: str, workers: int, count: RecordCount) -> tuple[bool, str]:

@@ -49,6 +49,17 @@ class LoadedEncoder:
         return outputs[formats.OUTPUT_EMBEDDING].numpy()
 
 
+def worker_threads(intra_op_threads: int, workers_per_host: int) -> int:
+    """TensorFlow intra-op threads for one worker: `intra_op_threads` when set (> 0), else
+    this host's cores / the workers sharing it (0 workers = one per core: 1 thread each).
+    Evaluated where the model loads, i.e. on the worker host, whatever the runner."""
+    if intra_op_threads > 0:
+        return intra_op_threads
+    if workers_per_host <= 0:
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) // workers_per_host)
+
+
 class ImageEncoderHandler(ModelHandler[bytes, PredictionResult, LoadedEncoder]):
     """Examples are encoded image bytes; inferences are float32 [D] vectors or `Failed`.
 
@@ -57,20 +68,23 @@ class ImageEncoderHandler(ModelHandler[bytes, PredictionResult, LoadedEncoder]):
     writer small.
     """
 
-    def __init__(self, saved_model_dir: str, *, batch_size: int = 64, intra_op_threads: int = 0):
+    def __init__(self, saved_model_dir: str, *, batch_size: int = 64, intra_op_threads: int = 0,
+                 workers_per_host: int = 1):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self._saved_model_dir = saved_model_dir
         self._batch_size = batch_size
         self._intra_op_threads = intra_op_threads
+        self._workers_per_host = workers_per_host
 
     def load_model(self) -> LoadedEncoder:
         import tensorflow as tf
 
-        if self._intra_op_threads > 0:
+        threads = worker_threads(self._intra_op_threads, self._workers_per_host)
+        if threads > 0:
             try:  # only possible before the process's TF runtime starts (a fresh worker)
-                tf.config.threading.set_intra_op_parallelism_threads(self._intra_op_threads)
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
             except RuntimeError:
                 pass
         return load_encoder(self._saved_model_dir)

@@ -23,7 +23,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
 from components.common import embeddings_io, formats
 from components.image_embedder import beam_stages, carry_over, execution_plan
-from components.image_embedder.model_handler import ImageEncoderHandler
+from components.image_embedder.model_handler import ImageEncoderHandler, worker_threads
 from components.common import runtime_env
 
 if not runtime_env.is_verbose():
@@ -53,8 +53,8 @@ def embed_images(examples_pattern: str, model_serving_dir: str, output_uri: str,
     """Embeds the images of the gzipped-TFRecord Examples matching `examples_pattern` with
     `<model_serving_dir>/image_encoder` into `output_uri`; returns the summary it wrote.
 
-    intra_op_threads: TensorFlow threads per multi-processing worker; None = cores / workers
-    (two workers each using every core would oversubscribe them); 0 = TensorFlow's default.
+    intra_op_threads: TensorFlow threads per worker; None or 0 = the worker host's cores /
+    the workers sharing it (two workers each using every core would oversubscribe them).
     """
     import tensorflow as tf
 
@@ -74,11 +74,13 @@ def embed_images(examples_pattern: str, model_serving_dir: str, output_uri: str,
     count = execution_plan.count_records(examples_pattern)
     plan = execution_plan.plan_execution(list(beam_pipeline_args), count, num_workers=num_workers,
                                     multiprocessing_min_images=multiprocessing_min_images)
-    threads = intra_op_threads
-    if threads is None:
-        cores = len(os.sched_getaffinity(0))
-        threads = max(1, cores // plan.workers) if plan.mode == "multi_processing" else 0
-    handler = ImageEncoderHandler(encoder_dir, batch_size=batch_size, intra_op_threads=threads)
+    # Each worker sets its TensorFlow threads where it loads the model (cores there /
+    # plan.workers_per_host); local modes can report the figure here.
+    handler = ImageEncoderHandler(encoder_dir, batch_size=batch_size,
+                                  intra_op_threads=intra_op_threads or 0,
+                                  workers_per_host=plan.workers_per_host)
+    threads = (worker_threads(intra_op_threads or 0, plan.workers_per_host)
+               if plan.mode != "distributed" else None)
 
     work_dir = os.path.join(output_uri, _WORK_DIR)
     pipeline = make_pipeline(plan.beam_args) if make_pipeline else beam.Pipeline(argv=plan.beam_args)
@@ -217,7 +219,7 @@ def _check(report: dict, examples_pattern: str) -> None:
 
 def _summary(report: dict, model: dict, incremental_info: dict, plan: execution_plan.ExecutionPlan,
              count: execution_plan.RecordCount, batch_size: int, code_version: str | None,
-             intra_op_threads: int, run_started: float, pipeline_seconds: float,
+             intra_op_threads: int | None, run_started: float, pipeline_seconds: float,
              wall_seconds: float) -> dict:
     new = report["new"]
     previous = report.get("previous", {"count": 0, "dims": []})

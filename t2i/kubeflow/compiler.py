@@ -4,20 +4,18 @@ Compiling is TFX's KubeflowV2DagRunner (the only Kubeflow runner in TFX 1.16) wi
 pipeline spec 2.1: it writes the KFP pipeline spec (`.yaml`, what kfp.Client takes) and
 the Vertex PipelineJob (`.json`, what aiplatform.PipelineJob takes).
 
-The DAG is built by t2i.dags.create_pipeline / create_rebuild_pipeline from a copy of the
-config that points at the cluster: pipeline root, data and serving dirs from the
+The DAG is built by t2i.dags.create_pipeline / create_rebuild_pipeline for the cluster's
+RunEnvironment (t2i/run_environment.py): pipeline root, data and serving dirs from the
 `kubeflow` section, the curated schema inside the image (`kubeflow.code_root`, where
-docker/Dockerfile installs the project), and a Beam dependency flag naming the image, so
-TFX does not build a tfx sdist in every Beam component (the image already has our code).
+docker/Dockerfile installs the project's wheel), Beam args from the one builder
+(t2i/beam_options.py) with the image and that wheel.
 The Trainer's run_fn is referenced by name, so there is no user module to package.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import os
-import posixpath
 from typing import Optional
 
 from t2i.configs import Config
@@ -25,13 +23,6 @@ from t2i.kubeflow.errors import KubeflowError, quiet
 
 PIPELINE_KINDS = ("full", "rebuild")
 SPEC_SCHEMA_VERSION = "2.1.0"
-# Relative to the project root, inside the image as on this machine.
-SCHEMA_IN_CODE = posixpath.join("t2i", "schema", "schema.pbtxt")
-# Any of these in the Beam args stops TFX from building a tfx sdist per Beam execution.
-BEAM_DEPENDENCY_FLAGS = ("--extra_package", "--setup_file", "--requirements_file",
-                         "--sdk_container_image")
-
-
 @dataclasses.dataclass
 class CompiledPipeline:
     kind: str
@@ -44,46 +35,24 @@ class CompiledPipeline:
     enable_cache: bool
 
 
-def for_kubeflow(config: Config, image: Optional[str] = None) -> Config:
-    """A copy of `config` whose paths are the cluster's and the image's, not this machine's."""
-    kfp_config = copy.deepcopy(config)
-    section = kfp_config.kubeflow
-    if image:
-        section.image = image
-    kfp_config.pipeline.root = section.pipeline_root
-    kfp_config.data.data_dir = section.data_dir
-    kfp_config.pusher.serving_dir = section.serving_dir
-    if not kfp_config.pipeline.schema_file:
-        kfp_config.pipeline.schema_file = posixpath.join(section.code_root, SCHEMA_IN_CODE)
-    kfp_config.pipeline.beam_args = container_beam_args(kfp_config.pipeline.beam_args, section.image)
-    return kfp_config
-
-
-def container_beam_args(beam_args: list[str], image: str) -> list[str]:
-    """Adds --sdk_container_image=<image> unless a dependency flag is already there."""
-    args = list(beam_args)
-    if not any(arg.split("=", 1)[0] in BEAM_DEPENDENCY_FLAGS for arg in args):
-        args.append(f"--sdk_container_image={image}")
-    return args
-
-
-def build_dag(config: Config, kind: str):
-    """The TFX pipeline of `kind` (full | rebuild) from t2i/dags.py."""
+def build_dag(config: Config, kind: str, env):
+    """The TFX pipeline of `kind` (full | rebuild) from t2i/dags.py for `env`."""
     if kind not in PIPELINE_KINDS:
         raise KubeflowError(f"unknown pipeline {kind!r} (choose from {', '.join(PIPELINE_KINDS)})")
     from t2i import dags
 
     factory = dags.create_pipeline if kind == "full" else dags.create_rebuild_pipeline
-    # kubeflow=True: only resolver strategies Kubeflow's v2 compiler knows (t2i/resolvers.py).
-    return factory(config, kubeflow=True)
+    return factory(config, env)
 
 
 def compile_pipeline(config: Config, kind: str = "full", image: Optional[str] = None,
                      out: Optional[str] = None) -> CompiledPipeline:
     """Builds the `kind` DAG for the cluster and compiles it; works offline."""
-    kfp_config = for_kubeflow(config, image)
+    from t2i import run_environment
+
+    env = run_environment.kubeflow(config, image)
     yaml_path, json_path = output_paths(config, kind, out)
-    return compile_dag(build_dag(kfp_config, kind), kfp_config.kubeflow.image, yaml_path,
+    return compile_dag(build_dag(config, kind, env), image or config.kubeflow.image, yaml_path,
                        json_path, kind)
 
 
@@ -113,6 +82,7 @@ def compile_dag(tfx_pipeline, image: str, yaml_path: str, json_path: str,
     with quiet():
         job = runner.run(tfx_pipeline, write_out=False)  # we write both formats below
     spec = job["pipelineSpec"]
+    _name_custom_types_in_resolver_queries(spec)
     if spec.get("schemaVersion") != SPEC_SCHEMA_VERSION:
         raise KubeflowError(f"compiled spec has schema {spec.get('schemaVersion')}, "
                             f"expected {SPEC_SCHEMA_VERSION}")
@@ -128,6 +98,30 @@ def compile_dag(tfx_pipeline, image: str, yaml_path: str, json_path: str,
         kind=kind, name=spec["pipelineInfo"]["name"], yaml_path=yaml_path, json_path=json_path,
         image=image, pipeline_root=tfx_pipeline.pipeline_info.pipeline_root, tasks=tasks,
         enable_cache=bool(tfx_pipeline.enable_cache))
+
+
+_ANY_ARTIFACT_TITLE = 'schema_title="tfx.Artifact"'
+
+
+def _name_custom_types_in_resolver_queries(spec: dict) -> None:
+    """TFX 1.16's v2 compiler writes `schema_title="tfx.Artifact"` into a resolver's query
+    for any type outside TFX's standard ones (compiler_utils.get_artifact_title), while the
+    artifacts themselves carry their own title (`t2i.Embeddings`): on Vertex AI the
+    LatestEmbeddings / LatestSearcher queries would never match. Each query gets the title
+    its own output definition declares."""
+    import yaml
+
+    for component in spec["components"].values():
+        executor = spec["deploymentSpec"]["executors"].get(component.get("executorLabel"), {})
+        queries = executor.get("resolver", {}).get("outputArtifactQueries", {})
+        for key, query in queries.items():
+            if _ANY_ARTIFACT_TITLE not in query.get("filter", ""):
+                continue
+            artifact_type = component["outputDefinitions"]["artifacts"][key]["artifactType"]
+            title = (artifact_type.get("schemaTitle")
+                     or yaml.safe_load(artifact_type["instanceSchema"])["title"])
+            query["filter"] = query["filter"].replace(_ANY_ARTIFACT_TITLE,
+                                                      f'schema_title="{title}"')
 
 
 def _write_yaml(spec: dict, path: str, kind: str) -> None:
