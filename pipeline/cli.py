@@ -5,6 +5,7 @@ them, so `t2i --help`, `t2i version` and `t2i search` start fast.
 """
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from importlib import metadata
@@ -58,7 +59,7 @@ def sample_data_command(out_dir: str, num_images: int, seed: int, spans: int) ->
 
 
 @main.command("search")
-@click.argument("query", required=False)
+@click.argument("query", nargs=-1)
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000),
               help="Number of results.")
 @click.option("--searcher", default="latest", show_default=True,
@@ -69,26 +70,36 @@ def sample_data_command(out_dir: str, num_images: int, seed: int, spans: int) ->
 @click.option("--show", type=click.Path(dir_okay=False),
               help="Also write a contact sheet PNG of the results here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--images", "images_dir", help="Collection root for --show [data.data_dir].")
+@click.option("--images", "images_dir",
+              help="Collection root (captions, image ids, --show) [the one the run ingested].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Config file (for pusher.serving_dir and data.data_dir).")
 @click.option("--root", help="Pipeline root whose serving/ holds the pushed versions [runs].")
 def search_command(query, k, searcher, image, show, as_json, images_dir, config_path, root) -> None:
-    """Search the on-device searcher (TF-free): rank, similarity, image id, file, Flickr URL."""
+    """Search the on-device searcher (TF-free): rank, similarity, image id, file, Flickr URL
+    and first caption. QUERY is the rest of the line (quotes optional): t2i search a red circle"""
     from pipeline import search as search_lib
     from pipeline.configs import ConfigError, load_config
 
+    text = " ".join(query) if query else None
     try:
         config = load_config(config_path, [f"pipeline.root={root}"] if root else [])
-        request = search_lib.SearchRequest(query, image, k, searcher, config.serving_dir())
+        request = search_lib.SearchRequest(text, image, k, searcher, config.serving_dir())
         path, hits = search_lib.search(request)
-        click.echo(search_lib.format_json(request, path, hits) if as_json
-                   else search_lib.format_table(hits))
+        data_dir = images_dir or config.data.data_dir
+        catalog = search_lib.catalog_for(path, config.pipeline.root, data_dir,
+                                         recorded_first=not images_dir)
+        click.echo(search_lib.format_json(request, path, hits, catalog) if as_json
+                   else search_lib.format_table(hits, catalog))
         if show:
-            missing = search_lib.contact_sheet(hits, images_dir or config.data.data_dir, show)
+            title = f"\u201c{text}\u201d" if text else f"images like {image}"
+            missing = search_lib.contact_sheet(hits, catalog.data_dir if catalog else data_dir,
+                                               show, title=title, catalog=catalog)
+            click.echo(f"wrote contact sheet {os.path.abspath(show)}", err=as_json)
             if missing:
                 click.echo(f"warning: {len(missing)} images not found under "
-                           f"{images_dir or config.data.data_dir} (e.g. {missing[0]})", err=True)
+                           f"{catalog.data_dir if catalog else data_dir} (e.g. {missing[0]})",
+                           err=True)
     except (search_lib.SearchError, ConfigError, OSError) as e:
         fail(str(e))
 
@@ -107,9 +118,9 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def _register_commands() -> None:
-    from pipeline import cli_kubeflow, cli_runs
+    from pipeline import cli_kubeflow, cli_runs, cli_serve
 
-    for command in cli_runs.COMMANDS + cli_kubeflow.COMMANDS:
+    for command in cli_runs.COMMANDS + cli_kubeflow.COMMANDS + cli_serve.COMMANDS:
         main.add_command(command)
 
 
