@@ -10,12 +10,14 @@ import datetime
 import json
 import logging
 import os
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import IO
 
 from pipeline import metadata_store
 from pipeline.progress import ProgressPrinter, captured_output
+from pipeline.summary import RUN_SECONDS_PROPERTY
 
 LOG_DIR = "logs"
 # Where TFX keeps an execution's result (code, message) in ML Metadata.
@@ -31,6 +33,7 @@ class RunResult:
     error: str = ""
     failed_component: str = ""
     components: list = field(default_factory=list)  # ComponentProgress, in run order
+    seconds: float = 0.0  # the pipeline's wall time (summary.run_seconds reads it back)
 
 
 def new_run_id(root: str) -> str:
@@ -65,6 +68,7 @@ def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None =
         printer = ProgressPrinter(terminal, total=len(ir.nodes))
         root_logger = logging.getLogger()
         root_logger.addHandler(printer)
+        started = time.perf_counter()
         try:
             LocalDagRunner().run_with_ir(ir)
             result.succeeded = True
@@ -75,10 +79,11 @@ def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None =
             result.failed_component = printer.components[-1].node_id if printer.components else ""
         finally:
             root_logger.removeHandler(printer)
+            result.seconds = time.perf_counter() - started
         result.components = printer.components
     if result.succeeded:
         _check_recorded_failures(root, result)
-    _record_config(root, run_id, config_json)
+    _record_run(root, run_id, config_json, result.seconds)
     _write_timings(root, result)
     return result
 
@@ -115,8 +120,9 @@ def _last_lines(error: BaseException, count: int = 6) -> str:
     return "\n".join(lines[-count:])
 
 
-def _record_config(root: str, run_id: str, config_json: str) -> None:
-    """Stores the effective config on the run's MLMD context and next to its log."""
+def _record_run(root: str, run_id: str, config_json: str, seconds: float) -> None:
+    """Stores the effective config and the run's wall time on its MLMD context (the config
+    also next to its log)."""
     with open(os.path.join(root, LOG_DIR, f"{run_id}.config.json"), "w") as f:
         f.write(config_json)
     from ml_metadata import metadata_store as mlmd
@@ -126,6 +132,7 @@ def _record_config(root: str, run_id: str, config_json: str) -> None:
     if context is None:  # the run failed before TFX registered it
         return
     context.custom_properties[CONFIG_PROPERTY].string_value = config_json
+    context.custom_properties[RUN_SECONDS_PROPERTY].double_value = round(seconds, 1)
     store.put_contexts([context])
 
 

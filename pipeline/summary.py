@@ -38,6 +38,25 @@ def artifact_figures(artifact, limit: int = _MAX_FIGURES) -> dict:
     return {k: candidates[k] for k in ordered[:limit]}
 
 
+RUN_SECONDS_PROPERTY = "t2i_run_seconds"  # on the pipeline_run context (local_runner)
+
+
+def run_seconds(store, run_id: str, executions=None) -> float:
+    """The run's one duration, the same in the terminal, `t2i runs` and the report: the
+    pipeline's own wall time as the runner recorded it (TFX import and start-up excluded);
+    for runs recorded without it, first execution start to last execution update."""
+    context = metadata_store.run_context(store, run_id)
+    recorded = context.custom_properties.get(RUN_SECONDS_PROPERTY)
+    if recorded is not None and recorded.HasField("double_value"):
+        return round(recorded.double_value, 1)
+    executions = executions if executions is not None else metadata_store.run_executions(store, run_id)
+    if not executions:
+        return 0.0
+    start = min(n.execution.create_time_since_epoch for n in executions)
+    end = max(n.execution.last_update_time_since_epoch for n in executions)
+    return round((end - start) / 1000, 1)
+
+
 def run_overview(store, run_id: str, executions=None) -> str:
     executions = executions if executions is not None else metadata_store.run_executions(store, run_id)
     counts: dict[str, int] = {}

@@ -145,8 +145,8 @@ def test_sample_collection_becomes_train_eval_and_index(sample_collection, tmp_p
         assert len(row["captions"]) == 5 and row["span"] == [0]
         assert (row["height"], row["width"]) == ([128], [128])
         meta = item_metadata.decode(row["metadata"][0])
-        assert (meta.image_id, meta.file_name) == (row["image_id"][0], file_name)
         assert meta.flickr_id and meta.flickr_id in row["flickr_url"][0].decode()
+        assert row["metadata"][0] == f"{meta.flickr_id}_{file_name}".encode()
         assert row["coco_url"][0].decode().endswith(os.path.basename(file_name))
 
 
