@@ -88,7 +88,9 @@ def format_artifacts(executions) -> list[str]:
             for artifact in artifacts:
                 figures = artifact_figures(artifact)
                 shown = ", ".join(f"{k}={v}" for k, v in figures.items())
-                lines.append(f"  {node.node_id}.{key} #{artifact.id}  {artifact.uri}")
+                # The folder only: its number is TFX's execution id, which differs from
+                # the artifact id; two numbers side by side read as a mismatch.
+                lines.append(f"  {node.node_id}.{key}  {artifact.uri}")
                 if shown:
                     lines.append(f"      {shown}")
     return lines

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ class RunOutcome:
     pushed: tuple | None  # (version, directory)
     error: str = ""
     failed_component: str = ""
+    seconds: float = 0.0  # the run's one duration (summary.run_seconds), as `t2i runs` shows it
 
 
 def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full") -> RunOutcome:
@@ -49,8 +51,9 @@ def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full") 
     executions = metadata_store.run_executions(store, run_id) if _run_exists(store, run_id) else []
     report_path = report.write_report(paths.root, run_id) if executions else ""
     pushed = summary.pushed_version(executions)
+    seconds = summary.run_seconds(store, run_id, executions) if executions else result.seconds
     outcome = RunOutcome(run_id, result.succeeded, result.log_path, report_path, pushed,
-                         result.error, result.failed_component)
+                         result.error, result.failed_component, seconds)
     _print_summary(out, outcome, executions, paths, time.perf_counter() - started)
     return outcome
 
@@ -76,7 +79,8 @@ def _print_summary(out: IO[str], outcome: RunOutcome, executions, paths, seconds
         _say(out, f"  full log: {outcome.log_path}")
         _say(out, "  fix the cause and run the same command again: finished steps come from the cache.")
     else:
-        _say(out, f"run {outcome.run_id} finished in {seconds:.0f} s")
+        _say(out, f"run {outcome.run_id} finished in {outcome.seconds:.1f} s "
+                  f"(the command took {seconds:.0f} s, TFX import included)")
     if executions:
         _say(out, "artifacts:")
         for line in summary.format_artifacts(executions):
@@ -89,7 +93,31 @@ def _print_summary(out: IO[str], outcome: RunOutcome, executions, paths, seconds
     if outcome.report_path:
         _say(out, f"report: {outcome.report_path}")
     if outcome.succeeded:
-        _say(out, "next: t2i search \"a red circle\" --show results.png | t2i runs | t2i lineage latest")
+        _say(out, "next:")
+        for command in next_commands(paths.root):
+            _say(out, f"  {command}")
+
+
+def t2i_command() -> str:
+    """How to type `t2i` here: plain `t2i` when that is on PATH and is ours, else the
+    script's path (relative when under the current directory: `make demo` puts it in
+    .venv/bin, which is not on PATH)."""
+    import shutil
+
+    script = os.path.join(os.path.dirname(sys.executable), "t2i")
+    on_path = shutil.which("t2i")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(script):
+        return "t2i"
+    relative = os.path.relpath(script)
+    return relative if not relative.startswith("..") else script
+
+
+def next_commands(root: str) -> list[str]:
+    """Commands to try after a run, each working as typed from the current directory."""
+    t2i = t2i_command()
+    where = "" if os.path.abspath(root) == os.path.abspath("runs") else f" --root {shlex.quote(root)}"
+    return [f"{t2i} search a red circle --show results.png{where}", f"{t2i} runs{where}",
+            f"{t2i} lineage latest{where}", f"{t2i} serve{where}   # then open http://127.0.0.1:8080/"]
 
 
 def demo(config: Config, num_images: int = 2000, out: IO[str] = sys.stdout) -> int:

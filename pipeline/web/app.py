@@ -62,10 +62,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
         except VersionError as e:
             raise HTTPException(404, str(e)) from e
 
+    collections: dict[int, dict] = {}  # a pushed version never changes: looked up once
+
     def catalog_of(version: int) -> catalog_lib.Catalog | None:
         try:
-            data = catalog_lib.collection_of_version(searchers.version_dir(version), settings.root,
-                                                     settings.data_dir)
+            if version not in collections:
+                collections[version] = catalog_lib.collection_of_version(
+                    searchers.version_dir(version), settings.root, settings.data_dir)
+            data = collections[version]
             return catalogs.get(data["data_dir"], data["annotations_file"], data["image_dir"])
         except (VersionError, catalog_lib.CatalogError, OSError):
             return None  # results still show their metadata; captions are missing
