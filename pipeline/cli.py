@@ -20,7 +20,15 @@ STACK_PACKAGES = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+COMPLETION_HELP = """\b
+Shell completion (click's): put in ~/.bashrc
+  eval "$(_T2I_COMPLETE=bash_source t2i)"
+zsh: the same with zsh_source in ~/.zshrc; fish: _T2I_COMPLETE=fish_source t2i | source"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=COMPLETION_HELP)
+@click.version_option(package_name="t2i-searcher", prog_name="t2i-searcher",
+                      message="%(prog)s %(version)s (`t2i version` lists the ML stack too)")
 @click.option("--verbose", "-v", is_flag=True, help="Show TensorFlow/TFX/Beam logs on the terminal.")
 def main(verbose: bool) -> None:
     """t2i: turn a captioned image collection into an on-device text-to-image searcher."""
