@@ -335,5 +335,8 @@ def _pixels_of_upload(name: str, data: bytes):
                 raise HTTPException(413, f"{name}: {image.width}x{image.height} pixels is more "
                                          f"than {MAX_UPLOAD_PIXELS}")
             return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+    except UnidentifiedImageError as e:
+        raise HTTPException(400, f"{name}: not a readable image (not a format Pillow "
+                                 "knows, or not an image at all)") from e
+    except (OSError, Image.DecompressionBombError) as e:
         raise HTTPException(400, f"{name}: not a readable image: {e}") from e
