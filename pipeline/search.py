@@ -125,18 +125,18 @@ def find_image(file_name: str, images_dir: str) -> str | None:
 
 def contact_sheet(hits: list[Hit], images_dir: str, out_path: str, title: str = "",
                   catalog: Catalog | None = None, tile: int = 224, columns: int = 5) -> list[str]:
-    """Writes a PNG grid of the results under `title` (the query): each tile the image and
-    "#rank  similarity  id <image id>" above its first caption. As many columns as there
-    are results (up to `columns`) and as many rows as needed, so no empty space. Returns
-    the file names it could not find."""
-    from PIL import Image, ImageDraw, ImageFont
+    """Writes a PNG grid of the results under `title` (the query): each tile the image
+    (scaled to fill it) and "#rank  similarity  id <image id>" above its first caption.
+    Up to `columns` columns, chosen to leave the fewest empty cells. Returns the file
+    names it could not find."""
+    from PIL import Image, ImageDraw, ImageFont, ImageOps
 
     font = ImageFont.load_default(size=13)
     title_font = ImageFont.load_default(size=18)
     header, caption_lines, line = 20, 2, 16
     cell_height = header + tile + caption_lines * line + 6
     title_height = 34 if title else 0
-    columns = max(1, min(columns, len(hits)))
+    columns = grid_columns(len(hits), columns)
     rows = max(1, -(-len(hits) // columns))
     sheet = Image.new("RGB", (columns * tile, title_height + rows * cell_height), "white")
     draw = ImageDraw.Draw(sheet)
@@ -160,12 +160,20 @@ def contact_sheet(hits: list[Hit], images_dir: str, out_path: str, title: str = 
             draw.text((x + 10, y + header + tile // 2), "image not found", fill="gray", font=font)
             continue
         with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((tile - 8, tile - 8))
+            image = ImageOps.contain(image.convert("RGB"), (tile - 8, tile - 8))
             sheet.paste(image, (x + 4 + (tile - 8 - image.width) // 2, y + header))
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     sheet.save(out_path)
     return missing
+
+
+def grid_columns(count: int, most: int) -> int:
+    """Columns for `count` tiles, at most `most`: the fewest empty cells in the last row,
+    then the most columns (7 tiles: 4 columns, not 5 with 3 empty)."""
+    if count <= most:
+        return max(1, count)
+    choices = range(max(1, -(-most // 2)), most + 1)
+    return min(choices, key=lambda c: (-count % c, -c))
 
 
 def _wrapped(draw, text: str, font, width: int, max_lines: int) -> list[str]:
