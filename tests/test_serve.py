@@ -160,7 +160,7 @@ def test_openapi_describes_the_api(base):
     paths = requests.get(f"{base}/openapi.json").json()["paths"]
     assert {"/api/search", "/api/similar", "/api/search/image", "/api/runs", "/api/lineage",
             "/api/diff", "/api/versions"} <= set(paths)
-    assert not any(p.startswith(("/images", "/runs/")) for p in paths)
+    assert not any(p.startswith(("/images", "/reports")) for p in paths)
 
 
 @pytest.mark.parametrize("path,params,status,message", [
@@ -208,8 +208,9 @@ def test_bad_uploads_get_a_4xx_with_a_message(base, data, files, status, message
     "/images/2//etc/passwd",
     "/images/2/span-1/annotations/captions_train2017.json",
     "/images/7/span-1/train2017/000000000001.jpg",
-    "/runs/..%2fmetadata.sqlite/report",
-    "/runs/nonexistent/report",
+    "/reports/..%2fmetadata.sqlite.html",
+    "/reports/..%2f..%2fmetadata.sqlite%00.html",
+    "/reports/nonexistent.html",
 ])
 def test_only_indexed_images_and_known_runs_are_served(base, path):
     reply = requests.get(base + path)
@@ -302,6 +303,10 @@ def test_browser_opens_a_run_its_report_and_a_lineage_graph(page, base):
     page.locator("#runs a", has_text="report").first.click()
     page.wait_for_selector("h1")
     assert page.inner_text("h1").startswith("t2i-searcher run")
+    assert "pushed version" in page.inner_text("table.summary")
+    page.locator("p.nav a").first.click()  # the report's link to the previous run's report
+    page.wait_for_selector("table.summary")
+    assert page.url.endswith(".html") and page.inner_text("h1").startswith("t2i-searcher run")
     page.goto(base + "/runs")
     page.locator("#runs a", has_text="lineage").last.click()  # the first run's
     page.wait_for_selector("#graph svg")

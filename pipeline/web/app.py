@@ -201,7 +201,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
             raise HTTPException(404, f"{entry.path}: the image file is missing")
         return FileResponse(entry.path)
 
-    @app.get("/runs/{run_id}/report", include_in_schema=False)
+    # The report's own links to the previous and next run are relative (<run id>.html),
+    # so it is served under the same name it has in <root>/reports/.
+    @app.get("/reports/{run_id}.html", include_in_schema=False)
     def run_report(run_id: str) -> FileResponse:
         store = _store(settings)
         run_id = _known_run(store, run_id)
