@@ -183,3 +183,10 @@ def test_a_text_encoder_without_index_and_other_misuse(build, tmp_path):
     (tmp_path / "c.yaml").write_text(f"pusher:\n  serving_dir: {empty}\n")
     result = t2i("red", "--config", str(tmp_path / "c.yaml"))
     assert result.returncode == 1 and "nothing pushed yet" in result.stderr
+
+
+def test_an_unquoted_query_is_the_rest_of_the_line(searcher):
+    unquoted = t2i("a", "red", "circle", "--searcher", searcher, "--json", "-k", "3")
+    quoted = t2i("a red circle", "--searcher", searcher, "--json", "-k", "3")
+    assert unquoted.returncode == 0, unquoted.stderr
+    assert json.loads(unquoted.stdout) == json.loads(quoted.stdout)
