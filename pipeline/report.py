@@ -49,8 +49,10 @@ def write_report(root: str, run_id: str, extra_images: dict[str, str] | None = N
     pictures = []
     if "training_summary.json" in summaries:
         pictures.append(("training loss", _training_curve(summaries["training_summary.json"])))
-    pictures += [(title, _img(path)) for title, path in
-                 {**_artifact_images(executions), **(extra_images or {})}.items()]
+    images = {**_artifact_images(executions), **(extra_images or {})}
+    # Plots first, then the (tall) contact sheets.
+    ordered = sorted(images.items(), key=lambda item: "contact_sheet" in item[1])
+    pictures += [(title, _img(path)) for title, path in ordered]
     sections = [
         f"<h1>t2i-searcher run {html.escape(run_id)}</h1>",
         _run_links(store, run_id),
@@ -133,7 +135,7 @@ def _component_table(executions) -> str:
         for key, artifacts in node.outputs.items():
             for artifact in artifacts:
                 figures = ", ".join(f"{k}={v}" for k, v in artifact_figures(artifact).items())
-                outputs.append(f"<b>{html.escape(key)}</b> #{artifact.id} "
+                outputs.append(f"<b>{html.escape(key)}</b> "
                                f"<a href='{_file_url(artifact.uri)}'><code>{html.escape(artifact.uri)}"
                                f"</code></a><br><small>{html.escape(figures)}</small>")
         rows.append(f"<tr><td>{html.escape(node.node_id)}</td><td>{node.state.lower()}</td>"
