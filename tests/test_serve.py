@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -111,7 +110,7 @@ def test_text_search_returns_k_images_with_ids_captions_and_files(base, store):
 
 
 def test_each_version_answers_from_its_own_index(base):
-    new_span = f"span-3/"
+    new_span = "span-3/"
     seen = {1: set(), 2: set()}
     for version in (1, 2):
         for query in ("red circle", "blue square", "green triangle", "yellow"):
