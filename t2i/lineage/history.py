@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from t2i import mlmd
 from t2i.lineage.graph import SHORT_TYPE_NAMES, LineageError, format_millis
-from t2i.summary import artifact_figures, pushed_version
+from t2i.summary import artifact_figures, pushed_version, run_seconds
 
 
 def run_rows(store, pipeline_name: str | None = None) -> list[dict]:
@@ -20,11 +20,10 @@ def run_rows(store, pipeline_name: str | None = None) -> list[dict]:
         else:
             state = "complete"
         start = min((n.execution.create_time_since_epoch for n in executions), default=0)
-        end = max((n.execution.last_update_time_since_epoch for n in executions), default=0)
         pushed = pushed_version(executions)
         rows.append({
             "run": context.name, "started": format_millis(start), "state": state,
-            "seconds": round((end - start) / 1000, 1) if executions else 0.0,
+            "seconds": run_seconds(store, context.name, executions),
             "components": len(executions),
             "cached": sum(1 for n in executions if n.state == "CACHED"),
             "pushed_version": pushed[0] if pushed else None,
@@ -34,9 +33,9 @@ def run_rows(store, pipeline_name: str | None = None) -> list[dict]:
 
 def artifact_rows(store, type_name: str | None = None) -> list[dict]:
     if type_name:
-        full = SHORT_TYPE_NAMES.get(type_name, type_name)
-        if not _has_type(store, full):
-            known = sorted(t.name for t in store.get_artifact_types())
+        known = sorted(t.name for t in store.get_artifact_types())
+        full = _type_named(type_name, known)
+        if full is None:
             raise LineageError(f"unknown artifact type {type_name!r} (known: {', '.join(known)})")
         artifacts = store.get_artifacts_by_type(full)
     else:
@@ -48,5 +47,10 @@ def artifact_rows(store, type_name: str | None = None) -> list[dict]:
     } for a in sorted(artifacts, key=lambda a: a.id)]
 
 
-def _has_type(store, name: str) -> bool:
-    return any(t.name == name for t in store.get_artifact_types())
+def _type_named(name: str, known: list[str]) -> str | None:
+    """The recorded type `name` means, in any case: a full name (t2i.Searcher, Examples)
+    or a short one (searcher)."""
+    by_lower = {k.lower(): k for k in known}
+    short = {k.lower(): v for k, v in SHORT_TYPE_NAMES.items()}
+    wanted = name.strip().lower()
+    return by_lower.get(wanted) or by_lower.get(short.get(wanted, "").lower())

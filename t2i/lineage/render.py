@@ -58,14 +58,13 @@ def _execution_line(lineage: Lineage, execution_id: int, seen: set) -> str:
 
 
 def _text_artifact(lineage, artifact_id, prefix, child_prefix, lines, seen) -> None:
-    text = _artifact_line(lineage, artifact_id)
-    head, uri = text.split("\n", 1)
-    lines.append(prefix + head)
-    lines.append(uri.replace("{pad}", child_prefix))
     if artifact_id in seen:
-        lines[-2] += "  (shown above)"
+        lines.append(f"{prefix}{lineage.type_of(artifact_id)} #{artifact_id} (shown above)")
         return
     seen.add(artifact_id)
+    head, uri = _artifact_line(lineage, artifact_id).split("\n", 1)
+    lines.append(prefix + head)
+    lines.append(uri.replace("{pad}", child_prefix))
     if lineage.direction == "upstream":
         producer = lineage.producer(artifact_id)
         if producer is None:

@@ -184,11 +184,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.get("/api/diff", tags=["runs"])
     def api_diff(a: Annotated[str, Query(max_length=50)],
                  b: Annotated[str, Query(max_length=50)]) -> dict:
-        """What differs between the provenance of two pushed versions (v1, 2, latest)."""
-        diff = _diff(settings, a, b)
-        return {"version_a": diff.version_a, "version_b": diff.version_b,
-                "changed": [{"section": s, "key": k, "a": va, "b": vb} for s, k, va, vb in diff.rows],
-                "unchanged": diff.unchanged}
+        """What differs between the provenance of two pushed versions (1, v1, latest, or a
+        run id: the version that run pushed)."""
+        return lineage_diff.to_json(_diff(settings, a, b))
 
     # ------------------------------------------------------------------ files
 
@@ -307,9 +305,9 @@ def _trace(settings: ServeSettings, target: str, downstream: bool) -> lineage_gr
 
 def _diff(settings: ServeSettings, a: str, b: str) -> lineage_diff.VersionDiff:
     store = _store(settings)
-    as_version = lambda text: f"v{text}" if text.isdigit() else text  # noqa: E731
     try:
-        return lineage_diff.diff_versions(store, as_version(a), as_version(b))
+        return lineage_diff.diff_versions(store, lineage_diff.version_spec(store, a),
+                                          lineage_diff.version_spec(store, b))
     except lineage_graph.LineageError as e:
         raise HTTPException(404, str(e)) from e
 
