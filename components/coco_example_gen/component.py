@@ -20,6 +20,7 @@ from tfx.types.standard_component_specs import FileBasedExampleGenSpec
 
 from components.coco_example_gen import executor, layout, plan, storage, work
 from components.common import formats
+from components.common import item_metadata as item_metadata_lib
 from components.common.artifacts import Embeddings
 from components.common.code_version import code_version as _code_version
 
@@ -36,6 +37,7 @@ class CocoExampleGenSpec(FileBasedExampleGenSpec):
         executor.SPLIT_MODE_KEY: ExecutionParameter(type=str),
         executor.EVAL_FRACTION_KEY: ExecutionParameter(type=float),
         executor.MAX_IMAGE_PIXELS_KEY: ExecutionParameter(type=int),
+        executor.ITEM_METADATA_KEY: ExecutionParameter(type=str),
         executor.CODE_VERSION_KEY: ExecutionParameter(type=str),
     }
 
@@ -51,9 +53,11 @@ class CocoExampleGen(FileBasedExampleGen):
                  split_mode: str = plan.SPLIT_HASH, eval_fraction: float = 0.2,
                  spans: str = layout.SPANS_ALL,
                  max_image_pixels: int = work.DEFAULT_MAX_IMAGE_PIXELS,
+                 item_metadata: str = item_metadata_lib.DEFAULT_LAYOUT,
                  indexed_embeddings: Optional[types.BaseChannel] = None,
                  code_version: Optional[str] = None):
         plan.check_options(split_mode, eval_fraction, max_image_pixels)
+        item_metadata_lib.check_layout(item_metadata)
         if not storage.is_remote(data_dir):
             data_dir = os.path.abspath(data_dir)  # the executor may run from another cwd
         inputs = layout.input_patterns(layout.annotations_glob(data_dir, annotations_file), spans)
@@ -72,6 +76,7 @@ class CocoExampleGen(FileBasedExampleGen):
             split_mode=split_mode,
             eval_fraction=float(eval_fraction),
             max_image_pixels=int(max_image_pixels),
+            item_metadata=item_metadata,
             code_version=code_version or _code_version(PACKAGE_DIR),
             indexed_embeddings=indexed_embeddings,
             examples=types.Channel(type=standard_artifacts.Examples),
@@ -86,5 +91,5 @@ class CocoExampleGen(FileBasedExampleGen):
         return cls(data.data_dir, annotations_file=data.annotations_file,
                    image_dir=data.image_dir, split_mode=data.split,
                    eval_fraction=data.eval_fraction, spans=data.spans,
-                   max_image_pixels=data.max_image_pixels,
+                   max_image_pixels=data.max_image_pixels, item_metadata=data.item_metadata,
                    indexed_embeddings=indexed_embeddings, code_version=code_version)

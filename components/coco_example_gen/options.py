@@ -22,3 +22,7 @@ class DataOptions:
     max_image_pixels: int = 40_000_000
     # Which span(s) to ingest when data_dir holds span-<N>/ folders: "latest" or "all".
     spans: str = "all"
+    # What each search result carries (components/common/item_metadata.py): "flickr_path"
+    # (<flickr id>_<image path>, what the seeds' client reads) or "id_flickr_file"
+    # (<image id>|<flickr id>|<file>, the earlier layout).
+    item_metadata: str = "flickr_path"
