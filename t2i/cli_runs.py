@@ -110,8 +110,11 @@ def runs_command(root, mlmd_host, mlmd_port, pipeline_name, as_json):
     for row in rows:
         components = f"{row['components']} ({row['cached']} cached)"
         pushed = f"v{row['pushed_version']}" if row["pushed_version"] else "-"
+        idle = (f"  (the last of {row['idle_ticks']} scheduled ticks with nothing new)"
+                if row["idle_ticks"] > 1 else "  (a scheduled tick with nothing new)"
+                if row["idle_ticks"] else "")
         click.echo(f"{row['run']:<22} {row['started']:<19}  {row['state']:<9}"
-                   f"{row['seconds']:>8.1f} s  {components:<20}  {pushed}")
+                   f"{row['seconds']:>8.1f} s  {components:<20}  {pushed}{idle}")
 
 
 @click.command("artifacts")

@@ -17,7 +17,7 @@ from typing import IO
 
 from t2i import mlmd
 from t2i.progress import ProgressPrinter, captured_output
-from t2i.summary import RUN_SECONDS_PROPERTY
+from t2i.summary import NOTHING_PUSHED_PROPERTY, RUN_SECONDS_PROPERTY
 
 LOG_DIR = "logs"
 # Where TFX keeps an execution's result (code, message) in ML Metadata.
@@ -134,6 +134,18 @@ def _record_run(root: str, run_id: str, config_json: str, seconds: float) -> Non
     context.custom_properties[CONFIG_PROPERTY].string_value = config_json
     context.custom_properties[RUN_SECONDS_PROPERTY].double_value = round(seconds, 1)
     store.put_contexts([context])
+
+
+def mark_nothing_pushed(root: str, run_id: str) -> None:
+    """Flags a scheduled tick that pushed no new version: `t2i runs` folds a streak of them
+    into one row (summary.NOTHING_PUSHED_PROPERTY)."""
+    from ml_metadata import metadata_store
+
+    store = metadata_store.MetadataStore(mlmd.sqlite_connection_config(root))
+    context = store.get_context_by_type_and_name(mlmd.RUN_CONTEXT, run_id)
+    if context is not None:
+        context.custom_properties[NOTHING_PUSHED_PROPERTY].int_value = 1
+        store.put_contexts([context])
 
 
 def recorded_config(store, run_id: str) -> dict:

@@ -39,6 +39,7 @@ def artifact_figures(artifact, limit: int = _MAX_FIGURES) -> dict:
 
 
 RUN_SECONDS_PROPERTY = "t2i_run_seconds"  # on the pipeline_run context (local_runner)
+NOTHING_PUSHED_PROPERTY = "t2i_tick_pushed_nothing"  # a scheduled tick with nothing new
 
 
 def run_seconds(store, run_id: str, executions=None) -> float:
@@ -70,6 +71,13 @@ def run_overview(store, run_id: str, executions=None) -> str:
         span = ""
     states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     return f"run {run_id}: {len(executions)} executions{span} ({states or 'none'})"
+
+
+def pushed_new_version(executions) -> bool:
+    """Whether the run published a version itself (a cached pusher only re-records one)."""
+    return any(node.state == "COMPLETE" and any(
+        mlmd.custom_properties(a).get("pushed") == 1 for a in node.outputs.get("pushed_model", []))
+        for node in executions)
 
 
 def pushed_version(executions) -> tuple[int, str] | None:

@@ -30,8 +30,11 @@ class RunOutcome:
     seconds: float = 0.0  # the run's one duration (summary.run_seconds), as `t2i runs` shows it
 
 
-def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full") -> RunOutcome:
-    """Builds the DAG, runs it locally, prints the summary and writes the HTML report."""
+def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full",
+        scheduled_tick: bool = False) -> RunOutcome:
+    """Builds the DAG, runs it locally, prints the summary and writes the HTML report.
+    A `scheduled_tick` that pushes no new version writes no report and is flagged, so that
+    `t2i runs` shows a streak of such ticks as one row."""
     started = time.perf_counter()
     _say(out, f"t2i: building the {pipeline_kind} pipeline (importing TFX takes ~17 s) ...")
     from t2i import local_runner, mlmd, dags, report, summary
@@ -49,7 +52,11 @@ def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full") 
 
     store = mlmd.connect(paths.root)
     executions = mlmd.run_executions(store, run_id) if _run_exists(store, run_id) else []
-    report_path = report.write_report(paths.root, run_id) if executions else ""
+    idle_tick = (scheduled_tick and result.succeeded and executions
+                 and not summary.pushed_new_version(executions))
+    if idle_tick:
+        local_runner.mark_nothing_pushed(paths.root, run_id)
+    report_path = report.write_report(paths.root, run_id) if executions and not idle_tick else ""
     pushed = summary.pushed_version(executions)
     seconds = summary.run_seconds(store, run_id, executions) if executions else result.seconds
     outcome = RunOutcome(run_id, result.succeeded, result.log_path, report_path, pushed,

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 from t2i import mlmd
 from t2i.lineage.graph import SHORT_TYPE_NAMES, LineageError, format_millis
-from t2i.summary import artifact_figures, pushed_version, run_seconds
+from t2i.summary import NOTHING_PUSHED_PROPERTY, artifact_figures, pushed_version, run_seconds
 
 
 def run_rows(store, pipeline_name: str | None = None) -> list[dict]:
-    """One row per pipeline run: id, start, state, duration, components, pushed version."""
-    rows = []
+    """One row per pipeline run: id, start, state, duration, components, pushed version.
+    Consecutive scheduled ticks that pushed nothing new are one row, the latest of them,
+    with `idle_ticks` counting them (0 on every other row)."""
+    rows: list[dict] = []
     for context in mlmd.pipeline_runs(store, pipeline_name):
+        idle = context.custom_properties.get(NOTHING_PUSHED_PROPERTY)
+        idle = idle is not None and idle.int_value == 1
         executions = [mlmd.with_artifacts(store, e)
                       for e in store.get_executions_by_context(context.id)]
         states = {n.state for n in executions}
@@ -27,7 +31,10 @@ def run_rows(store, pipeline_name: str | None = None) -> list[dict]:
             "components": len(executions),
             "cached": sum(1 for n in executions if n.state == "CACHED"),
             "pushed_version": pushed[0] if pushed else None,
+            "idle_ticks": 1 if idle else 0,
         })
+        if idle and len(rows) > 1 and rows[-2]["idle_ticks"]:
+            rows[-1]["idle_ticks"] += rows.pop(-2)["idle_ticks"]
     return rows
 
 
