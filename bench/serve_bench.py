@@ -81,20 +81,20 @@ def main() -> None:
             round_trip.append((time.perf_counter() - started) * 1000.0)
             reply.raise_for_status()
             search.append(reply.json()["search_ms"])
-        versions = requests.get(f"{base}/api/versions").json()
+        version = session.get(f"{base}/api/search", params={"q": "red"}).json()["version"]
     finally:
         process.terminate()
         process.wait(timeout=30)
     result = {
         "root": os.path.abspath(args.root), "queries": len(queries), "k": args.k,
-        "items": versions[-1].get("num_items") if versions else None,
+        "version": version,
         "api_search_p50_ms": round(float(np.percentile(round_trip, 50)), 2),
         "api_search_p95_ms": round(float(np.percentile(round_trip, 95)), 2),
         "task_library_p50_ms": round(float(np.percentile(search, 50)), 3),
         "task_library_p95_ms": round(float(np.percentile(search, 95)), 3),
         "load_average": os.getloadavg(),
     }
-    print(f"/api/search, {result['queries']} queries, k={args.k}, server warm: "
+    print(f"/api/search on v{version}, {result['queries']} queries, k={args.k}, server warm: "
           f"p50 {result['api_search_p50_ms']} ms, p95 {result['api_search_p95_ms']} ms "
           f"(Task Library search alone: p50 {result['task_library_p50_ms']} ms, "
           f"p95 {result['task_library_p95_ms']} ms); load average {result['load_average']}")
