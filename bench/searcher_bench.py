@@ -49,7 +49,7 @@ NUM_QUERIES = 200
 # exact in-leaf scoring find 92% / 94% / 96% of the true top 10 searching 4 / 8 / 16
 # leaves: neighbourhoods spill over partition borders as in real embedding collections,
 # neither isolated blobs (trivial) nor uniform noise (hopeless), and the blog config
-# lands near the 0.875 measured before (SEARCHER_FORMAT.md).
+# lands near the 0.875 measured before (docs/SEARCHER_FORMAT.md §7).
 TOPICS, ITEMS_PER_SUBTOPIC = 150, 10
 SUBTOPIC_SPREAD, ITEM_SPREAD = 1.2, 1.1
 

@@ -1,6 +1,6 @@
 """The `t2i` command line: a thin layer over functions the tests call directly.
 
-Heavy imports (TensorFlow ~8 s, the TFX DAG ~17 s) happen inside the commands that need
+Heavy imports (TensorFlow, the TFX DAG: docs/STACK.md §6) happen inside the commands that need
 them, so `t2i --help`, `t2i version` and `t2i search` start fast.
 """
 from __future__ import annotations
@@ -88,15 +88,16 @@ def search_command(query, k, searcher, image, show, as_json, images_dir, config_
     and first caption. QUERY is the rest of the line (quotes optional): t2i search a red circle"""
     from t2i import search as search_lib
     from t2i.configs import ConfigError, load_config
+    from t2i.paths import Paths
 
     text = " ".join(query) if query else None
     try:
         config = load_config(config_path, [f"pipeline.root={root}"] if root else [])
-        request = search_lib.SearchRequest(text, image, k, searcher, config.serving_dir())
+        paths = Paths.from_config(config)
+        request = search_lib.SearchRequest(text, image, k, searcher, paths.serving_dir)
         path, hits = search_lib.search(request)
         data_dir = images_dir or config.data.data_dir
-        catalog = search_lib.catalog_for(path, config.pipeline.root, data_dir,
-                                         recorded_first=not images_dir)
+        catalog = search_lib.catalog_for(path, paths.root, data_dir, recorded_first=not images_dir)
         click.echo(search_lib.format_json(request, path, hits, catalog) if as_json
                    else search_lib.format_table(hits, catalog))
         if show:

@@ -17,12 +17,11 @@ import click
               help="Config file (pusher.serving_dir, data.data_dir).")
 def serve_command(root, host, port, config_path) -> None:
     """Serve the searcher and the run history at http://HOST:PORT (API docs at /docs)."""
-    import os
-
     import uvicorn
 
     from components.common.tf_free import block_tensorflow
     from t2i.configs import ConfigError, load_config
+    from t2i.paths import Paths
     from t2i.web.app import ServeSettings, create_app
 
     block_tensorflow()
@@ -30,8 +29,9 @@ def serve_command(root, host, port, config_path) -> None:
         config = load_config(config_path, [f"pipeline.root={root}"] if root else [])
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
-    settings = ServeSettings(root=os.path.abspath(config.pipeline.root),
-                             serving_dir=config.serving_dir(), data_dir=config.data.data_dir)
+    paths = Paths.from_config(config)
+    settings = ServeSettings(root=paths.root, serving_dir=paths.serving_dir,
+                             data_dir=config.data.data_dir)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: serving on {host}: anyone who can reach it can search and read "
                    "the run history (there is no authentication)", err=True)

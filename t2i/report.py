@@ -16,9 +16,9 @@ import json
 import os
 
 from t2i import mlmd
+from t2i.paths import Paths
 from t2i.summary import artifact_figures, pushed_version, run_seconds
 
-REPORT_DIR = "reports"
 _SUMMARY_FILES = (
     "ingest_report.json", "training_summary.json", "retrieval_metrics.json",
     "embeddings_summary.json", "export_summary.json", "searcher_summary.json",
@@ -41,17 +41,21 @@ SLOW_SHARE = 0.15
 SLOW_MIN_SECONDS = 5.0
 
 
-def write_report(root: str, run_id: str, extra_images: dict[str, str] | None = None) -> str:
+def write_report(root: str, run_id: str, executions: list[mlmd.NodeExecution] | None = None,
+                 ) -> str:
+    """Writes <reports>/<run id>.html. `executions`: the run's, when the caller has read
+    them already (a finished `t2i run`); else they are read from the store."""
     store = mlmd.connect(root)
-    executions = mlmd.run_executions(store, run_id)
+    if executions is None:
+        executions = mlmd.run_executions(store, run_id)
     seconds = run_seconds(store, run_id, executions)
     summaries = _artifact_summaries(executions)
     pictures = []
     if "training_summary.json" in summaries:
         pictures.append(("training loss", _training_curve(summaries["training_summary.json"])))
-    images = {**_artifact_images(executions), **(extra_images or {})}
     # Plots first, then the (tall) contact sheets.
-    ordered = sorted(images.items(), key=lambda item: "contact_sheet" in item[1])
+    ordered = sorted(_artifact_images(executions).items(),
+                     key=lambda item: "contact_sheet" in item[1])
     pictures += [(title, _img(path)) for title, path in ordered]
     sections = [
         f"<h1>t2i-searcher run {html.escape(run_id)}</h1>",
@@ -73,7 +77,7 @@ def write_report(root: str, run_id: str, extra_images: dict[str, str] | None = N
     ]
     for name, data in summaries.items():
         sections.append(f"<details><summary>{html.escape(name)}</summary>{_json_table(data)}</details>")
-    path = os.path.join(root, REPORT_DIR, f"{run_id}.html")
+    path = os.path.join(Paths.of(root).reports_dir, f"{run_id}.html")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(_PAGE.format(title=html.escape(run_id), body="\n".join(sections)))

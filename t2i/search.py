@@ -17,6 +17,7 @@ from components.common import device_search, formats, serving
 from components.common.device_search import Hit, QueryError, SearcherFileError
 from t2i import catalog as catalog_lib
 from t2i.catalog import Catalog
+from t2i.paths import DEFAULT_ROOT, SERVING_DIR
 
 LATEST = serving.LATEST
 
@@ -31,7 +32,7 @@ class SearchRequest:
     image: str | None = None
     k: int = 5
     searcher: str = LATEST
-    serving_dir: str = "runs/serving"
+    serving_dir: str = os.path.join(DEFAULT_ROOT, SERVING_DIR)
 
 
 def resolve_searcher(spec: str, serving_dir: str, image: bool) -> str:
@@ -62,7 +63,7 @@ def search(request: SearchRequest) -> tuple[str, list[Hit]]:
         device_search.check_query(request.query or "", device_search.read_vocab(path))
         searcher = device_search.open_text_searcher(path, max_results=request.k)
         with device_search.native_stderr_silenced():
-            return path, device_search.search_text(searcher, request.query)
+            return path, device_search.search_text(searcher, request.query or "")
     except (SearcherFileError, QueryError) as e:
         raise SearchError(str(e)) from e
     except (FileNotFoundError, ValueError) as e:  # an unreadable --image file

@@ -83,8 +83,8 @@ def test_image_search_and_contact_sheet(build, tmp_path):
     result = t2i("--image", str(query), "--searcher", build["searcher"], "-k", "6",
                  "--show", str(sheet), "--images", str(images))
     assert result.returncode == 0, result.stderr
-    assert len([l for l in result.stdout.splitlines()[1:] if not l.startswith(" " * 10)
-                and not l.startswith("wrote")]) == 6
+    assert len([line for line in result.stdout.splitlines()[1:]
+                if not line.startswith(" " * 10) and not line.startswith("wrote")]) == 6
     assert f"wrote contact sheet {sheet}" in result.stdout
     with Image.open(sheet) as image:  # a title row, then 3 + 3 tiles with 2 caption lines
         assert image.size == (3 * 224, 34 + 2 * (20 + 224 + 2 * 16 + 6))

@@ -50,7 +50,9 @@ def test_the_seeds_parsing_reads_paths_with_underscores_and_images_without_flick
 @pytest.mark.slow
 def test_the_seeds_client_prints_real_flickr_links_and_image_paths(e2e_runs, tmp_path):
     config, outcomes = e2e_runs
-    searcher = os.path.join(config.serving_dir(), "latest", "searcher.tflite")
+    from t2i.paths import Paths
+
+    searcher = os.path.join(Paths.from_config(config).serving_dir, "latest", "searcher.tflite")
     script = tmp_path / "seeds_client.py"
     script.write_text(SEEDS_CLIENT)
     result = subprocess.run([sys.executable, str(script), searcher, "a red circle"],

@@ -23,7 +23,7 @@ def exported(root):
 
 
 def _metadata_json(path: str) -> dict:
-    # The metadata readers are safe next to TensorFlow (SEARCHER_FORMAT.md).
+    # The metadata readers are safe next to TensorFlow (docs/STACK.md §3).
     from tensorflow_lite_support.metadata.python import metadata
 
     displayer = metadata.MetadataDisplayer.with_model_file(path)

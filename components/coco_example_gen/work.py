@@ -11,9 +11,9 @@ from typing import Callable, Optional, Sequence
 import apache_beam as beam
 
 from components.coco_example_gen import beam_ingest, layout, plan, report, storage
+from components.coco_example_gen.options import DataOptions
 from components.common import item_metadata as item_metadata_lib
 
-DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 WORK_DIR_NAME = ".ingest-work"  # inside the output, so every runner's workers can reach it
 
 
@@ -22,9 +22,9 @@ class NothingIngestedError(RuntimeError):
 
 
 def ingest(data_dir: str, output_uri: str, *, annotations_file: str = "", image_dir: str = "",
-           split_mode: str = plan.SPLIT_HASH, eval_fraction: float = 0.2,
-           spans: str = layout.SPANS_ALL, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
-           item_metadata: str = item_metadata_lib.DEFAULT_LAYOUT,
+           split_mode: str = DataOptions.split, eval_fraction: float = DataOptions.eval_fraction,
+           spans: str = DataOptions.spans, max_image_pixels: int = DataOptions.max_image_pixels,
+           item_metadata: str = DataOptions.item_metadata,
            beam_pipeline_args: Optional[Sequence[str]] = None) -> dict:
     """Ingests `data_dir` (span-<N>/ folders: the latest or all of them) into `output_uri`."""
     inputs = layout.input_patterns(layout.annotations_glob(data_dir, annotations_file), spans)
@@ -50,7 +50,7 @@ def resolve_span(data_dir: str, inputs: list[tuple[str, str]]) -> tuple[list[str
 def ingest_resolved(data_dir: str, patterns: list[str], output_uri: str, *, span: int,
                     image_dir: str, split_mode: str, eval_fraction: float, max_image_pixels: int,
                     make_pipeline: Callable[[], beam.Pipeline],
-                    item_metadata: str = item_metadata_lib.DEFAULT_LAYOUT) -> dict:
+                    item_metadata: str = DataOptions.item_metadata) -> dict:
     started = time.perf_counter()
     plan.check_options(split_mode, eval_fraction, max_image_pixels)
     item_metadata_lib.check_layout(item_metadata)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from t2i import mlmd
+from t2i.paths import Paths
 from t2i.lineage import history
 from t2i.summary import artifact_figures
 
@@ -67,6 +68,4 @@ def runs(store) -> list[dict]:
 
 
 def report_path(root: str, run_id: str) -> str:
-    from t2i import report
-
-    return os.path.join(root, report.REPORT_DIR, f"{run_id}.html")
+    return os.path.join(Paths.of(root).reports_dir, f"{run_id}.html")
