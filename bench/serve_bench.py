@@ -38,9 +38,9 @@ def start_server(root: str, port: int) -> subprocess.Popen:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/api/versions", timeout=5).ok:
+            if requests.get(f"http://127.0.0.1:{port}/api/versions", timeout=30).ok:
                 return process
-        except requests.ConnectionError:
+        except requests.RequestException:  # not up yet, or slow to answer on a busy machine
             time.sleep(0.2)
         if process.poll() is not None:
             raise RuntimeError(f"t2i serve exited: {process.stderr.read().decode()[-2000:]}")

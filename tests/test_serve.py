@@ -48,9 +48,9 @@ def server(store):
     deadline = time.monotonic() + 60
     while True:
         try:
-            if requests.get(f"{base}/api/versions", timeout=5).status_code == 200:
+            if requests.get(f"{base}/api/versions", timeout=30).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not up yet, or slow to answer on a busy machine
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
