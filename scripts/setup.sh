@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 VENV=.venv
 BOOT=.bootstrap
-APT_PACKAGES=(libusb-1.0-0 libportaudio2 graphviz)
+# chromium: the real browser the web app tests drive (through playwright).
+APT_PACKAGES=(libusb-1.0-0 libportaudio2 graphviz chromium)
 log() { printf '[setup] %s\n' "$*" >&2; }
 STARTED=$SECONDS
 

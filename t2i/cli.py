@@ -20,8 +20,16 @@ STACK_PACKAGES = (
 )
 
 
+COMPLETION_HELP = """\b
+Shell completion (click's): put in ~/.bashrc
+  eval "$(_T2I_COMPLETE=bash_source t2i)"
+zsh: the same with zsh_source in ~/.zshrc; fish: _T2I_COMPLETE=fish_source t2i | source"""
+
+
 @click.group(cls=T2iGroup, context_settings={"help_option_names": ["-h", "--help"]},
-             epilog=EXIT_CODES_HELP)
+             epilog=EXIT_CODES_HELP + "\n\n" + COMPLETION_HELP)
+@click.version_option(package_name="t2i-searcher", prog_name="t2i-searcher",
+                      message="%(prog)s %(version)s (`t2i version` lists the ML stack too)")
 @click.option("--verbose", "-v", is_flag=True, help="Show TensorFlow/TFX/Beam logs on the terminal.")
 def main(verbose: bool) -> None:
     """t2i: turn a captioned image collection into an on-device text-to-image searcher."""
@@ -70,7 +78,7 @@ def sample_data_command(out_dir: str, num_images: int, seed: int, spans: int,
 
 
 @main.command("search")
-@click.argument("query", required=False)
+@click.argument("query", nargs=-1)
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000),
               help="Number of results.")
 @click.option("--searcher", default="latest", show_default=True,
@@ -81,30 +89,40 @@ def sample_data_command(out_dir: str, num_images: int, seed: int, spans: int,
 @click.option("--show", type=click.Path(dir_okay=False),
               help="Also write a contact sheet PNG of the results here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--images", "images_dir", help="Collection root for --show [data.data_dir].")
+@click.option("--images", "images_dir",
+              help="Collection root (captions, image ids, --show) [the one the run ingested].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Config file (for pusher.serving_dir and data.data_dir).")
 @click.option("--root", help="Pipeline root whose serving/ holds the pushed versions [runs].")
 def search_command(query, k, searcher, image, show, as_json, images_dir, config_path, root) -> None:
-    """Search the on-device searcher (TF-free): rank, similarity, image id, file, Flickr URL."""
+    """Search the on-device searcher (TF-free): rank, similarity, image id, file, Flickr URL
+    and first caption. QUERY is the rest of the line (quotes optional): t2i search a red circle"""
     from t2i import native_guard
     from t2i import search as search_lib
     from t2i.configs import ConfigError, load_config
     from t2i.paths import Paths
 
+    text = " ".join(query) if query else None
     native_guard.run_guarded(f"searching {searcher} with image {image}" if image
-                             else f"searching {searcher} for {query!r}")
+                             else f"searching {searcher} for {text!r}")
     try:
         config = load_config(config_path, [f"pipeline.root={root}"] if root else [])
-        request = search_lib.SearchRequest(query, image, k, searcher, Paths.from_config(config).serving_dir)
+        paths = Paths.from_config(config)
+        request = search_lib.SearchRequest(text, image, k, searcher, paths.serving_dir)
         path, hits = search_lib.search(request)
-        click.echo(search_lib.format_json(request, path, hits) if as_json
-                   else search_lib.format_table(hits))
+        data_dir = images_dir or config.data.data_dir
+        catalog = search_lib.catalog_for(path, paths.root, data_dir, recorded_first=not images_dir)
+        click.echo(search_lib.format_json(request, path, hits, catalog) if as_json
+                   else search_lib.format_table(hits, catalog))
         if show:
-            missing = search_lib.contact_sheet(hits, images_dir or config.data.data_dir, show)
+            title = f"\u201c{text}\u201d" if text else f"images like {image}"
+            missing = search_lib.contact_sheet(hits, catalog.data_dir if catalog else data_dir,
+                                               show, title=title, catalog=catalog)
+            click.echo(f"wrote contact sheet {os.path.abspath(show)}", err=as_json)
             if missing:
                 click.echo(f"warning: {len(missing)} images not found under "
-                           f"{images_dir or config.data.data_dir} (e.g. {missing[0]})", err=True)
+                           f"{catalog.data_dir if catalog else data_dir} (e.g. {missing[0]})",
+                           err=True)
     except (search_lib.SearchError, ConfigError, OSError) as e:
         fail(str(e))
 
@@ -117,9 +135,10 @@ def _version(package: str) -> str:
 
 
 def _register_commands() -> None:
-    from t2i import cli_kubeflow, cli_runs, cli_schedule
+    from t2i import cli_kubeflow, cli_runs, cli_schedule, cli_serve
 
-    for command in cli_runs.COMMANDS + cli_kubeflow.COMMANDS + cli_schedule.COMMANDS:
+    commands = cli_runs.COMMANDS + cli_kubeflow.COMMANDS + cli_schedule.COMMANDS
+    for command in commands + cli_serve.COMMANDS:
         main.add_command(command)
 
 

@@ -141,10 +141,17 @@ def runs_command(root, mlmd_host, mlmd_port, pipeline_name, as_json):
         return
     if not rows:
         click.echo("no runs recorded")
+        return
+    click.echo(f"{'run':<22} {'started':<19}  {'state':<9}{'duration':>10}  "
+               f"{'components':<20}  pushed")
     for row in rows:
+        components = f"{row['components']} ({row['cached']} cached)"
         pushed = f"v{row['pushed_version']}" if row["pushed_version"] else "-"
-        click.echo(f"{row['run']:<22} {row['started']}  {row['state']:<9}{row['seconds']:>8.1f} s  "
-                   f"{row['components']:>2} components ({row['cached']} cached)  pushed {pushed}")
+        idle = (f"  (the last of {row['idle_ticks']} scheduled ticks with nothing new)"
+                if row["idle_ticks"] > 1 else "  (a scheduled tick with nothing new)"
+                if row["idle_ticks"] else "")
+        click.echo(f"{row['run']:<22} {row['started']:<19}  {row['state']:<9}"
+                   f"{row['seconds']:>8.1f} s  {components:<20}  {pushed}{idle}")
 
 
 def _mark_abandoned(rows: list[dict], store, root: str) -> None:
@@ -161,10 +168,13 @@ def _mark_abandoned(rows: list[dict], store, root: str) -> None:
 
 @click.command("artifacts")
 @store_options
-@click.option("--type", "type_name", help="Searcher, Model, Embeddings, Examples, TextEncoder, PushedModel, ...")
+@click.option("--type", "type_name",
+              help="Searcher, Model, Embeddings, Examples, TextEncoder, PushedModel, ... "
+                   "(any case).")
 @click.option("--json", "as_json", is_flag=True)
 def artifacts_command(root, mlmd_host, mlmd_port, type_name, as_json):
-    """Artifact versions with their key figures and URIs."""
+    """Artifact versions with their key figures and URIs. #N is the artifact id (what
+    `t2i lineage N` takes); the number ending each folder is the execution that made it."""
     from t2i.lineage import history
     from t2i.lineage.graph import LineageError
 
@@ -230,21 +240,21 @@ def _render_lineage(graph, fmt):
 @click.argument("version_a")
 @click.argument("version_b")
 @store_options
-def diff_command(version_a, version_b, root, mlmd_host, mlmd_port):
-    """What differs between the lineage of two pushed searchers (e.g. v1 v2, or 1 latest)."""
-    from t2i.lineage.diff import diff_versions, format_diff
+@click.option("--json", "as_json", is_flag=True)
+def diff_command(version_a, version_b, root, mlmd_host, mlmd_port, as_json):
+    """What differs between the lineage of two pushed searchers. Each of VERSION_A and
+    VERSION_B is a version (1, v1, latest) or a run id (the version it pushed)."""
+    from t2i.lineage import diff as lineage_diff
     from t2i.lineage.graph import LineageError
 
     store = open_store(root, mlmd_host, mlmd_port)
     try:
-        diff = diff_versions(store, _as_version(version_a), _as_version(version_b))
+        diff = lineage_diff.diff_versions(store, lineage_diff.version_spec(store, version_a),
+                                          lineage_diff.version_spec(store, version_b))
     except LineageError as e:
         raise CommandError(str(e)) from None
-    click.echo(format_diff(diff))
-
-
-def _as_version(text: str) -> str:
-    return f"v{text}" if text.isdigit() else text
+    click.echo(json.dumps(lineage_diff.to_json(diff), indent=2) if as_json
+               else lineage_diff.format_diff(diff))
 
 
 def _latest_run(store) -> str:

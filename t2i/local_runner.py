@@ -10,6 +10,7 @@ import datetime
 import json
 import logging
 import os
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import IO
@@ -17,6 +18,7 @@ from typing import IO
 from t2i import mlmd
 from t2i.paths import Paths
 from t2i.progress import ProgressPrinter, captured_output
+from t2i.summary import NOTHING_PUSHED_PROPERTY, RUN_SECONDS_PROPERTY
 
 # Where TFX keeps an execution's result (code, message) in ML Metadata.
 EXECUTION_RESULT_PROPERTY = "__execution_result__"
@@ -31,6 +33,7 @@ class RunResult:
     error: str = ""
     failed_component: str = ""
     components: list = field(default_factory=list)  # ComponentProgress, in run order
+    seconds: float = 0.0  # the pipeline's wall time (summary.run_seconds reads it back)
     # The run's executions as ML Metadata recorded them, read once after the run (empty
     # when the run failed before TFX registered it): the summary, the report and the
     # scheduler use these rather than reading the store again.
@@ -69,6 +72,7 @@ def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None =
         printer = ProgressPrinter(terminal, total=len(ir.nodes))
         root_logger = logging.getLogger()
         root_logger.addHandler(printer)
+        started = time.perf_counter()
         try:
             LocalDagRunner().run_with_ir(ir)
             result.succeeded = True
@@ -79,11 +83,12 @@ def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None =
             result.failed_component = printer.components[-1].node_id if printer.components else ""
         finally:
             root_logger.removeHandler(printer)
+            result.seconds = time.perf_counter() - started
         result.components = printer.components
     result.executions = _read_executions(root, run_id)
     if result.succeeded:
         _check_recorded_failures(result)
-    _record_config(root, run_id, config_json)
+    _record_run(root, run_id, config_json, result.seconds)
     _write_timings(root, result)
     return result
 
@@ -126,8 +131,9 @@ def _last_lines(error: BaseException, count: int = 6) -> str:
     return "\n".join(lines[-count:])
 
 
-def _record_config(root: str, run_id: str, config_json: str) -> None:
-    """Stores the effective config on the run's MLMD context and next to its log."""
+def _record_run(root: str, run_id: str, config_json: str, seconds: float) -> None:
+    """Stores the effective config and the run's wall time on its MLMD context (the config
+    also next to its log)."""
     with open(Paths.of(root).run_log(run_id, ".config.json"), "w") as f:
         f.write(config_json)
     from ml_metadata import metadata_store
@@ -137,5 +143,23 @@ def _record_config(root: str, run_id: str, config_json: str) -> None:
     if context is None:  # the run failed before TFX registered it
         return
     context.custom_properties[CONFIG_PROPERTY].string_value = config_json
+    context.custom_properties[RUN_SECONDS_PROPERTY].double_value = round(seconds, 1)
     store.put_contexts([context])
 
+
+def mark_nothing_pushed(root: str, run_id: str) -> None:
+    """Flags a scheduled tick that pushed no new version: `t2i runs` folds a streak of them
+    into one row (summary.NOTHING_PUSHED_PROPERTY)."""
+    from ml_metadata import metadata_store
+
+    store = metadata_store.MetadataStore(mlmd.sqlite_connection_config(root))
+    context = store.get_context_by_type_and_name(mlmd.RUN_CONTEXT, run_id)
+    if context is not None:
+        context.custom_properties[NOTHING_PUSHED_PROPERTY].int_value = 1
+        store.put_contexts([context])
+
+
+def recorded_config(store, run_id: str) -> dict:
+    context = mlmd.run_context(store, run_id)
+    raw = context.custom_properties.get(CONFIG_PROPERTY)
+    return json.loads(raw.string_value) if raw is not None and raw.string_value else {}

@@ -1,9 +1,12 @@
 """The run report, `runs/reports/<run id>.html`: one self-contained page per run.
 
 Built only from ML Metadata and the artifacts' own files, so it can be regenerated for
-any past run (`t2i report <run id>`): the DAG as executed, per-component wall time and
-status, each artifact's key figures, the training curve, the recall table, the searcher
-statistics and every picture the components wrote (recall plot, contact sheets).
+any past run (`t2i report <run id>`). Read top to bottom: a summary of the figures a person
+looks for (pushed version, items, recall, on-device recall and latency, searcher size,
+duration), the pictures (training curve, recall@K, contact sheets), the DAG as executed
+with its slow steps marked, per-component wall time and outputs (linked to their folders),
+and, folded, every summary file the components wrote. Links lead to the previous and next
+run's reports (same folder) and to each artifact's folder.
 """
 from __future__ import annotations
 
@@ -14,40 +17,119 @@ import os
 
 from t2i import mlmd
 from t2i.paths import Paths
-from t2i.summary import artifact_figures, run_overview
+from t2i.summary import artifact_figures, pushed_version, run_seconds
 
 _SUMMARY_FILES = (
     "ingest_report.json", "training_summary.json", "retrieval_metrics.json",
     "embeddings_summary.json", "export_summary.json", "searcher_summary.json",
     "validation_summary.json",
 )
+# (component, output key, property, label, format): the summary at the top of the report.
+_SUMMARY_FIGURES = (
+    ("CocoExampleGen", "examples", "images_ingested", "images ingested", "{:,}"),
+    ("SearcherBuilder", "searcher", "num_items", "items in the index", "{:,}"),
+    ("RetrievalEvaluator", "evaluation", "text_to_image_recall_at_1", "text→image recall@1", "{:.3f}"),
+    ("RetrievalEvaluator", "evaluation", "text_to_image_recall_at_10", "text→image recall@10", "{:.3f}"),
+    ("SearcherValidator", "blessing", "recall_at_10", "on-device recall@10 (vs exact)", "{:.3f}"),
+    ("SearcherValidator", "blessing", "p50_ms", "on-device latency p50", "{:.2f} ms"),
+    ("SearcherValidator", "blessing", "p95_ms", "on-device latency p95", "{:.2f} ms"),
+    ("SearcherBuilder", "searcher", "searcher_bytes", "searcher.tflite", "{:,} bytes"),
+    ("SearcherBuilder", "searcher", "bytes_per_item", "index bytes per item", "{:.1f}"),
+)
+# A step is marked slow in the DAG when it takes this share of the run (and 5 s or more).
+SLOW_SHARE = 0.15
+SLOW_MIN_SECONDS = 5.0
 
 
 def write_report(root: str, run_id: str, executions: list[mlmd.NodeExecution] | None = None,
                  ) -> str:
     """Writes <reports>/<run id>.html. `executions`: the run's, when the caller has read
     them already (a finished `t2i run`); else they are read from the store."""
+    store = mlmd.connect(root)
     if executions is None:
-        executions = mlmd.run_executions(mlmd.connect(root), run_id)
-    overview = run_overview(run_id, executions)
+        executions = mlmd.run_executions(store, run_id)
+    seconds = run_seconds(store, run_id, executions)
+    summaries = _artifact_summaries(executions)
+    pictures = []
+    if "training_summary.json" in summaries:
+        pictures.append(("training loss", _training_curve(summaries["training_summary.json"])))
+    # Plots first, then the (tall) contact sheets.
+    ordered = sorted(_artifact_images(executions).items(),
+                     key=lambda item: "contact_sheet" in item[1])
+    pictures += [(title, _img(path)) for title, path in ordered]
     sections = [
         f"<h1>t2i-searcher run {html.escape(run_id)}</h1>",
-        f"<p>{html.escape(overview)}</p>",
-        "<h2>DAG</h2>", _dag_svg(executions),
-        "<h2>Components</h2>", _component_table(executions),
+        _run_links(store, run_id),
+        _summary_table(executions, seconds),
     ]
-    summaries = _artifact_summaries(executions)
-    if "training_summary.json" in summaries:
-        sections += ["<h2>Training</h2>", _training_curve(summaries["training_summary.json"])]
+    if pictures:
+        sections += ["<h2>Pictures</h2>", "<div class='pictures'>"]
+        sections += [f"<figure>{image}<figcaption>{html.escape(title)}</figcaption></figure>"
+                     for title, image in pictures]
+        sections.append("</div>")
+    sections += [
+        "<h2>DAG</h2>",
+        "<p class='muted'>Each box a component with its state and wall time; "
+        "<b class='slow'>red</b>: a slow step (≥ 15 % of the run).</p>",
+        f"<div class='dag'>{_dag_svg(executions, seconds)}</div>",
+        "<h2>Components</h2>", _component_table(executions),
+        "<h2>Summary files</h2>",
+    ]
     for name, data in summaries.items():
-        sections += [f"<h2>{html.escape(name)}</h2>", _json_table(data)]
-    for title, path in _artifact_images(executions).items():
-        sections += [f"<h2>{html.escape(title)}</h2>", _img(path)]
+        sections.append(f"<details><summary>{html.escape(name)}</summary>{_json_table(data)}</details>")
     path = os.path.join(Paths.of(root).reports_dir, f"{run_id}.html")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(_PAGE.format(title=html.escape(run_id), body="\n".join(sections)))
     return path
+
+
+def _run_links(store, run_id: str) -> str:
+    """Links to the previous and next run's reports (they sit in the same folder)."""
+    ids = [context.name for context in mlmd.pipeline_runs(store)]
+    index = ids.index(run_id) if run_id in ids else -1
+    links = []
+    if index > 0:
+        links.append(f"<a href='{html.escape(ids[index - 1])}.html'>← run {html.escape(ids[index - 1])}</a>")
+    if 0 <= index < len(ids) - 1:
+        links.append(f"<a href='{html.escape(ids[index + 1])}.html'>run {html.escape(ids[index + 1])} →</a>")
+    return f"<p class='nav'>{' · '.join(links)}</p>" if links else ""
+
+
+def summary_figures(executions) -> list[tuple[str, str]]:
+    """(label, formatted value) of the run's key figures, in _SUMMARY_FIGURES order."""
+    found = {}
+    for node in executions:
+        for component, key, name, label, fmt in _SUMMARY_FIGURES:
+            if node.node_id != component:
+                continue
+            for artifact in node.outputs.get(key, []):
+                value = mlmd.custom_properties(artifact).get(name)
+                if isinstance(value, (int, float)):
+                    found[label] = fmt.format(value)
+    return [(label, found[label]) for *_, label, _ in _SUMMARY_FIGURES if label in found]
+
+
+def _summary_table(executions, seconds: float) -> str:
+    states: dict[str, int] = {}
+    for node in executions:
+        states[node.state.lower()] = states.get(node.state.lower(), 0) + 1
+    pushed = pushed_version(executions)
+    rows = [("pushed version", f"v{pushed[0]}" if pushed else "nothing pushed"),
+            *summary_figures(executions),
+            ("duration", f"{seconds:.1f} s"),
+            ("components", ", ".join(f"{n} {state}" for state, n in sorted(states.items())))]
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    if pushed and pushed[1]:
+        cells += (f"<tr><th>served from</th><td><a href='{_file_url(pushed[1])}'>"
+                  f"{html.escape(pushed[1])}</a></td></tr>")
+    return f"<table class='summary'>{cells}</table>"
+
+
+def _file_url(path: str) -> str:
+    from urllib.parse import quote
+
+    return "file://" + quote(os.path.abspath(path))
 
 
 def _component_table(executions) -> str:
@@ -57,8 +139,9 @@ def _component_table(executions) -> str:
         for key, artifacts in node.outputs.items():
             for artifact in artifacts:
                 figures = ", ".join(f"{k}={v}" for k, v in artifact_figures(artifact).items())
-                outputs.append(f"<b>{html.escape(key)}</b> #{artifact.id} "
-                               f"<code>{html.escape(artifact.uri)}</code><br><small>{html.escape(figures)}</small>")
+                outputs.append(f"<b>{html.escape(key)}</b> "
+                               f"<a href='{_file_url(artifact.uri)}'><code>{html.escape(artifact.uri)}"
+                               f"</code></a><br><small>{html.escape(figures)}</small>")
         rows.append(f"<tr><td>{html.escape(node.node_id)}</td><td>{node.state.lower()}</td>"
                     f"<td>{node.seconds:.1f} s</td><td>{'<br>'.join(outputs)}</td></tr>")
     return "<table>" + "".join(rows) + "</table>"
@@ -133,11 +216,14 @@ def _json_table(data: dict) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
-def _dag_svg(executions) -> str:
+def _dag_svg(executions, run_seconds: float) -> str:
     from t2i.graphs import dag_dot, render
 
+    slow = {n.node_id for n in executions
+            if n.seconds >= SLOW_MIN_SECONDS and n.seconds >= SLOW_SHARE * run_seconds}
     try:
-        return render(dag_dot(executions), "svg").decode("utf-8")
+        svg = render(dag_dot(executions, slow), "svg").decode("utf-8")
+        return svg[svg.find("<svg"):]
     except Exception as e:  # graphviz missing: the page still has everything else
         return f"<p>(DAG picture unavailable: {html.escape(str(e))})</p>"
 
@@ -154,10 +240,17 @@ def _img_bytes(data: bytes) -> str:
 _PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>t2i run {title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 1200px; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 1200px; color: #222; }}
 table {{ border-collapse: collapse; margin-bottom: 1em; }}
 td, th {{ border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; text-align: left; }}
-code {{ font-size: 85%; }} img {{ max-width: 100%; }} svg {{ max-width: 100%; height: auto; }}
+table.summary th {{ background: #f3f6f8; font-weight: 600; }}
+table.summary td {{ font-variant-numeric: tabular-nums; }}
+code {{ font-size: 85%; }} .muted {{ color: #666; font-size: 14px; }} .slow {{ color: #c62828; }}
+.pictures {{ display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }}
+figure {{ margin: 0; max-width: 100%; }} figure img {{ max-width: 100%; }}
+figcaption {{ color: #555; font-size: 13px; }}
+.dag {{ overflow: auto; max-height: 90vh; border: 1px solid #ddd; }} .dag svg {{ display: block; }}
+details {{ margin: 4px 0; }} summary {{ cursor: pointer; font-weight: 600; }}
 </style></head><body>
 {body}
 </body></html>

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from components.common import device_search, formats, serving
 from components.common.device_search import Hit, QueryError, SearcherFileError
+from t2i import catalog as catalog_lib
+from t2i.catalog import Catalog
 from t2i.paths import DEFAULT_ROOT, SERVING_DIR
 
 LATEST = serving.LATEST
@@ -68,25 +70,51 @@ def search(request: SearchRequest) -> tuple[str, list[Hit]]:
         raise SearchError(str(e)) from e
 
 
-def format_table(hits: list[Hit]) -> str:
-    lines = [f"{'rank':>4}  {'similarity':>10}  {'image id':>10}  file / flickr"]
+def catalog_for(searcher_path: str, root: str, data_dir: str,
+                recorded_first: bool = True) -> Catalog | None:
+    """The catalog of the collection the searcher indexes: the one its pushed version's run
+    recorded (else `data_dir`), or `data_dir` itself when not `recorded_first`. None when
+    it cannot be read: results then show their metadata only."""
+    try:
+        if not recorded_first:
+            return catalog_lib.load(data_dir)
+        data = catalog_lib.collection_of_version(os.path.dirname(searcher_path), root, data_dir)
+        return catalog_lib.load(data["data_dir"], data["annotations_file"], data["image_dir"])
+    except (catalog_lib.CatalogError, OSError):
+        return None
+
+
+def format_table(hits: list[Hit], catalog: Catalog | None = None) -> str:
+    lines = [f"{'rank':>4}  {'similarity':>10}  {'image id':>10}  file / flickr / first caption"]
     for hit in hits:
         if hit.item is None:
             lines.append(f"{hit.rank:>4}  {hit.similarity:>10.4f}  {'?':>10}  "
                          f"{hit.metadata.decode('utf-8', 'replace')}")
             continue
-        lines.append(f"{hit.rank:>4}  {hit.similarity:>10.4f}  {hit.item.image_id:>10}  "
-                     f"{hit.item.file_name}")
+        entry = catalog.item(hit.item) if catalog else None
+        image_id = entry.image_id if entry else hit.item.image_id
+        lines.append(f"{hit.rank:>4}  {hit.similarity:>10.4f}  "
+                     f"{'?' if image_id is None else image_id:>10}  {hit.item.file_name}")
         if hit.item.flickr_url:
             lines.append(f"{'':>30}{hit.item.flickr_url}")
+        if entry and entry.captions:
+            lines.append(f"{'':>30}\"{entry.captions[0]}\"")
     if not hits:
         lines.append("(no results)")
     return "\n".join(lines)
 
 
-def format_json(request: SearchRequest, path: str, hits: list[Hit]) -> str:
+def format_json(request: SearchRequest, path: str, hits: list[Hit],
+                catalog: Catalog | None = None) -> str:
+    results = []
+    for hit in hits:
+        row = hit.to_dict()
+        entry = catalog.item(hit.item) if catalog else None
+        if entry is not None:
+            row.update(image_id=entry.image_id, captions=list(entry.captions))
+        results.append(row)
     return json.dumps({"query": request.query, "image": request.image, "searcher": path,
-                       "results": [hit.to_dict() for hit in hits]}, indent=2, ensure_ascii=False)
+                       "results": results}, indent=2, ensure_ascii=False)
 
 
 def find_image(file_name: str, images_dir: str) -> str | None:
@@ -96,30 +124,75 @@ def find_image(file_name: str, images_dir: str) -> str | None:
     return next((c for c in candidates if os.path.isfile(c)), None)
 
 
-def contact_sheet(hits: list[Hit], images_dir: str, out_path: str, tile: int = 224,
-                  columns: int = 5) -> list[str]:
-    """Writes a PNG grid titled "rank: similarity" per image; returns missing file names."""
-    from PIL import Image, ImageDraw
+def contact_sheet(hits: list[Hit], images_dir: str, out_path: str, title: str = "",
+                  catalog: Catalog | None = None, tile: int = 224, columns: int = 5) -> list[str]:
+    """Writes a PNG grid of the results under `title` (the query): each tile the image
+    (scaled to fill it) and "#rank  similarity  id <image id>" above its first caption.
+    Up to `columns` columns, chosen to leave the fewest empty cells. Returns the file
+    names it could not find."""
+    from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-    title_height = 22
+    font = ImageFont.load_default(size=13)
+    title_font = ImageFont.load_default(size=18)
+    header, caption_lines, line = 20, 2, 16
+    cell_height = header + tile + caption_lines * line + 6
+    title_height = 34 if title else 0
+    columns = grid_columns(len(hits), columns)
     rows = max(1, -(-len(hits) // columns))
-    sheet = Image.new("RGB", (columns * tile, rows * (tile + title_height)), "white")
+    sheet = Image.new("RGB", (columns * tile, title_height + rows * cell_height), "white")
     draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((8, 7), title, fill="black", font=title_font)
     missing = []
     for i, hit in enumerate(hits):
-        x, y = (i % columns) * tile, (i // columns) * (tile + title_height)
-        draw.text((x + 4, y + 4), f"{hit.rank}: {hit.similarity:.3f}", fill="black")
-        path = find_image(hit.item.file_name, images_dir) if hit.item else None
-        if path is None:
+        x, y = (i % columns) * tile, title_height + (i // columns) * cell_height
+        entry = catalog.item(hit.item) if catalog else None
+        image_id = entry.image_id if entry else (hit.item.image_id if hit.item else None)
+        label = f"#{hit.rank}  {hit.similarity:.3f}  id {'?' if image_id is None else image_id}"
+        draw.text((x + 4, y + 3), label, fill="black", font=font)
+        caption = entry.captions[0] if entry and entry.captions else ""
+        for n, text in enumerate(_wrapped(draw, caption, font, tile - 8, caption_lines)):
+            draw.text((x + 4, y + header + tile + n * line), text, fill="#333333", font=font)
+        path = (entry.path if entry else None) or (
+            find_image(hit.item.file_name, images_dir) if hit.item else None)
+        if path is None or not os.path.isfile(path):
             missing.append(hit.item.file_name if hit.item else hit.metadata.decode("utf-8", "replace"))
-            draw.rectangle([x + 4, y + title_height, x + tile - 4, y + title_height + tile - 8],
-                           outline="gray")
-            draw.text((x + 10, y + title_height + tile // 2), "image not found", fill="gray")
+            draw.rectangle([x + 4, y + header, x + tile - 4, y + header + tile - 8], outline="gray")
+            draw.text((x + 10, y + header + tile // 2), "image not found", fill="gray", font=font)
             continue
-        with Image.open(path) as opened:
-            image = opened.convert("RGB")
-            image.thumbnail((tile - 8, tile - 8))
-            sheet.paste(image, (x + 4, y + title_height))
+        with Image.open(path) as image:
+            image = ImageOps.contain(image.convert("RGB"), (tile - 8, tile - 8))
+            sheet.paste(image, (x + 4 + (tile - 8 - image.width) // 2, y + header))
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     sheet.save(out_path)
     return missing
+
+
+def grid_columns(count: int, most: int) -> int:
+    """Columns for `count` tiles, at most `most`: the fewest empty cells in the last row,
+    then the most columns (7 tiles: 4 columns, not 5 with 3 empty)."""
+    if count <= most:
+        return max(1, count)
+    choices = range(max(1, -(-most // 2)), most + 1)
+    return min(choices, key=lambda c: (-count % c, -c))
+
+
+def _wrapped(draw, text: str, font, width: int, max_lines: int) -> list[str]:
+    """`text` in lines that fit `width` pixels, at most `max_lines`, the last cut with "…"."""
+    lines, current = [], ""
+    for word in text.split():
+        candidate = f"{current} {word}".strip()
+        if draw.textlength(candidate, font=font) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = word
+    if current:
+        lines.append(current)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        while lines[-1] and draw.textlength(lines[-1] + " …", font=font) > width:
+            lines[-1] = lines[-1][:-1]
+        lines[-1] += " …"
+    return lines

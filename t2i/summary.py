@@ -41,6 +41,26 @@ def artifact_figures(artifact, limit: int = _MAX_FIGURES) -> dict:
     return {k: candidates[k] for k in ordered[:limit]}
 
 
+RUN_SECONDS_PROPERTY = "t2i_run_seconds"  # on the pipeline_run context (local_runner)
+NOTHING_PUSHED_PROPERTY = "t2i_tick_pushed_nothing"  # a scheduled tick with nothing new
+
+
+def run_seconds(store, run_id: str, executions=None) -> float:
+    """The run's one duration, the same in the terminal, `t2i runs` and the report: the
+    pipeline's own wall time as the runner recorded it (TFX import and start-up excluded);
+    for runs recorded without it, first execution start to last execution update."""
+    context = mlmd.run_context(store, run_id)
+    recorded = context.custom_properties.get(RUN_SECONDS_PROPERTY)
+    if recorded is not None and recorded.HasField("double_value"):
+        return round(recorded.double_value, 1)
+    executions = executions if executions is not None else mlmd.run_executions(store, run_id)
+    if not executions:
+        return 0.0
+    start = min(n.execution.create_time_since_epoch for n in executions)
+    end = max(n.execution.last_update_time_since_epoch for n in executions)
+    return round((end - start) / 1000, 1)
+
+
 def run_overview(run_id: str, executions: list[mlmd.NodeExecution]) -> str:
     counts: dict[str, int] = {}
     for node in executions:
@@ -53,6 +73,13 @@ def run_overview(run_id: str, executions: list[mlmd.NodeExecution]) -> str:
         span = ""
     states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     return f"run {run_id}: {len(executions)} executions{span} ({states or 'none'})"
+
+
+def pushed_new_version(executions) -> bool:
+    """Whether the run published a version itself (a cached pusher only re-records one)."""
+    return any(node.state == "COMPLETE" and any(
+        mlmd.custom_properties(a).get("pushed") == 1 for a in node.outputs.get("pushed_model", []))
+        for node in executions)
 
 
 def pushed_version(executions) -> tuple[int | None, str] | None:
@@ -71,7 +98,9 @@ def format_artifacts(executions) -> list[str]:
             for artifact in artifacts:
                 figures = artifact_figures(artifact)
                 shown = ", ".join(f"{k}={v}" for k, v in figures.items())
-                lines.append(f"  {node.node_id}.{key} #{artifact.id}  {artifact.uri}")
+                # The folder only: its number is TFX's execution id, which differs from
+                # the artifact id; two numbers side by side read as a mismatch.
+                lines.append(f"  {node.node_id}.{key}  {artifact.uri}")
                 if shown:
                     lines.append(f"      {shown}")
     return lines

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -27,13 +28,16 @@ class RunOutcome:
     pushed: tuple | None  # (version, directory)
     error: str = ""
     failed_component: str = ""
+    seconds: float = 0.0  # the run's one duration (summary.run_seconds), as `t2i runs` shows it
     executions: list = field(default_factory=list)  # mlmd.NodeExecution, read once
     serving_notes: list = field(default_factory=list)  # what the serving check found and fixed
 
 
 def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full",
-        wait: bool = False) -> RunOutcome:
+        wait: bool = False, scheduled_tick: bool = False) -> RunOutcome:
     """Builds the DAG, runs it locally, prints the summary and writes the HTML report.
+    A `scheduled_tick` that pushes no new version writes no report and is flagged, so that
+    `t2i runs` shows a streak of such ticks as one row.
 
     Before importing TFX: checks the config, --root and --data (t2i/preflight.py raises
     ConfigError, RootError, DataDirError) and takes the pipeline root's lock (RootBusyError
@@ -48,7 +52,7 @@ def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full",
         preflight.check_run(config)
         with root_lock.hold(config.pipeline.root, wait=wait,
                             on_wait=lambda line: _say(out, f"t2i: {line}")) as lock:
-            return _run_locked(config, out, pipeline_kind, lock, started)
+            return _run_locked(config, out, pipeline_kind, lock, started, scheduled_tick)
     except KeyboardInterrupt as error:  # before a run started: nothing recorded to mark
         interrupted = run_control.as_interrupted(error)
         _say(out, f"\nt2i: interrupted by {interrupted.described} before the run started")
@@ -66,8 +70,8 @@ def _handle_sigterm():
         return lambda: None
 
 
-def _run_locked(config: Config, out: IO[str], pipeline_kind: str, lock, started: float
-                ) -> RunOutcome:
+def _run_locked(config: Config, out: IO[str], pipeline_kind: str, lock, started: float,
+                scheduled_tick: bool = False) -> RunOutcome:
     _say(out, f"t2i: building the {pipeline_kind} pipeline (importing TFX first) ...")
     from t2i import dags, local_runner, report, run_control, run_environment, summary
 
@@ -93,10 +97,16 @@ def _run_locked(config: Config, out: IO[str], pipeline_kind: str, lock, started:
         raise SystemExit(interrupted.exit_code) from None
 
     executions = result.executions
-    report_path = report.write_report(paths.root, run_id, executions) if executions else ""
+    idle_tick = (scheduled_tick and result.succeeded and executions
+                 and not summary.pushed_new_version(executions))
+    if idle_tick:
+        local_runner.mark_nothing_pushed(paths.root, run_id)
+    report_path = (report.write_report(paths.root, run_id, executions)
+                   if executions and not idle_tick else "")
     pushed = summary.pushed_version(executions)
+    seconds = round(result.seconds, 1)  # what the runner recorded: summary.run_seconds
     outcome = RunOutcome(run_id, result.succeeded, result.log_path, report_path, pushed,
-                         result.error, result.failed_component, executions)
+                         result.error, result.failed_component, seconds, executions)
     if outcome.succeeded:
         _check_serving_copy(outcome, paths.serving_dir)
     _print_summary(out, outcome, executions, paths, time.perf_counter() - started)
@@ -124,7 +134,8 @@ def _print_summary(out: IO[str], outcome: RunOutcome, executions, paths, seconds
         _say(out, f"  full log: {outcome.log_path}")
         _say(out, "  fix the cause and run the same command again: finished steps come from the cache.")
     else:
-        _say(out, f"run {outcome.run_id} finished in {seconds:.0f} s")
+        _say(out, f"run {outcome.run_id} finished in {outcome.seconds:.1f} s "
+                  f"(the command took {seconds:.0f} s, TFX import included)")
     if executions:
         _say(out, "artifacts:")
         for line in summary.format_artifacts(executions):
@@ -141,7 +152,31 @@ def _print_summary(out: IO[str], outcome: RunOutcome, executions, paths, seconds
     if outcome.report_path:
         _say(out, f"report: {outcome.report_path}")
     if outcome.succeeded:
-        _say(out, "next: t2i search \"a red circle\" --show results.png | t2i runs | t2i lineage latest")
+        _say(out, "next:")
+        for command in next_commands(paths.root):
+            _say(out, f"  {command}")
+
+
+def t2i_command() -> str:
+    """How to type `t2i` here: plain `t2i` when that is on PATH and is ours, else the
+    script's path (relative when under the current directory: `make demo` puts it in
+    .venv/bin, which is not on PATH)."""
+    import shutil
+
+    script = os.path.join(os.path.dirname(sys.executable), "t2i")
+    on_path = shutil.which("t2i")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(script):
+        return "t2i"
+    relative = os.path.relpath(script)
+    return relative if not relative.startswith("..") else script
+
+
+def next_commands(root: str) -> list[str]:
+    """Commands to try after a run, each working as typed from the current directory."""
+    t2i = t2i_command()
+    where = "" if os.path.abspath(root) == os.path.abspath("runs") else f" --root {shlex.quote(root)}"
+    return [f"{t2i} search a red circle --show results.png{where}", f"{t2i} runs{where}",
+            f"{t2i} lineage latest{where}", f"{t2i} serve{where}   # then open http://127.0.0.1:8080/"]
 
 
 def demo(config: Config, num_images: int = 2000, out: IO[str] = sys.stdout,

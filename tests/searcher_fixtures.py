@@ -49,8 +49,11 @@ def write_examples(split_dir: str, num_images: int, shards: int = 2, first: int 
 
 
 def item_metadata_for(image_id: int) -> bytes:
+    """The id-carrying layout: these searchers index no real collection whose annotations
+    could map a path back to its id (the default layout's results are tested end to end)."""
     flickr = str(2970773875 + image_id) if image_id % 2 else ""
-    return item_metadata.ItemMetadata(image_id, f"val2017/{image_id:012d}.jpg", flickr).encode()
+    return item_metadata.ItemMetadata(image_id, f"val2017/{image_id:012d}.jpg", flickr).encode(
+        item_metadata.ID_FLICKR_FILE)
 
 
 def write_embeddings(out_dir: str, image_ids, vectors: np.ndarray, metadata=None,

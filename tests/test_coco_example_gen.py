@@ -145,8 +145,8 @@ def test_sample_collection_becomes_train_eval_and_index(sample_collection, tmp_p
         assert len(row["captions"]) == 5 and row["span"] == [0]
         assert (row["height"], row["width"]) == ([128], [128])
         meta = item_metadata.decode(row["metadata"][0])
-        assert (meta.image_id, meta.file_name) == (row["image_id"][0], file_name)
         assert meta.flickr_id and meta.flickr_id in row["flickr_url"][0].decode()
+        assert row["metadata"][0] == f"{meta.flickr_id}_{file_name}".encode()
         assert row["coco_url"][0].decode().endswith(os.path.basename(file_name))
 
 
@@ -193,7 +193,12 @@ def test_generic_collection_one_json_and_one_image_folder(tmp_path):
     index = by_file_name(read_examples(tmp_path / "out", "index"))
     assert set(index) == {"photos/2024/a.jpg", "photos/b.png"}
     assert "flickr_url" not in index["photos/b.png"]  # absent in the data, absent here
-    assert item_metadata.decode(index["photos/b.png"]["metadata"][0]).flickr_id == ""
+    assert index["photos/b.png"]["metadata"][0] == b"_photos/b.png"  # no Flickr id
+    run(data, tmp_path / "out-ids", item_metadata=item_metadata.ID_FLICKR_FILE)
+    earlier_layout = by_file_name(read_examples(tmp_path / "out-ids", "index"))
+    assert earlier_layout["photos/2024/a.jpg"]["metadata"][0] == b"1||photos/2024/a.jpg"
+    with pytest.raises(item_metadata.MetadataError, match="layout must be one of"):
+        work.ingest(str(data), str(tmp_path / "out-bad"), item_metadata="seeds")
 
     (data / "thumbnails").mkdir()
     with pytest.raises(layout.LayoutError, match="set data.image_dir"):

@@ -35,13 +35,25 @@ def test_vocab_file_errors(tmp_path):
         tokenizer.read_vocab_file(str(path))
 
 
-def test_item_metadata_round_trip():
-    meta = item_metadata.ItemMetadata(42, "val2017/a|b.jpg", "2970773875")
-    assert item_metadata.decode(meta.encode()) == meta
+def test_item_metadata_round_trip_in_both_layouts():
+    meta = item_metadata.ItemMetadata(42, "val2017/a|b_c.jpg", "2970773875")
+    assert meta.encode() == b"2970773875_val2017/a|b_c.jpg"  # the seeds' layout by default
+    assert item_metadata.decode(meta.encode()) == item_metadata.ItemMetadata(
+        None, "val2017/a|b_c.jpg", "2970773875")  # this layout carries no image id
+    legacy = meta.encode(item_metadata.ID_FLICKR_FILE)
+    assert legacy == b"42|2970773875|val2017/a|b_c.jpg"
+    assert item_metadata.decode(legacy) == meta
+    no_flickr = item_metadata.ItemMetadata(1, "x_1.jpg")
+    assert no_flickr.encode() == b"_x_1.jpg" and no_flickr.flickr_url == ""
+    assert item_metadata.decode(no_flickr.encode()) == item_metadata.ItemMetadata(None, "x_1.jpg")
     assert meta.flickr_url.endswith("id=2970773875")
-    assert item_metadata.ItemMetadata(1, "x.jpg").flickr_url == ""
-    with pytest.raises(item_metadata.MetadataError):
-        item_metadata.decode(b"not metadata")
+    for bad in (b"not metadata", b"12x_a.jpg", b"\xff\xfe_a.jpg"):
+        with pytest.raises(item_metadata.MetadataError):
+            item_metadata.decode(bad)
+    with pytest.raises(item_metadata.MetadataError, match="layout must be one of"):
+        meta.encode("seeds")
+    with pytest.raises(item_metadata.MetadataError, match="needs an image id"):
+        item_metadata.ItemMetadata(None, "a.jpg").encode(item_metadata.ID_FLICKR_FILE)
     url = "http://farm4.staticflickr.com/3153/2970773875_164f0c0b83_z.jpg"
     assert item_metadata.flickr_id_from_url(url) == "2970773875"
     assert item_metadata.flickr_id_from_url("") == ""

@@ -32,7 +32,7 @@ def assert_matches_model(uri, serving_dir, images):
     reference = fx.direct_embeddings(serving_dir, images)
     for image_id, vector, meta in zip(items.image_ids.tolist(), items.vectors, items.metadata):
         np.testing.assert_allclose(vector, reference[image_id], atol=TOLERANCE, err_msg=f"image {image_id}")
-        assert item_metadata.decode(meta) == item_metadata.ItemMetadata(image_id, fx.file_name(image_id))
+        assert meta == item_metadata.ItemMetadata(image_id, fx.file_name(image_id)).encode()
     return items.image_ids, items.vectors
 
 

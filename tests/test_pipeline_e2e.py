@@ -2,46 +2,26 @@
 an unchanged re-run, a new span through the rebuild DAG, a tick with nothing new; then
 the pushed searchers through the real Task Library (TF-free CLI), lineage and diff.
 
-One module-scoped run sequence feeds every test here (each pipeline run costs tens of
-seconds on 2 cores); the tests only read what it left.
+One session-scoped run sequence (conftest.e2e_runs) feeds every test here (each pipeline
+run costs tens of seconds on 2 cores); the tests only read what it left.
 """
-import io
 import json
 import os
 import subprocess
 
 import pytest
 
+from conftest import E2E_NEW_SPAN_IMAGES as NEW_SPAN_IMAGES
+from conftest import E2E_SPAN_IMAGES as SPAN_IMAGES
 from conftest import VENV_BIN
 
 pytestmark = pytest.mark.slow
 
-SPAN_IMAGES = 300  # >= 256: a partitioned, hashed index, which the rebuild extends
-NEW_SPAN_IMAGES = 40
-
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    from t2i import sample_data, workflows
-    from t2i.configs import load_config
-
-    base = tmp_path_factory.mktemp("e2e")
-    data_dir = str(base / "data")
-    sample_data.generate(data_dir, num_images=SPAN_IMAGES, seed=3, spans=2)
-    config = load_config(None, [
-        f"data.data_dir={data_dir}", f"pipeline.root={base / 'runs'}",
-        "trainer.epochs=3", "trainer.batch_size=32", "evaluator.min_recall_at_10=0.0",
-        "validator.min_recall_at_10=0.9",
-    ])
-    outcomes = {}
-    for name, kind in (("first", "full"), ("again", "full")):
-        out = io.StringIO()
-        outcomes[name] = (workflows.run(config, out=out, pipeline_kind=kind), out.getvalue())
-    sample_data.add_span(data_dir, NEW_SPAN_IMAGES, seed=3)
-    for name in ("rebuild", "nothing_new"):
-        out = io.StringIO()
-        outcomes[name] = (workflows.run(config, out=out, pipeline_kind="rebuild"), out.getvalue())
-    return config, outcomes
+def runs(e2e_runs):
+    """The run sequence of conftest.e2e_runs (shared with the web app's tests)."""
+    return e2e_runs
 
 
 def t2i(*args):

@@ -249,11 +249,40 @@ def test_local_scheduler_rebuilds_twice_and_embeds_only_the_new_span(tmp_path):
     for run in runs:
         states = {n.node_id: n.state for n in mlmd.run_executions(store, run)}
         assert "FAILED" not in states.values(), (run, states)
+    from t2i.lineage import history
+
+    # The quiet tick wrote no report and is flagged as a tick that pushed nothing.
+    reports = os.path.join(config.pipeline.root, "reports")
+    assert not os.path.exists(os.path.join(reports, f"{runs[1]}.html"))
+    assert os.path.exists(os.path.join(reports, f"{runs[2]}.html"))
+    assert [row["idle_ticks"] for row in history.run_rows(store)] == [0, 1, 0]
     before, quiet, after = (_figures(store, run) for run in runs)
     assert before == {"embedded_new": 120, "embeddings": 120, "index_items": 120}
     assert quiet == {}  # the first tick embedded and built nothing
     # The second tick embedded exactly the new images; the index covers all spans.
     assert after == {"embedded_new": 24, "embeddings": 144, "index_items": 144}
+
+
+def test_consecutive_idle_ticks_are_one_row(tmp_path):
+    """run_rows over a real (SQLite) ML Metadata store holding five runs, three of them
+    consecutive scheduled ticks flagged as having pushed nothing."""
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    from t2i import mlmd
+    from t2i.lineage import history
+    from t2i.summary import NOTHING_PUSHED_PROPERTY
+
+    store = metadata_store.MetadataStore(mlmd.sqlite_connection_config(str(tmp_path)))
+    run_type = store.put_context_type(metadata_store_pb2.ContextType(name=mlmd.RUN_CONTEXT))
+    for name, idle in (("r1", 0), ("r2", 1), ("r3", 1), ("r4", 1), ("r5", 0), ("r6", 1)):
+        context = metadata_store_pb2.Context(type_id=run_type, name=name)
+        if idle:
+            context.custom_properties[NOTHING_PUSHED_PROPERTY].int_value = 1
+        store.put_contexts([context])
+    rows = history.run_rows(mlmd.connect(str(tmp_path)))
+    assert [(row["run"], row["idle_ticks"]) for row in rows] == [
+        ("r1", 0), ("r4", 3), ("r5", 0), ("r6", 1)]
 
 
 def _small_config(tmp_path, data) -> Config:

@@ -83,9 +83,11 @@ def test_image_search_and_contact_sheet(build, tmp_path):
     result = t2i("--image", str(query), "--searcher", build["searcher"], "-k", "6",
                  "--show", str(sheet), "--images", str(images))
     assert result.returncode == 0, result.stderr
-    assert len([line for line in result.stdout.splitlines()[1:] if not line.startswith(" " * 10)]) == 6
-    with Image.open(sheet) as image:
-        assert image.size == (5 * 224, 2 * (224 + 22))
+    assert len([line for line in result.stdout.splitlines()[1:]
+                if not line.startswith(" " * 10) and not line.startswith("wrote")]) == 6
+    assert f"wrote contact sheet {sheet}" in result.stdout
+    with Image.open(sheet) as image:  # a title row, then 3 + 3 tiles with 2 caption lines
+        assert image.size == (3 * 224, 34 + 2 * (20 + 224 + 2 * 16 + 6))
 
 
 def test_latest_and_version_numbers_resolve_pushed_searchers(build, tmp_path):
@@ -181,3 +183,10 @@ def test_a_text_encoder_without_index_and_other_misuse(build, tmp_path):
     (tmp_path / "c.yaml").write_text(f"pusher:\n  serving_dir: {empty}\n")
     result = t2i("red", "--config", str(tmp_path / "c.yaml"))
     assert result.returncode == 1 and "nothing pushed yet" in result.stderr
+
+
+def test_an_unquoted_query_is_the_rest_of_the_line(searcher):
+    unquoted = t2i("a", "red", "circle", "--searcher", searcher, "--json", "-k", "3")
+    quoted = t2i("a red circle", "--searcher", searcher, "--json", "-k", "3")
+    assert unquoted.returncode == 0, unquoted.stderr
+    assert json.loads(unquoted.stdout) == json.loads(quoted.stdout)

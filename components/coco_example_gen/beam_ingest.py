@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from components.coco_example_gen import annotations, images, storage
 from components.common import formats
+from components.common import item_metadata
 from components.common.item_metadata import ItemMetadata, flickr_id_from_url
 
 EXAMPLES_FILE_PREFIX = "data_tfrecord"  # TFX's own ExampleGen naming
@@ -46,8 +47,9 @@ class IngestImage(beam.DoFn):
     """A work item (JSON line) -> (split, serialized tf.Example) per split it belongs to;
     a skip record on the `skipped` output; (count key, n) pairs on `counts`."""
 
-    def __init__(self, max_pixels: int):
+    def __init__(self, max_pixels: int, metadata_layout: str = item_metadata.DEFAULT_LAYOUT):
         self._max_pixels = max_pixels
+        self._metadata_layout = metadata_layout
 
     def process(self, line: str):
         item = json.loads(line)
@@ -60,7 +62,7 @@ class IngestImage(beam.DoFn):
             yield beam.pvalue.TaggedOutput(
                 _COUNTS, (caption_skipped_key(annotations.IMAGE_SKIPPED), len(item["captions"])))
             return
-        serialized = make_example(item, image).SerializeToString()
+        serialized = make_example(item, image, self._metadata_layout).SerializeToString()
         splits = [formats.SPLIT_INDEX] + ([item["split"]] if item["split"] else [])
         for split in splits:
             yield split, serialized
@@ -86,7 +88,8 @@ def _skip_record(item: dict, rejected: images.ImageRejected) -> dict:
     }
 
 
-def make_example(item: dict, image: images.JpegImage) -> tf.train.Example:
+def make_example(item: dict, image: images.JpegImage,
+                 metadata_layout: str = item_metadata.DEFAULT_LAYOUT) -> tf.train.Example:
     file_name = collection_file_name(item)
     metadata = ItemMetadata(item["image_id"], file_name, flickr_id_from_url(item["flickr_url"]))
     features = {
@@ -95,7 +98,7 @@ def make_example(item: dict, image: images.JpegImage) -> tf.train.Example:
         formats.FEATURE_IMAGE: _bytes(image.data),
         formats.FEATURE_HEIGHT: _int64(image.height),
         formats.FEATURE_WIDTH: _int64(image.width),
-        formats.FEATURE_METADATA: _bytes(metadata.encode()),
+        formats.FEATURE_METADATA: _bytes(metadata.encode(metadata_layout)),
         formats.FEATURE_SPAN: _int64(item["span"]),
     }
     if item["captions"]:  # absent, not empty, when there is none: the schema's rule
@@ -115,13 +118,13 @@ def _bytes(*values: bytes) -> tf.train.Feature:
 
 
 def build(pipeline: beam.Pipeline, items_path: str, output_uri: str, work_dir: str,
-          max_pixels: int) -> None:
+          max_pixels: int, metadata_layout: str = item_metadata.DEFAULT_LAYOUT) -> None:
     results = (
         pipeline
         | "ReadWorkItems" >> beam.io.ReadFromText(items_path)
         # One annotations file reads as few bundles; spread the decoding over workers.
         | "Spread" >> beam.Reshuffle()
-        | "IngestImages" >> beam.ParDo(IngestImage(max_pixels)).with_outputs(
+        | "IngestImages" >> beam.ParDo(IngestImage(max_pixels, metadata_layout)).with_outputs(
             _SKIPPED, _COUNTS, main="examples"))
     by_split = results.examples | "BySplit" >> beam.Partition(
         lambda keyed, _: formats.SPLITS.index(keyed[0]), len(formats.SPLITS))

@@ -37,6 +37,7 @@ class CocoExampleGenSpec(FileBasedExampleGenSpec):
         executor.SPLIT_MODE_KEY: ExecutionParameter(type=str),
         executor.EVAL_FRACTION_KEY: ExecutionParameter(type=float),
         executor.MAX_IMAGE_PIXELS_KEY: ExecutionParameter(type=int),
+        executor.ITEM_METADATA_KEY: ExecutionParameter(type=str),
         executor.CODE_VERSION_KEY: ExecutionParameter(type=str),
     }
 
@@ -73,6 +74,7 @@ class CocoExampleGen(FileBasedExampleGen):
             split_mode=options.split,
             eval_fraction=float(options.eval_fraction),
             max_image_pixels=int(options.max_image_pixels),
+            item_metadata=options.item_metadata,
             code_version=code_version or _code_version(PACKAGE_DIR),
             indexed_embeddings=indexed_embeddings,
             examples=types.Channel(type=standard_artifacts.Examples),

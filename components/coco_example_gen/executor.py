@@ -12,12 +12,13 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.coco_example_gen import layout, report, work
-from components.common import formats
+from components.common import formats, item_metadata
 
 IMAGE_DIR_KEY = "image_dir"
 SPLIT_MODE_KEY = "split_mode"
 EVAL_FRACTION_KEY = "eval_fraction"
 MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
+ITEM_METADATA_KEY = "item_metadata"
 CODE_VERSION_KEY = "code_version"
 # Optional input: the Embeddings the current index was built from. With it and
 # spans="latest", every span newer than the ones it covers is ingested.
@@ -52,6 +53,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             split_mode=exec_properties[SPLIT_MODE_KEY],
             eval_fraction=float(exec_properties[EVAL_FRACTION_KEY]),
             max_image_pixels=int(exec_properties[MAX_IMAGE_PIXELS_KEY]),
+            item_metadata=exec_properties.get(ITEM_METADATA_KEY) or item_metadata.DEFAULT_LAYOUT,
             make_pipeline=self._make_beam_pipeline,
         )
         examples.split_names = artifact_utils.encode_split_names(list(formats.SPLITS))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.common import item_metadata as item_metadata_lib
+
 SPLIT_HASH = "hash"
 SPLIT_COCO = "coco"
 SPLIT_MODES = (SPLIT_HASH, SPLIT_COCO)
@@ -31,6 +33,10 @@ class DataOptions:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     # Which span(s) to ingest when data_dir holds span-<N>/ folders: "latest" or "all".
     spans: str = SPANS_ALL
+    # What each search result carries (components/common/item_metadata.py): "flickr_path"
+    # (<flickr id>_<image path>, what the seeds' client reads) or "id_flickr_file"
+    # (<image id>|<flickr id>|<file>, the earlier layout).
+    item_metadata: str = item_metadata_lib.DEFAULT_LAYOUT
 
 
 def split_problems(split_mode: str, eval_fraction: float, max_image_pixels: int) -> list[str]:
@@ -49,4 +55,7 @@ def problems(options: DataOptions) -> list[str]:
     found = split_problems(options.split, options.eval_fraction, options.max_image_pixels)
     if options.spans not in (SPANS_LATEST, SPANS_ALL):
         found.append(f"spans must be {SPANS_LATEST!r} or {SPANS_ALL!r}, got {options.spans!r}")
+    if options.item_metadata not in item_metadata_lib.LAYOUTS:
+        found.append(f"item_metadata must be one of {', '.join(item_metadata_lib.LAYOUTS)}, "
+                     f"got {options.item_metadata!r}")
     return [f"data: {p}" for p in found]

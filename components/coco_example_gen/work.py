@@ -12,6 +12,7 @@ import apache_beam as beam
 
 from components.coco_example_gen import beam_ingest, layout, plan, report, storage, unlisted
 from components.coco_example_gen.options import DataOptions
+from components.common import item_metadata as item_metadata_lib
 
 WORK_DIR_NAME = ".ingest-work"  # inside the output, so every runner's workers can reach it
 
@@ -23,6 +24,7 @@ class NothingIngestedError(RuntimeError):
 def ingest(data_dir: str, output_uri: str, *, annotations_file: str = "", image_dir: str = "",
            split_mode: str = DataOptions.split, eval_fraction: float = DataOptions.eval_fraction,
            spans: str = DataOptions.spans, max_image_pixels: int = DataOptions.max_image_pixels,
+           item_metadata: str = DataOptions.item_metadata,
            beam_pipeline_args: Optional[Sequence[str]] = None) -> dict:
     """Ingests `data_dir` (span-<N>/ folders: the latest or all of them) into `output_uri`."""
     inputs = layout.input_patterns(layout.annotations_glob(data_dir, annotations_file), spans)
@@ -30,6 +32,7 @@ def ingest(data_dir: str, output_uri: str, *, annotations_file: str = "", image_
     return ingest_resolved(
         data_dir, patterns, output_uri, span=span, image_dir=image_dir, split_mode=split_mode,
         eval_fraction=eval_fraction, max_image_pixels=max_image_pixels,
+        item_metadata=item_metadata,
         make_pipeline=lambda: beam.Pipeline(argv=list(beam_pipeline_args or [])))
 
 
@@ -46,9 +49,11 @@ def resolve_span(data_dir: str, inputs: list[tuple[str, str]]) -> tuple[list[str
 
 def ingest_resolved(data_dir: str, patterns: list[str], output_uri: str, *, span: int,
                     image_dir: str, split_mode: str, eval_fraction: float, max_image_pixels: int,
-                    make_pipeline: Callable[[], beam.Pipeline]) -> dict:
+                    make_pipeline: Callable[[], beam.Pipeline],
+                    item_metadata: str = DataOptions.item_metadata) -> dict:
     started = time.perf_counter()
     plan.check_options(split_mode, eval_fraction, max_image_pixels)
+    item_metadata_lib.check_layout(item_metadata)
     sources = layout.find_sources(data_dir, patterns, image_dir)
     work = plan.make_plan(sources, split_mode, eval_fraction)
     work_dir = storage.join(output_uri, WORK_DIR_NAME)
@@ -57,7 +62,8 @@ def ingest_resolved(data_dir: str, patterns: list[str], output_uri: str, *, span
         items_path = storage.join(work_dir, "items.jsonl")
         plan.write_items(work, items_path)
         with make_pipeline() as pipeline:
-            beam_ingest.build(pipeline, items_path, output_uri, work_dir, max_image_pixels)
+            beam_ingest.build(pipeline, items_path, output_uri, work_dir, max_image_pixels,
+                              item_metadata)
         counts, skipped = beam_ingest.read_results(work_dir)
     finally:
         storage.remove_tree(work_dir)

@@ -39,7 +39,7 @@ class QueryError(ValueError):
 @dataclass(frozen=True)
 class Hit:
     rank: int
-    similarity: float  # minus the Task Library's distance: larger is closer
+    similarity: float  # minus the Task Library's distance, clipped to [-1, 1]: larger is closer
     metadata: bytes
     item: item_metadata.ItemMetadata | None  # None when the metadata does not parse
 
@@ -270,7 +270,10 @@ def hits(result) -> list[Hit]:
             item = item_metadata.decode(raw)
         except item_metadata.MetadataError:
             item = None
-        out.append(Hit(rank, -float(neighbor.distance), raw, item))
+        # Scores are dot products of unit vectors, computed by ScaNN from int8-quantized
+        # values: they can overshoot 1 by a little (1.0018 was seen), which no cosine can.
+        similarity = min(1.0, max(-1.0, -float(neighbor.distance)))
+        out.append(Hit(rank, similarity, raw, item))
     return out
 
 

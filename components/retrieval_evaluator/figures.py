@@ -18,18 +18,18 @@ _MARKED_KS = (1, 5, 10)
 
 
 def recall_plot(path: str, curves: dict[str, list[float]], title: str) -> None:
-    """One line per direction: recall@K for K = 1..len(curve), with R@1/5/10 marked."""
+    """One line per direction: recall@K for K = 1..len(curve), with R@1/5/10 marked on the
+    line and their values in the legend (labels next to the points overlapped wherever the
+    two directions' curves run close)."""
     figure = Figure(figsize=(6.4, 4.2), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for label, curve in curves.items():
         ks = np.arange(1, len(curve) + 1)
-        (line,) = axes.plot(ks, curve, label=label)
-        for k in _MARKED_KS:
-            if k <= len(curve):
-                axes.plot(k, curve[k - 1], "o", color=line.get_color())
-                axes.annotate(f"{curve[k - 1]:.2f}", (k, curve[k - 1]), textcoords="offset points",
-                              xytext=(4, -12), fontsize=8, color=line.get_color())
+        marked = [k for k in _MARKED_KS if k <= len(curve)]
+        values = ", ".join(f"R@{k} {curve[k - 1]:.2f}" for k in marked)
+        axes.plot(ks, curve, "-o", markevery=[k - 1 for k in marked],
+                  label=f"{label}: {values}" if values else label)
     axes.set_xscale("log")
     ticks = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= max(len(c) for c in curves.values())]
     axes.set_xticks(ticks, [str(k) for k in ticks])

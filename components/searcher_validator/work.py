@@ -32,10 +32,9 @@ def validate_searcher(searcher_dir: str, embeddings_dir: str, text_encoder_dir: 
     items = embeddings_io.read_embeddings(embeddings_dir)
     captions = captions_reader.read_captions(eval_split_dir, config.max_queries)
     with tempfile.TemporaryDirectory(prefix="t2i-validate-") as tmp:
-        paths = {name: os.path.join(tmp, f"{name}.npy") for name in ("vectors", "metadata", "image_ids")}
+        paths = {name: os.path.join(tmp, f"{name}.npy") for name in ("vectors", "metadata")}
         np.save(paths["vectors"], items.vectors)
         np.save(paths["metadata"], np.array(items.metadata, dtype=object), allow_pickle=True)
-        np.save(paths["image_ids"], items.image_ids)
         figures = tf_free.run_module(DEVICE_MODULE, {
             **paths, "searcher": searcher_path, "text_encoder": text_encoder_path,
             "image_searcher": image_searcher_path if os.path.isfile(image_searcher_path) else None,

@@ -1,6 +1,7 @@
 """What differs between the provenance of two pushed searchers (`t2i diff`)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ml_metadata.proto import metadata_store_pb2
@@ -8,12 +9,13 @@ from ml_metadata.proto import metadata_store_pb2
 from t2i import mlmd
 from t2i.lineage.graph import (
     PUSHED_MODEL_TYPE,
+    LineageError,
     execution_parameters,
     pushed_artifact,
     trace,
     trainer_config,
 )
-from t2i.summary import artifact_figures
+from t2i.summary import artifact_figures, pushed_version
 
 
 @dataclass
@@ -22,6 +24,31 @@ class VersionDiff:
     version_b: int
     rows: list[tuple[str, str, str, str]]  # (what, key, value in A, value in B)
     unchanged: list[str]
+
+
+def version_spec(store, text: str) -> str:
+    """A version as `t2i diff` and the web app take it: 3, v3, latest, or a pipeline run id
+    (the version that run pushed, or served when its pusher was cached)."""
+    text = text.strip()
+    if text.isdigit():
+        return f"v{text}"
+    if text == "latest" or re.fullmatch(r"(v|version:)\d+", text.lower()):
+        return text
+    try:
+        executions = mlmd.run_executions(store, text)
+    except mlmd.StoreError:
+        raise LineageError(f"{text!r} is not a version (3, v3, latest) or a pipeline run id "
+                           "(see `t2i runs`)") from None
+    pushed = pushed_version(executions)
+    if not pushed:
+        raise LineageError(f"pipeline run {text!r} pushed no searcher version")
+    return f"v{pushed[0]}"
+
+
+def to_json(diff: VersionDiff) -> dict:
+    return {"version_a": diff.version_a, "version_b": diff.version_b,
+            "changed": [{"section": s, "key": k, "a": a, "b": b} for s, k, a, b in diff.rows],
+            "unchanged": diff.unchanged}
 
 
 def diff_versions(store, a: str, b: str) -> VersionDiff:

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 from t2i import mlmd
 from t2i.lineage.graph import SHORT_TYPE_NAMES, LineageError, format_millis
-from t2i.summary import artifact_figures, pushed_version
+from t2i.summary import NOTHING_PUSHED_PROPERTY, artifact_figures, pushed_version, run_seconds
 
 
 def run_rows(store, pipeline_name: str | None = None) -> list[dict]:
-    """One row per pipeline run: id, start, state, duration, components, pushed version."""
-    rows = []
+    """One row per pipeline run: id, start, state, duration, components, pushed version.
+    Consecutive scheduled ticks that pushed nothing new are one row, the latest of them,
+    with `idle_ticks` counting them (0 on every other row)."""
+    rows: list[dict] = []
     for context in mlmd.pipeline_runs(store, pipeline_name):
+        idle = context.custom_properties.get(NOTHING_PUSHED_PROPERTY)
+        idle = idle is not None and idle.int_value == 1
         executions = [mlmd.with_artifacts(store, e)
                       for e in store.get_executions_by_context(context.id)]
         states = {n.state for n in executions}
@@ -20,23 +24,25 @@ def run_rows(store, pipeline_name: str | None = None) -> list[dict]:
         else:
             state = "complete"
         start = min((n.execution.create_time_since_epoch for n in executions), default=0)
-        end = max((n.execution.last_update_time_since_epoch for n in executions), default=0)
         pushed = pushed_version(executions)
         rows.append({
             "run": context.name, "started": format_millis(start), "state": state,
-            "seconds": round((end - start) / 1000, 1) if executions else 0.0,
+            "seconds": run_seconds(store, context.name, executions),
             "components": len(executions),
             "cached": sum(1 for n in executions if n.state == "CACHED"),
             "pushed_version": pushed[0] if pushed else None,
+            "idle_ticks": 1 if idle else 0,
         })
+        if idle and len(rows) > 1 and rows[-2]["idle_ticks"]:
+            rows[-1]["idle_ticks"] += rows.pop(-2)["idle_ticks"]
     return rows
 
 
 def artifact_rows(store, type_name: str | None = None) -> list[dict]:
     if type_name:
-        full = SHORT_TYPE_NAMES.get(type_name, type_name)
-        if not _has_type(store, full):
-            known = sorted(t.name for t in store.get_artifact_types())
+        known = sorted(t.name for t in store.get_artifact_types())
+        full = _type_named(type_name, known)
+        if full is None:
             raise LineageError(f"unknown artifact type {type_name!r} (known: {', '.join(known)})")
         artifacts = store.get_artifacts_by_type(full)
     else:
@@ -48,5 +54,10 @@ def artifact_rows(store, type_name: str | None = None) -> list[dict]:
     } for a in sorted(artifacts, key=lambda a: a.id)]
 
 
-def _has_type(store, name: str) -> bool:
-    return any(t.name == name for t in store.get_artifact_types())
+def _type_named(name: str, known: list[str]) -> str | None:
+    """The recorded type `name` means, in any case: a full name (t2i.Searcher, Examples)
+    or a short one (searcher)."""
+    by_lower = {k.lower(): k for k in known}
+    short = {k.lower(): v for k, v in SHORT_TYPE_NAMES.items()}
+    wanted = name.strip().lower()
+    return by_lower.get(wanted) or by_lower.get(short.get(wanted, "").lower())

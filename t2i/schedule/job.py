@@ -19,7 +19,8 @@ def rebuild_job(config, log_stream) -> Job:
     def job() -> tuple[bool, str]:
         from t2i import workflows
 
-        outcome = workflows.run(config, out=log_stream, pipeline_kind="rebuild")
+        outcome = workflows.run(config, out=log_stream, pipeline_kind="rebuild",
+                                scheduled_tick=True)
         if not outcome.succeeded:
             return False, (f"rebuild run {outcome.run_id} failed in "
                            f"{outcome.failed_component or 'the pipeline'}; log {outcome.log_path}")
