@@ -60,6 +60,12 @@ def main(argv=None) -> int:
     results["machine"]["load_average_after"] = os.getloadavg()
     os.makedirs(BENCH_DIR, exist_ok=True)
     json_path = os.path.join(BENCH_DIR, f"{stamp}.json")
+    if results["steps"].get("searcher", {}).get("sizes"):
+        from bench import frontier_plot
+
+        png = frontier_plot.write(results["steps"]["searcher"],
+                                  os.path.join(BENCH_DIR, f"{stamp}-frontier.png"))
+        results["frontier_png"] = os.path.relpath(png, REPO)
     with open(json_path, "w") as f:
         json.dump(results, f, indent=2)
     from bench import readme

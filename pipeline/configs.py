@@ -112,6 +112,15 @@ class SearcherConfig:
     # A rebuild extends the previous index (its leaves and codebook) while the collection
     # has grown by at most this fraction of it; beyond, the index is trained afresh.
     incremental_max_growth: float = 0.5
+    # Build settings the auto-tuner varies, each build tuned for its cheapest search
+    # setting and the builds compared by measured Task Library latency
+    # (components/searcher_builder/build_search.py): "trees" varies the partitioner
+    # (number of leaves, k-means iterations, training sample, spherical k-means) over one
+    # codebook; "full" also the codebook's anisotropic threshold; "off" builds once;
+    # "auto" is "trees" from 10,000 items (plan.AUTO_BUILD_SEARCH_MIN_ITEMS), else "off".
+    build_search: str = "auto"
+    kmeans_iterations: int = 12  # the starting point of the build search, or the setting
+    spherical_leaves: bool = False
 
 
 @dataclass
