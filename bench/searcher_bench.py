@@ -26,15 +26,17 @@ import sys
 import tempfile
 import time
 
-import pipeline  # noqa: F401  (process environment before TensorFlow)
+import t2i  # noqa: F401  (process environment before TensorFlow)
 
 import numpy as np
 
 from components.common import embeddings_io, formats, item_metadata, tf_free, tokenizer
-from components.searcher_builder import query_encoder, scann_index, server_index, tuning
-from components.searcher_builder.build import build_searcher
+from components.common import recall
+from components.searcher_builder import query_encoder, scann_index, server_index
+from components.searcher_builder.work import build_searcher
 from components.searcher_builder.plan import plan_index
-from pipeline.configs import ExporterConfig, SearcherConfig
+from components.text_encoder_exporter.options import ExporterOptions
+from components.searcher_builder.options import SearcherOptions
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIM = 128
@@ -88,12 +90,12 @@ def export_text_encoder(work: str) -> str:
     from model_fixtures import build_fixture_model
     from test_searcher_support import all_captions
 
-    from components.text_encoder_exporter import export
+    from components.text_encoder_exporter import work as exporter
 
     serving = build_fixture_model(os.path.join(work, "model", "Format-Serving"), all_captions(60),
                                   embedding_dim=DIM)
     out = os.path.join(work, "text_encoder")
-    export.export_encoders(serving, out, ExporterConfig())
+    exporter.export_encoders(serving, out, ExporterOptions())
     return out
 
 
@@ -131,7 +133,7 @@ def frontier(n: int, vectors, metadata, queries, work: str,
     Returns the points and the blog index's (plan, scann directory)."""
     from components.searcher_builder import build_search
 
-    config = SearcherConfig(build_search="off")
+    config = SearcherOptions(build_search="off")
     base = plan_index(config, n, DIM)
     cache = build_search.BuildCache(vectors, [m.decode() for m in metadata], os.path.join(work, f"cache-{n}"))
     if codebook_dir:
@@ -174,7 +176,7 @@ def lookup_request(queries, vectors, work: str) -> dict:
     model = os.path.join(work, "lookup", "lookup.tflite")
     vocab = os.path.join(work, "lookup", formats.MODEL_VOCAB)
     texts = query_encoder.write_lookup_encoder(queries, model, vocab)
-    truth = tuning.exact_truth(queries, vectors, "dot_product", 10)
+    truth = recall.exact_truth(queries, vectors, "dot_product", 10)
     return {"userinfo": {"producer": "bench"}, "delimiter": tokenizer.DELIMITER_REGEX,
             "tuning": {"model": model, "vocab": vocab, "texts": texts, "truth": truth, "k": 10}}
 
@@ -204,10 +206,10 @@ def bench_size(n: int, text_encoder: str, work: str) -> dict:
     # pipeline tunes on train captions and validates on eval captions.
     tuning_sample = concept_queries(centres, NUM_QUERIES, seed=2)
     out = os.path.join(work, f"searcher-{n}-default")
-    summary = build_searcher(embeddings, text_encoder, out, SearcherConfig(),
+    summary = build_searcher(embeddings, text_encoder, out, SearcherOptions(),
                              tuning_vectors=tuning_sample)
     chosen = summary["chosen"]
-    default_plan = plan_index(SearcherConfig(build_search="off"), n, DIM)
+    default_plan = plan_index(SearcherOptions(build_search="off"), n, DIM)
     default_plan.num_leaves = chosen["num_leaves"]
     default_parts = scann_index.on_device_parts(os.path.join(out, formats.SERVER_INDEX_DIR), default_plan)
     default_trial = evaluate_parts(default_parts, metadata, queries, vectors,
@@ -286,12 +288,12 @@ def server_index_row(searcher_dir: str, vectors: np.ndarray, metadata: list, que
     search, same tree, with reordering off as on device)."""
     index = server_index.ServerIndex.load(os.path.join(searcher_dir, formats.SERVER_INDEX_DIR))
     p50, p95 = _latency_ms(lambda q: index.search(q, k=10), queries)
-    truth = tuning.exact_truth(queries, vectors, "dot_product", 10)
+    truth = recall.exact_truth(queries, vectors, "dot_product", 10)
     row_of = {m.decode() if isinstance(m, bytes) else m: i for i, m in enumerate(metadata)}
     found = index.search(queries, k=10)
-    recall = np.mean([min(10, len({row_of[hit.metadata] for hit in hits} & set(true))) / 10
+    recall_at_10 = np.mean([min(10, len({row_of[hit.metadata] for hit in hits} & set(true))) / 10
                       for hits, true in zip(found, truth)])
-    return {"config": "server ScaNN (default index)", "recall_at_10": round(float(recall), 4),
+    return {"config": "server ScaNN (default index)", "recall_at_10": round(float(recall_at_10), 4),
             "p50_ms": round(p50, 3), "p95_ms": round(p95, 3),
             "leaves_to_search": index.info.get("leaves_to_search")}
 
