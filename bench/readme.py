@@ -30,6 +30,10 @@ def markdown(results: dict) -> str:
         lines += _pipeline(steps["pipeline"])
     if "rebuild" in steps:
         lines += _rebuild(steps["rebuild"])
+    if "embedder_tower" in steps:
+        lines += _embedder(steps["embedder_tower"])
+    if "scale" in steps:
+        lines += _scale(steps["scale"])
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -111,16 +115,24 @@ _EMBEDDER_MODES = {"in_memory": "in-process", "multi_processing_1": "1 Beam work
 
 
 def _embedder(step: dict) -> list[str]:
-    lines = ["### ImageEmbedder (Beam RunInference; the Trainer's untrained default image tower)", "",
+    lines = [f"### ImageEmbedder (Beam RunInference; {step.get('model', 'the Trainer default image tower, untrained')})", "",
              "| images | mode | start-up s | steady images/s | wall s | peak RSS MB |",
              "|---:|---|---:|---:|---:|---:|"]
     speedups = []
+    modes = dict(_EMBEDDER_MODES, tf_loop="plain TensorFlow loop (no Beam)")
     for size, result in sorted(step["sizes"].items(), key=lambda kv: int(kv[0])):
         for mode, run in result["runs"].items():
-            lines.append(f"| {int(size):,} | {_EMBEDDER_MODES.get(mode, mode)} | {run['startup_seconds']:.1f} "
+            lines.append(f"| {int(size):,} | {modes.get(mode, mode)} | {run['startup_seconds']:.1f} "
                          f"| {run['steady_images_per_second']:.0f} | {run['wall_seconds']:.1f} "
                          f"| {run['peak_rss_mb']:.0f} |")
-        steady = result["speedup_steady"]
+        if "vs_tf_loop" in result:
+            loop = result["runs"]["tf_loop"]["steady_images_per_second"]
+            ratios = ", ".join(f"{_EMBEDDER_MODES.get(m, m)} {r:.2f}x" for m, r in result["vs_tf_loop"].items())
+            speedups.append(f"{int(size):,} images: against a plain TensorFlow loop over the same records "
+                            f"with the same model and threads ({loop:.0f} images/s): {ratios} (goal 0.8x)")
+        steady = result.get("speedup_steady")
+        if not steady:
+            continue
         speedups.append(f"{int(size):,} images: 2 workers vs 1 at steady state {steady['2_vs_1_workers']}x "
                         f"({steady['2_vs_1_workers_one_thread_each']}x against a 1-thread worker), "
                         f"vs in-process {steady['2_workers_vs_in_memory']}x")
@@ -169,6 +181,35 @@ def _rebuild(step: dict) -> list[str]:
               f"Whole process, with the TFX import both pay: incremental {processes['incremental']:.0f} s, "
               f"full {processes['full']:.0f} s (ratio {processes['incremental'] / processes['full']:.2f}).", ""]
     return lines
+
+
+def _scale(step: dict) -> list[str]:
+    sizes = step["sizes"]
+    towers = step.get("towers", {})
+    head = ", ".join(f"{s['images']:,} images ({s['data_mb']:.0f} MB, {s['mean_jpeg_kb']:.0f} KB per JPEG)"
+                     for s in sizes)
+    lines = [f"### `t2i run` at collection scale (photo-like 640x480 JPEGs; towers {towers.get('image_tower')} "
+             f"/ {towers.get('text_tower')}): {head}", ""]
+    header = "| component | " + " | ".join(f"{s['images']:,} s | peak MB | disk MB" for s in sizes)
+    lines += [header + " | growth exponent | fitted s at 123,287 |",
+              "|---|" + "---:|---:|---:|" * len(sizes) + "---:|---:|"]
+    growth = {g["component"]: g for g in step.get("growth", [])}
+    per_size = [{c["component"]: c for c in s["components"]} for s in sizes]
+    for name in per_size[-1]:
+        cells = []
+        for table in per_size:
+            c = table.get(name, {})
+            cells.append(f"{c.get('seconds', 0):.1f} | {c.get('peak_rss_mb') or 0:.0f} | {c.get('disk_mb', 0):.1f}")
+        g = growth.get(name, {})
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {g.get('seconds_exponent', '')} "
+                     f"| {g.get('seconds_at_coco', '')} |")
+    whole = growth.get("whole `t2i run` (process)")
+    if whole:
+        lines += ["", f"Whole `t2i run` process: " + ", ".join(
+            f"{s['images']:,} images {s['process_wall_seconds']:.0f} s (peak RSS {s['process_peak_rss_mb']:.0f} MB)"
+            for s in sizes) + f"; growth exponent {whole['seconds_exponent']}, fitted "
+            f"{whole['seconds_at_coco'] / 60:.0f} min at 123,287 images."]
+    return lines + [""]
 
 
 def update_readme(readme_path: str, section: str, source: str) -> None:

@@ -37,6 +37,8 @@ SAMPLE_IMAGES = 2000
 NEW_FRACTION = 0.1
 # Below ~20,000 images the fixed costs (Beam start-up, TFX bookkeeping) dominate both runs.
 REBUILD_IMAGES = {"quick": 20000, "full": 50000}
+# Collection-scale `t2i run` on photo-like 640x480 JPEGs (bench/scale_bench.py).
+SCALE_SIZES = {"quick": "2000,5000", "full": "5000,20000"}
 
 
 def main(argv=None) -> int:
@@ -44,7 +46,7 @@ def main(argv=None) -> int:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="20,000 searcher items, 2,000 images (default)")
     size.add_argument("--full", action="store_true", help="123,287 searcher items, 50,000 images")
-    parser.add_argument("--only", help="comma-separated steps: searcher,embedder,training,pipeline,rebuild")
+    parser.add_argument("--only", help="comma-separated steps: " + ",".join(STEPS))
     args = parser.parse_args(argv)
     steps = args.only.split(",") if args.only else list(STEPS)
     mode = "full" if args.full else "quick"
@@ -138,6 +140,25 @@ def embedder_step(work: str, mode: str) -> dict:
     return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
 
 
+def embedder_tower_step(work: str, mode: str) -> dict:
+    """The ImageEmbedder against a plain TensorFlow loop over the same records, same model
+    and threads, with the pretrained tower's compute (EfficientNetB0, weights=None)."""
+    out = os.path.join(work, "embedder_tower.json")
+    sizes = "2000,20000" if mode == "full" else "2000"
+    child = run_measured([sys.executable, "bench/embedder_bench.py", "--sizes", sizes,
+                          "--tower", "efficientnet_b0", "--runs", "tf_loop,multi_processing_1,in_memory",
+                          "--output", out, "--skip-tmp"])
+    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+
+
+def scale_step(work: str, mode: str) -> dict:
+    """bench/scale_bench.py: the whole DAG on photo-like collections at two sizes."""
+    out = os.path.join(work, "scale.json")
+    child = run_measured([sys.executable, "-m", "bench.scale_bench", "--sizes", SCALE_SIZES[mode],
+                          "--workdir", work, "--output", out])
+    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+
+
 def training_step(work: str, mode: str) -> dict:
     out = os.path.join(work, "training.json")
     child = run_measured([sys.executable, "bench/train_bench.py", "--images", str(SAMPLE_IMAGES),
@@ -182,8 +203,9 @@ def _latest_timings(root: str) -> dict:
             "components_seconds": round(sum(r["seconds"] for r in rows), 1), "components": rows}
 
 
-STEPS = {"searcher": searcher_step, "embedder": embedder_step, "training": training_step,
-         "pipeline": pipeline_step, "rebuild": rebuild_step}
+STEPS = {"searcher": searcher_step, "embedder": embedder_step,
+         "embedder_tower": embedder_tower_step, "training": training_step,
+         "pipeline": pipeline_step, "rebuild": rebuild_step, "scale": scale_step}
 
 if __name__ == "__main__":
     sys.exit(main())
