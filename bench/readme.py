@@ -86,6 +86,13 @@ def _searcher(step: dict, frontier_png: str | None = None) -> list[str]:
                   f"{near.get('recall_at_10', float('nan')):.3f} ({near.get('leaves_to_search')}/"
                   f"{near.get('num_leaves')} {near.get('lookup')}; goal >= 0.94); {goals['bytes_per_item']:.0f} "
                   "bytes per item (goal <= 150).", ""]
+        by_metadata = size.get("bytes_per_item_by_metadata")
+        if by_metadata:
+            lines += [f"Bytes per item at {size['num_items']:,} items by item metadata layout (same index):", "",
+                      "| metadata | mean raw bytes | index bytes/item |", "|---|---:|---:|"]
+            lines += [f"| {name} | {v['mean_metadata_bytes']:.1f} | {v['bytes_per_item']:.1f} |"
+                      for name, v in by_metadata.items()]
+            lines.append("")
         front = pareto(size.get("frontier", []))
         if front:
             lines += [f"Frontier at {size['num_items']:,} items (points no other measured setting beats on both "

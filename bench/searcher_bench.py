@@ -196,6 +196,31 @@ def side_by_side(candidates: list[tuple[str, object, int, str]], metadata, queri
             for (name, *_), p50, wall in zip(candidates, reply["p50_ms"], reply["wall_p50_ms"])}
 
 
+def bytes_breakdown(parts, metadata: list[bytes], work: str) -> dict:
+    """Bytes per item of one index with the item metadata this bench writes, the seeds'
+    `<flickr id>_<image path>`, the ids alone (the path follows from the COCO id) and
+    none: the codes and keys are what is left with none."""
+    variants = {
+        "ours: <image id>|<flickr id>|<image path>": metadata,
+        "seeds: <flickr id>_<image path>": [m.split(b"|")[1] + b"_" + m.split(b"|")[2] for m in metadata],
+        "<image id>|<flickr id>": [b"|".join(m.split(b"|")[:2]) for m in metadata],
+        "<image id>": [m.split(b"|")[0] for m in metadata],
+        "none (codes and keys only)": [b""] * len(metadata),
+    }
+    os.makedirs(work, exist_ok=True)
+    paths = {}
+    for i, (name, values) in enumerate(variants.items()):
+        paths[name] = os.path.join(work, f"metadata-{i}.npy")
+        np.save(paths[name], np.array(values, dtype=object), allow_pickle=True)
+    reply = tf_free.run_module("components.searcher_builder.device_index", {
+        "parts": parts.save(os.path.join(work, "parts")), "index_sizes": paths,
+        "userinfo": {"producer": "bench"}})
+    n = len(metadata)
+    return {name: {"bytes_per_item": round(size / n, 1),
+                   "mean_metadata_bytes": round(float(np.mean([len(v) for v in variants[name]])), 1)}
+            for name, size in reply["index_bytes"].items()}
+
+
 def bench_size(n: int, text_encoder: str, work: str) -> dict:
     ids, vectors, metadata, centres = synthetic_collection(n)
     queries = concept_queries(centres, NUM_QUERIES)
@@ -240,7 +265,9 @@ def bench_size(n: int, text_encoder: str, work: str) -> dict:
     baselines = [exact_search_row(vectors, queries),
                  server_index_row(out, vectors, metadata, queries)]
     goals = goal_check(paired, rows[0], rows[1], points)
+    sizes = bytes_breakdown(default_parts, metadata, os.path.join(work, f"bytes-{n}"))
     return {"num_items": n, "rows": rows, "baselines": baselines, "frontier": points,
+            "bytes_per_item_by_metadata": sizes,
             "side_by_side": paired, "goals": goals,
             "tuning": {"default (auto)": summary["tuning"]},
             "default_chosen": chosen, "default_build_seconds": summary["build_seconds"],

@@ -246,9 +246,21 @@ def compare_latency(request: dict) -> dict:
             "wall_p50_ms": [round(float(np.median(m)), 4) for m in wall_medians]}
 
 
+def index_sizes(request: dict) -> dict:
+    """Index bytes of the same parts with each metadata variant {name: metadata .npy}: what
+    the codes, the LevelDB keys and the item metadata each cost."""
+    sizes = {}
+    for name, metadata_path in request["index_sizes"].items():
+        parts = Parts(request["parts"], metadata_path)
+        sizes[name] = len(parts.index_bytes(1, "int8", request["userinfo"]))
+    return {"index_bytes": sizes}
+
+
 def run(request: dict) -> dict:
     if request.get("compare"):
         return compare_latency(request)
+    if request.get("index_sizes"):
+        return index_sizes(request)
     parts = Parts(request["parts"], request["metadata"])
     if request.get("evaluate"):
         return evaluate_settings(parts, request)
