@@ -1,7 +1,13 @@
-"""SearcherBuilder's options: the `searcher` section of the app's config (t2i/configs.py)."""
+"""SearcherBuilder's options: the `searcher` section of the app's config (t2i/configs.py), and
+the rules they must meet (`problems`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+DISTANCES = ("dot_product", "squared_l2")
+SCORINGS = ("ah", "brute_force")
+LOOKUPS = ("auto", "int8", "float")
+BUILD_SEARCHES = ("auto", "off", "trees", "full")
 
 
 @dataclass
@@ -29,3 +35,20 @@ class SearcherOptions:
     build_search: str = "auto"
     kmeans_iterations: int = 12  # the starting point of the build search, or the setting
     spherical_leaves: bool = False
+
+
+def problems(options: SearcherOptions) -> list[str]:
+    """What is wrong with the options, one message each (empty: nothing)."""
+    found = [f"searcher.{name} = {value!r}; expected one of {', '.join(allowed)}"
+             for name, value, allowed in (("distance", options.distance, DISTANCES),
+                                          ("scoring", options.scoring, SCORINGS),
+                                          ("lookup", options.lookup, LOOKUPS),
+                                          ("build_search", options.build_search, BUILD_SEARCHES))
+             if value not in allowed]
+    if options.num_leaves < 0 or options.num_leaves_to_search < 0:
+        found.append("searcher.num_leaves and num_leaves_to_search must be >= 0")
+    if options.dimensions_per_block < 1:
+        found.append("searcher.dimensions_per_block must be >= 1")
+    if not 0.0 < options.target_recall_at_10 <= 1.0:
+        found.append("searcher.target_recall_at_10 must be in (0, 1]")
+    return found

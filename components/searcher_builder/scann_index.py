@@ -2,7 +2,7 @@
 
 `build_tree` trains the k-means partitioner and `build_codebook` the asymmetric-hashing
 codebook, each with scann's builder in the on-device-compatible shape (lut256 codes,
-residual quantization off, no reordering; SEARCHER_FORMAT.md); `combine` joins one of
+residual quantization off, no reordering; docs/SEARCHER_FORMAT.md §3); `combine` joins one of
 each into a scann index directory; `on_device_parts` reads scann's serialization back
 into a ScannOnDeviceConfig plus the per-item arrays the index file needs, and
 `flat_parts` makes a one-partition float index without scann for tiny collections.
