@@ -97,9 +97,11 @@ def _searcher(step: dict, frontier_png: str | None = None) -> list[str]:
         if front:
             lines += [f"Frontier at {size['num_items']:,} items (points no other measured setting beats on both "
                       "recall and p50):", "",
-                      "| leaves | searched | lookup | recall@10 | p50 ms | bytes/item |", "|---:|---:|---|---:|---:|---:|"]
+                      "| leaves | searched | lookup | recall@10 | p50 ms | items scanned + centroids | bytes/item |",
+                      "|---:|---:|---|---:|---:|---:|---:|"]
             lines += [f"| {p['num_leaves']} | {p['leaves_to_search']} | {p['lookup']} | {p['recall_at_10']:.3f} "
-                      f"| {p['p50_ms']:.3f} | {p['bytes_per_item']:.0f} |" for p in front]
+                      f"| {p['p50_ms']:.3f} | {p.get('work', float('nan')):.0f} | {p['bytes_per_item']:.0f} |"
+                      for p in front]
             lines.append("")
     if frontier_png:
         lines += [f"![recall@10 vs p50 frontier]({frontier_png})", "",

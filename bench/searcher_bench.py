@@ -150,12 +150,26 @@ def frontier(n: int, vectors, metadata, queries, work: str,
         trials = evaluate_parts(scann_index.on_device_parts(index_dir, candidate), metadata, queries,
                                 vectors, [(k, lookup) for k in searched for lookup in ("int8", "float")],
                                 os.path.join(work, f"frontier-{n}-{leaves}"))
+        parts = scann_index.on_device_parts(index_dir, candidate)
         for t in trials:
+            scanned = mean_items_scanned(parts, queries, t["leaves_to_search"])
             points.append(dict(t, num_leaves=leaves, bytes_per_item=round(t["index_bytes"] / n, 1),
-                               build_seconds=round(build_seconds, 1)))
+                               build_seconds=round(build_seconds, 1), mean_items_scanned=scanned,
+                               work=round(scanned + leaves, 1)))
         if leaves == BLOG["num_leaves"]:
             blog_parts = (candidate, index_dir)
     return points, blog_parts
+
+
+def mean_items_scanned(parts, queries: np.ndarray, leaves_to_search: int) -> float:
+    """Items whose codes the device scores per query, on average: the sizes of the leaves
+    whose centroids score highest (the on-device partitioner's choice, dot product). With
+    the centroids scored (one per leaf, same 128-wide work), the cost that latency tracks,
+    free of a shared machine's timing noise."""
+    centroids = np.array([list(leaf.dimension) for leaf in parts.config.partitioner.leaf], np.float32)
+    sizes = np.bincount(parts.partition, minlength=len(centroids))
+    nearest = np.argsort(-(queries @ centroids.T), axis=1)[:, :leaves_to_search]
+    return round(float(sizes[nearest].sum(axis=1).mean()), 1)
 
 
 def evaluate_parts(parts, metadata, queries, vectors, settings: list[tuple[int, str]],
