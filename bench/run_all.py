@@ -37,7 +37,7 @@ NEW_FRACTION = 0.1
 # Below ~20,000 images the fixed costs (Beam start-up, TFX bookkeeping) dominate both runs.
 REBUILD_IMAGES = {"quick": 20000, "full": 50000}
 # Collection-scale `t2i run` on photo-like 640x480 JPEGs (bench/scale_bench.py).
-SCALE_SIZES = {"quick": "2000,5000", "full": "5000,20000"}
+SCALE_SIZES = {"quick": "1000,2000", "full": "5000,20000"}
 
 
 def main(argv=None) -> int:

@@ -119,7 +119,7 @@ def row(name: str, summary: dict, trial: dict, num_items: int) -> dict:
 
 
 # Leaves searched tried on every frontier tree (those up to its number of leaves).
-FRONTIER_LEAVES_SEARCHED = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64)
+FRONTIER_LEAVES_SEARCHED = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
 FRONTIER_LEAF_FACTORS = (0.5, 1.0, 2.0, 4.0)  # x sqrt(N), plus the blog's 351
 
 
