@@ -14,6 +14,12 @@ Steps (each a child process, its peak RSS taken from the kernel's accounting of 
              with peak memory
   rebuild    bench/rebuild_bench.py: an incremental rebuild adding 10% new images against a
              full rebuild, both from the same state (20,000 images; 50,000 with --full)
+  embedder_tower  bench/embedder_bench.py --tower efficientnet_b0: the ImageEmbedder against
+             a plain TensorFlow loop, same model and threads (2,000 images; +20,000 --full)
+  scale      bench/scale_bench.py: `t2i run` on photo-like 640x480 JPEG collections at two
+             sizes (1,000 and 2,000; 5,000 and 20,000 with --full): per component seconds,
+             peak RSS, disk, growth exponents and the fitted figure at 123,287 images
+The searcher step's frontier is also drawn: runs/bench/<timestamp>-frontier.png.
 
 Writes runs/bench/<timestamp>.json and .md, then regenerates the README's Performance
 section from them (bench/readme.py). Machines here are shared and noisy: ratios measured
