@@ -55,6 +55,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workdir", default=None, help="where to put generated data (removed after)")
     parser.add_argument("--skip-tmp", action="store_true", help="skip the /tmp growth runs")
+    parser.add_argument("--tower", default="small_cnn",
+                        help="image tower: small_cnn (96 px, the Trainer's default) or "
+                             "efficientnet_b0 (224 px, weights=None: the pretrained tower's compute)")
+    parser.add_argument("--runs", default=",".join(list(RUNS) + ["tf_loop"]),
+                        help="comma-separated runs: " + ", ".join(list(RUNS) + ["tf_loop"]))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -63,12 +68,13 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="embedder-bench-", dir=args.workdir)
     report = {"command": " ".join([os.path.relpath(sys.executable)] + sys.argv),
               "cpu_count": os.cpu_count(), "load_before": _uptime(), "batch_size": args.batch_size,
-              "model": "trainer small_cnn, untrained, 96x96 -> 128-d", "sizes": {}}
+              "model": TOWERS[args.tower]["label"], "tower": args.tower, "sizes": {}}
     try:
         serving_dir = os.path.join(work, "model", "Format-Serving")
-        build_model(serving_dir)
+        build_model(serving_dir, args.tower)
         for size in sizes:
-            report["sizes"][str(size)] = _bench_size(work, size, serving_dir, args.batch_size)
+            report["sizes"][str(size)] = _bench_size(work, size, serving_dir, args.batch_size,
+                                                     args.runs.split(","))
             shutil.rmtree(os.path.join(work, f"collection-{size}"), ignore_errors=True)
         if not args.skip_tmp:
             report["tmp_growth"] = _bench_tmp(work, min(sizes), serving_dir, args.batch_size)
@@ -84,7 +90,8 @@ def main() -> None:
             f.write(text + "\n")
 
 
-def _bench_size(work: str, size: int, serving_dir: str, batch_size: int) -> dict:
+def _bench_size(work: str, size: int, serving_dir: str, batch_size: int,
+                runs: list[str]) -> dict:
     from t2i import sample_data
 
     collection = os.path.join(work, f"collection-{size}")
@@ -94,7 +101,14 @@ def _bench_size(work: str, size: int, serving_dir: str, batch_size: int) -> dict
     write_index_examples(collection, examples)
     result = {"data_seconds": round(time.perf_counter() - started, 1), "runs": {}}
     pattern = os.path.join(examples, "Split-index", "*")
+    if "tf_loop" in runs:
+        request = {"mode": "tf_loop", "pattern": pattern, "serving_dir": serving_dir,
+                   "batch_size": batch_size, "threads": os.cpu_count()}
+        summary, measured = _measured_child(request, work)
+        result["runs"]["tf_loop"] = dict(summary, **measured)
     for name, kwargs in RUNS.items():
+        if name not in runs:
+            continue
         out = os.path.join(work, f"out-{size}-{name}")
         request = {"mode": "embed", "pattern": pattern, "serving_dir": serving_dir, "out": out,
                    "kwargs": dict(kwargs, batch_size=batch_size)}
@@ -109,6 +123,15 @@ def _bench_size(work: str, size: int, serving_dir: str, batch_size: int) -> dict
             cpu_ms_per_image=round(1000 * measured["cpu_seconds"] / summary["count"], 2), **measured)
         shutil.rmtree(out, ignore_errors=True)
     steady = {name: run["steady_images_per_second"] for name, run in result["runs"].items()}
+    if "tf_loop" in steady:
+        # Issue 19's goal: the pipeline's steady rate >= 0.8x a plain TF loop's, with the
+        # same model and threads (one Beam worker with all cores' TF threads, and the
+        # in-process run).
+        result["vs_tf_loop"] = {name: round(rate / steady["tf_loop"], 3)
+                                for name, rate in steady.items() if name != "tf_loop"}
+    if not set(RUNS) <= set(steady):
+        shutil.rmtree(examples, ignore_errors=True)
+        return result
     result["speedup_steady"] = {
         "2_vs_1_workers": round(steady["multi_processing_2"] / steady["multi_processing_1"], 2),
         "2_vs_1_workers_one_thread_each": round(
@@ -148,6 +171,8 @@ def _derived(sizes: dict, small: int, large: int) -> dict:
     """Start-up and rate from the wall times at two sizes: wall = start-up + n / rate."""
     derived = {}
     for name in RUNS:
+        if name not in sizes[str(small)]["runs"] or name not in sizes[str(large)]["runs"]:
+            continue
         t_small = sizes[str(small)]["runs"][name]["wall_seconds"]
         t_large = sizes[str(large)]["runs"][name]["wall_seconds"]
         rate = (large - small) / (t_large - t_small) if t_large > t_small else None
@@ -192,8 +217,45 @@ def _measured_child(request: dict, work: str) -> tuple[dict, dict]:
                    "tmp_growth_mb": round(growth / 1e6, 1), "load_at_start": round(load, 2)}
 
 
+def tf_loop(pattern: str, serving_dir: str, batch_size: int, threads: int) -> dict:
+    """The machine's limit for this model: a plain TensorFlow loop over the same records
+    (tf.data read + parse, batches of `batch_size` encoded images fed to the same
+    SavedModel signature the ImageEmbedder calls), `threads` TF threads, no Beam.
+    Steady rate as the ImageEmbedder counts it: images after the first batch over the
+    time from the first batch's end to the last's."""
+    import tensorflow as tf
+
+    from components.common import formats
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    started = time.perf_counter()
+    model = tf.saved_model.load(os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER))
+    embed = model.signatures[formats.SIGNATURE_IMAGE_BYTES]
+    spec = {formats.FEATURE_IMAGE: tf.io.FixedLenFeature([], tf.string)}
+    dataset = (tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP")
+               .map(lambda record: tf.io.parse_single_example(record, spec)[formats.FEATURE_IMAGE])
+               .batch(batch_size).prefetch(2))
+    count, first, last = 0, None, None
+    for batch in dataset:
+        embed(image_bytes=batch)[formats.OUTPUT_EMBEDDING].numpy()
+        count += int(batch.shape[0])
+        now = time.perf_counter()
+        if first is None:
+            first, first_count = now, count
+        last = now
+    steady = (count - first_count) / (last - first) if last and last > first else None
+    return {"count": count, "wall_seconds": round(time.perf_counter() - started, 1),
+            "startup_seconds": round(first - started, 1),
+            "steady_images_per_second": round(steady, 1) if steady else None,
+            "threads": threads, "batch_size": batch_size}
+
+
 def _child(request: dict) -> None:
-    if request["mode"] == "embed":
+    if request["mode"] == "tf_loop":
+        summary = tf_loop(request["pattern"], request["serving_dir"], request["batch_size"],
+                          request["threads"])
+    elif request["mode"] == "embed":
         from components.image_embedder.work import embed_images
 
         summary = embed_images(request["pattern"], request["serving_dir"], request["out"],
@@ -226,15 +288,26 @@ def _run_executor(request: dict) -> dict:
     return embeddings_io.read_summary(embeddings.uri)
 
 
-def build_model(serving_dir: str) -> None:
-    """The Trainer's default image tower, untrained, exported the Trainer's way."""
+TOWERS = {
+    "small_cnn": {"label": "trainer small_cnn, untrained, 96x96 -> 128-d",
+                  "options": {"image_size": 96}},
+    # weights=None: the same compute as the ImageNet-pretrained tower, nothing downloaded.
+    "efficientnet_b0": {"label": "trainer efficientnet_b0 (keras.applications, weights=None), "
+                                 "224x224 -> 128-d",
+                        "options": {"image_size": 224, "image_tower": "efficientnet_b0",
+                                    "image_weights": "none"}},
+}
+
+
+def build_model(serving_dir: str, tower: str = "small_cnn") -> None:
+    """A Trainer image tower, untrained, exported the Trainer's way."""
     import tensorflow as tf
 
     from components.common import formats
     from components.trainer import export, towers
     from components.trainer.options import TrainerOptions
 
-    options = TrainerOptions(image_size=96, embedding_dim=128)
+    options = TrainerOptions(embedding_dim=128, **TOWERS[tower]["options"])
     module = export.ImageEncoderModule(towers.build_image_encoder(options), options.image_size)
     tf.saved_model.save(module, os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER),
                         signatures={formats.SIGNATURE_IMAGE_BYTES: module.embed_bytes,

@@ -14,6 +14,12 @@ Steps (each a child process, its peak RSS taken from the kernel's accounting of 
              with peak memory
   rebuild    bench/rebuild_bench.py: an incremental rebuild adding 10% new images against a
              full rebuild, both from the same state (20,000 images; 50,000 with --full)
+  embedder_tower  bench/embedder_bench.py --tower efficientnet_b0: the ImageEmbedder against
+             a plain TensorFlow loop, same model and threads (2,000 images; +20,000 --full)
+  scale      bench/scale_bench.py: `t2i run` on photo-like 640x480 JPEG collections at two
+             sizes (1,000 and 2,000; 5,000 and 20,000 with --full): per component seconds,
+             peak RSS, disk, growth exponents and the fitted figure at 123,287 images
+The searcher step's frontier is also drawn: runs/bench/<timestamp>-frontier.png.
 
 Writes runs/bench/<timestamp>.json and .md, then regenerates the README's Performance
 section from them (bench/readme.py). Machines here are shared and noisy: ratios measured
@@ -36,6 +42,8 @@ SAMPLE_IMAGES = 2000
 NEW_FRACTION = 0.1
 # Below ~20,000 images the fixed costs (Beam start-up, TFX bookkeeping) dominate both runs.
 REBUILD_IMAGES = {"quick": 20000, "full": 50000}
+# Collection-scale `t2i run` on photo-like 640x480 JPEGs (bench/scale_bench.py).
+SCALE_SIZES = {"quick": "1000,2000", "full": "5000,20000"}
 
 
 def main(argv=None) -> int:
@@ -43,7 +51,7 @@ def main(argv=None) -> int:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="20,000 searcher items, 2,000 images (default)")
     size.add_argument("--full", action="store_true", help="123,287 searcher items, 50,000 images")
-    parser.add_argument("--only", help="comma-separated steps: searcher,embedder,training,pipeline,rebuild")
+    parser.add_argument("--only", help="comma-separated steps: " + ",".join(STEPS))
     args = parser.parse_args(argv)
     steps = args.only.split(",") if args.only else list(STEPS)
     mode = "full" if args.full else "quick"
@@ -59,6 +67,12 @@ def main(argv=None) -> int:
     results["machine"]["load_average_after"] = os.getloadavg()
     os.makedirs(BENCH_DIR, exist_ok=True)
     json_path = os.path.join(BENCH_DIR, f"{stamp}.json")
+    if results["steps"].get("searcher", {}).get("sizes"):
+        from bench import frontier_plot
+
+        png = frontier_plot.write(results["steps"]["searcher"],
+                                  os.path.join(BENCH_DIR, f"{stamp}-frontier.png"))
+        results["frontier_png"] = os.path.relpath(png, REPO)
     with open(json_path, "w") as f:
         json.dump(results, f, indent=2)
     from bench import readme
@@ -131,6 +145,25 @@ def embedder_step(work: str, mode: str) -> dict:
     return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
 
 
+def embedder_tower_step(work: str, mode: str) -> dict:
+    """The ImageEmbedder against a plain TensorFlow loop over the same records, same model
+    and threads, with the pretrained tower's compute (EfficientNetB0, weights=None)."""
+    out = os.path.join(work, "embedder_tower.json")
+    sizes = "2000,20000" if mode == "full" else "2000"
+    child = run_measured([sys.executable, "bench/embedder_bench.py", "--sizes", sizes,
+                          "--tower", "efficientnet_b0", "--runs", "tf_loop,multi_processing_1,in_memory",
+                          "--output", out, "--skip-tmp"])
+    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+
+
+def scale_step(work: str, mode: str) -> dict:
+    """bench/scale_bench.py: the whole DAG on photo-like collections at two sizes."""
+    out = os.path.join(work, "scale.json")
+    child = run_measured([sys.executable, "-m", "bench.scale_bench", "--sizes", SCALE_SIZES[mode],
+                          "--workdir", work, "--output", out])
+    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+
+
 def training_step(work: str, mode: str) -> dict:
     out = os.path.join(work, "training.json")
     child = run_measured([sys.executable, "bench/train_bench.py", "--images", str(SAMPLE_IMAGES),
@@ -175,8 +208,9 @@ def _latest_timings(root: str) -> dict:
             "components_seconds": round(sum(r["seconds"] for r in rows), 1), "components": rows}
 
 
-STEPS = {"searcher": searcher_step, "embedder": embedder_step, "training": training_step,
-         "pipeline": pipeline_step, "rebuild": rebuild_step}
+STEPS = {"searcher": searcher_step, "embedder": embedder_step,
+         "embedder_tower": embedder_tower_step, "training": training_step,
+         "pipeline": pipeline_step, "rebuild": rebuild_step, "scale": scale_step}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -101,31 +101,6 @@ def export_text_encoder(work: str) -> str:
 
 # ---------------------------------------------------------------- measuring
 
-def evaluate(searcher_dir: str, config: SearcherOptions, vectors, metadata, queries,
-             settings: list[tuple[int, str]], work: str) -> list[dict]:
-    """Recall@10 / latency / index bytes of search settings on a built searcher's index
-    (re-read from its server index, which is scann's own serialization)."""
-    plan = plan_index(config, len(vectors), DIM)
-    with open(os.path.join(searcher_dir, formats.SEARCHER_SUMMARY)) as f:
-        plan.num_leaves = json.load(f)["chosen"]["num_leaves"]
-    parts = scann_index.on_device_parts(os.path.join(searcher_dir, formats.SERVER_INDEX_DIR), plan)
-    with tempfile.TemporaryDirectory(dir=work) as tmp:
-        metadata_path = os.path.join(tmp, "metadata.npy")
-        np.save(metadata_path, np.array(metadata, dtype=object), allow_pickle=True)
-        os.makedirs(os.path.join(tmp, "lookup"))
-        model = os.path.join(tmp, "lookup", "lookup.tflite")
-        vocab = os.path.join(tmp, "lookup", formats.MODEL_VOCAB)
-        texts = query_encoder.write_lookup_encoder(queries, model, vocab)
-        truth = recall.exact_truth(queries, vectors, "dot_product", 10)
-        reply = tf_free.run_module("components.searcher_builder.device_index", {
-            "parts": parts.save(os.path.join(tmp, "parts")), "metadata": metadata_path,
-            "userinfo": {"producer": "bench"}, "delimiter": tokenizer.DELIMITER_REGEX,
-            "evaluate": settings,
-            "tuning": {"model": model, "vocab": vocab, "texts": texts, "truth": truth, "k": 10},
-        })
-    return reply["trials"]
-
-
 def row(name: str, summary: dict, trial: dict, num_items: int) -> dict:
     return {
         "config": name, "num_items": num_items,
@@ -134,12 +109,130 @@ def row(name: str, summary: dict, trial: dict, num_items: int) -> dict:
         "dimensions_per_block": summary["chosen"]["dimensions_per_block"],
         "recall_at_10": trial["recall_at_10"], "recall_stderr": trial["stderr"],
         "p50_ms": trial["p50_ms"], "p95_ms": trial["p95_ms"],
+        "wall_p50_ms": trial.get("wall_p50_ms"),
         "index_bytes": trial["index_bytes"],
         "bytes_per_item": round(trial["index_bytes"] / num_items, 1),
-        "searcher_tflite_bytes": summary["searcher_bytes"],
-        "build_seconds": summary["build_seconds"], "train_seconds": summary["train_seconds"],
-        "tuned_on": (summary["tuning"] or {}).get("query_source"),
+        "searcher_tflite_bytes": summary.get("searcher_bytes"),
+        "build_seconds": summary.get("build_seconds"), "train_seconds": summary.get("train_seconds"),
+        "tuned_on": ((summary.get("tuning") or {}).get("query_source")),
     }
+
+
+# Leaves searched tried on every frontier tree (those up to its number of leaves).
+FRONTIER_LEAVES_SEARCHED = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
+FRONTIER_LEAF_FACTORS = (0.5, 1.0, 2.0, 4.0)  # x sqrt(N), plus the blog's 351
+
+
+def frontier(n: int, vectors, metadata, queries, work: str,
+             codebook_dir: str | None = None) -> tuple[list[dict], dict]:
+    """Recall@10 and Task Library p50 over the build space: trees of several numbers of
+    leaves over one shared codebook (build_search.BuildCache, as the tuner builds them;
+    the blog's 351-leaf tree among them), each searched at many leaves, INT8 and FLOAT.
+    `codebook_dir`: a scann index over the same rows whose codebook has the default
+    settings (the default searcher's server index), reused instead of training another.
+    Returns the points and the blog index's (plan, scann directory)."""
+    from components.searcher_builder import build_search
+
+    config = SearcherOptions(build_search="off")
+    base = plan_index(config, n, DIM)
+    cache = build_search.BuildCache(vectors, [m.decode() for m in metadata], os.path.join(work, f"cache-{n}"))
+    if codebook_dir:
+        cache.add_codebook(base, codebook_dir)
+    counts = sorted({max(2, round(math.sqrt(n) * f)) for f in FRONTIER_LEAF_FACTORS} | {BLOG["num_leaves"]})
+    points, blog_parts = [], None
+    for leaves in counts:
+        settings = dict(build_search.start_settings(base), num_leaves=leaves)
+        candidate = build_search.plan_for(base, settings)
+        started = time.perf_counter()
+        index_dir = cache.index_dir(candidate)
+        build_seconds = time.perf_counter() - started
+        searched = [k for k in FRONTIER_LEAVES_SEARCHED if k <= leaves]
+        trials = evaluate_parts(scann_index.on_device_parts(index_dir, candidate), metadata, queries,
+                                vectors, [(k, lookup) for k in searched for lookup in ("int8", "float")],
+                                os.path.join(work, f"frontier-{n}-{leaves}"))
+        parts = scann_index.on_device_parts(index_dir, candidate)
+        for t in trials:
+            scanned = mean_items_scanned(parts, queries, t["leaves_to_search"])
+            points.append(dict(t, num_leaves=leaves, bytes_per_item=round(t["index_bytes"] / n, 1),
+                               build_seconds=round(build_seconds, 1), mean_items_scanned=scanned,
+                               work=round(scanned + leaves, 1)))
+        if leaves == BLOG["num_leaves"]:
+            blog_parts = (candidate, index_dir)
+    return points, blog_parts
+
+
+def mean_items_scanned(parts, queries: np.ndarray, leaves_to_search: int) -> float:
+    """Items whose codes the device scores per query, on average: the sizes of the leaves
+    whose centroids score highest (the on-device partitioner's choice, dot product). With
+    the centroids scored (one per leaf, same 128-wide work), the cost that latency tracks,
+    free of a shared machine's timing noise."""
+    centroids = np.array([list(leaf.dimension) for leaf in parts.config.partitioner.leaf], np.float32)
+    sizes = np.bincount(parts.partition, minlength=len(centroids))
+    nearest = np.argsort(-(queries @ centroids.T), axis=1)[:, :leaves_to_search]
+    return round(float(sizes[nearest].sum(axis=1).mean()), 1)
+
+
+def evaluate_parts(parts, metadata, queries, vectors, settings: list[tuple[int, str]],
+                   work: str) -> list[dict]:
+    """device_index's evaluate mode on on-device parts: recall, p50 and index bytes."""
+    os.makedirs(work, exist_ok=True)
+    metadata_path = os.path.join(work, "metadata.npy")
+    np.save(metadata_path, np.array(metadata, dtype=object), allow_pickle=True)
+    request = lookup_request(queries, vectors, work)
+    reply = tf_free.run_module("components.searcher_builder.device_index", dict(
+        request, parts=parts.save(os.path.join(work, "parts")), metadata=metadata_path,
+        evaluate=settings))
+    return reply["trials"]
+
+
+def lookup_request(queries, vectors, work: str) -> dict:
+    os.makedirs(os.path.join(work, "lookup"), exist_ok=True)
+    model = os.path.join(work, "lookup", "lookup.tflite")
+    vocab = os.path.join(work, "lookup", formats.MODEL_VOCAB)
+    texts = query_encoder.write_lookup_encoder(queries, model, vocab)
+    truth = recall.exact_truth(queries, vectors, "dot_product", 10)
+    return {"userinfo": {"producer": "bench"}, "delimiter": tokenizer.DELIMITER_REGEX,
+            "tuning": {"model": model, "vocab": vocab, "texts": texts, "truth": truth, "k": 10}}
+
+
+def side_by_side(candidates: list[tuple[str, object, int, str]], metadata, queries, vectors,
+                 work: str) -> dict:
+    """p50 of (name, parts, leaves, lookup) candidates timed interleaved in one process
+    (device_index.compare_latency): the ratio between them survives a shared machine."""
+    os.makedirs(work, exist_ok=True)
+    metadata_path = os.path.join(work, "metadata.npy")
+    np.save(metadata_path, np.array(metadata, dtype=object), allow_pickle=True)
+    compare = [{"parts": parts.save(os.path.join(work, f"parts-{i}")), "leaves_to_search": leaves,
+                "lookup": lookup} for i, (_, parts, leaves, lookup) in enumerate(candidates)]
+    reply = tf_free.run_module("components.searcher_builder.device_index", dict(
+        lookup_request(queries, vectors, work), metadata=metadata_path, compare=compare, rounds=9))
+    return {name: {"p50_ms": p50, "wall_p50_ms": wall}
+            for (name, *_), p50, wall in zip(candidates, reply["p50_ms"], reply["wall_p50_ms"])}
+
+
+def bytes_breakdown(parts, metadata: list[bytes], work: str) -> dict:
+    """Bytes per item of one index with the item metadata this bench writes, the seeds'
+    `<flickr id>_<image path>`, the ids alone (the path follows from the COCO id) and
+    none: the codes and keys are what is left with none."""
+    variants = {
+        "ours: <image id>|<flickr id>|<image path>": metadata,
+        "seeds: <flickr id>_<image path>": [m.split(b"|")[1] + b"_" + m.split(b"|")[2] for m in metadata],
+        "<image id>|<flickr id>": [b"|".join(m.split(b"|")[:2]) for m in metadata],
+        "<image id>": [m.split(b"|")[0] for m in metadata],
+        "none (codes and keys only)": [b""] * len(metadata),
+    }
+    os.makedirs(work, exist_ok=True)
+    paths = {}
+    for i, (name, values) in enumerate(variants.items()):
+        paths[name] = os.path.join(work, f"metadata-{i}.npy")
+        np.save(paths[name], np.array(values, dtype=object), allow_pickle=True)
+    reply = tf_free.run_module("components.searcher_builder.device_index", {
+        "parts": parts.save(os.path.join(work, "parts")), "index_sizes": paths,
+        "userinfo": {"producer": "bench"}})
+    n = len(metadata)
+    return {name: {"bytes_per_item": round(size / n, 1),
+                   "mean_metadata_bytes": round(float(np.mean([len(v) for v in variants[name]])), 1)}
+            for name, size in reply["index_bytes"].items()}
 
 
 def bench_size(n: int, text_encoder: str, work: str) -> dict:
@@ -148,47 +241,65 @@ def bench_size(n: int, text_encoder: str, work: str) -> dict:
     embeddings = os.path.join(work, f"embeddings-{n}")
     embeddings_io.write_embeddings(embeddings, ids, vectors, metadata,
                                    summary={"count": len(ids), "dim": DIM}, shards=4)
-    rows, sweeps, tunings = [], {}, {}
-
     # Tuning queries for the default: a second, disjoint draw of concept queries, as the
     # pipeline tunes on train captions and validates on eval captions.
     tuning_sample = concept_queries(centres, NUM_QUERIES, seed=2)
-    builds = {
-        "default (auto)": (SearcherOptions(), tuning_sample),
-        "default, 2 dims/block (auto)": (SearcherOptions(dimensions_per_block=2), tuning_sample),
-        "default (auto), no query sample": (SearcherOptions(), None),
-        "blog 351/4 INT8": (SearcherOptions(**BLOG), None),
-    }
-    done = {}
-    for name, (config, tuning_vectors) in builds.items():
-        blog = name.startswith("blog")
-        if blog and round(math.sqrt(n)) == BLOG["num_leaves"]:
-            # Same index as the default (351 leaves, 1 dim per block): only the search
-            # settings differ, so it is measured on the default's index.
-            summary, out = done["default (auto)"]
-        else:
-            out = os.path.join(work, f"searcher-{n}-{len(done)}")
-            summary = build_searcher(embeddings, text_encoder, out, config,
-                                     tuning_vectors=tuning_vectors)
-        done[name] = (summary, out)
-        if blog:
-            settings = [(4, "int8"), (4, "float")]
-        else:
-            leaves = summary["chosen"]["num_leaves"]
-            sweep = sorted({max(1, round(leaves * f)) for f in (0.01, 0.02, 0.03, 0.05, 0.08)})
-            settings = [(summary["chosen"]["leaves_to_search"], summary["chosen"]["lookup"])]
-            settings += [(s, lookup) for s in sweep for lookup in ("int8", "float")]
-        trials = evaluate(out, config, vectors, metadata, queries, settings, work)
-        rows.append(row(name, summary, trials[0], n))
-        if blog:
-            rows.append(row("blog 351/4, FLOAT lookup", summary, trials[1], n))
-        else:
-            sweeps[name] = trials
-            tunings[name] = summary["tuning"]
+    out = os.path.join(work, f"searcher-{n}-default")
+    summary = build_searcher(embeddings, text_encoder, out, SearcherOptions(),
+                             tuning_vectors=tuning_sample)
+    chosen = summary["chosen"]
+    default_plan = plan_index(SearcherOptions(build_search="off"), n, DIM)
+    default_plan.num_leaves = chosen["num_leaves"]
+    default_parts = scann_index.on_device_parts(os.path.join(out, formats.SERVER_INDEX_DIR), default_plan)
+    default_trial = evaluate_parts(default_parts, metadata, queries, vectors,
+                                   [(chosen["leaves_to_search"], chosen["lookup"])],
+                                   os.path.join(work, f"default-{n}"))[0]
+
+    same_codebook = (summary["plan"]["anisotropic_quantization_threshold"]
+                     == default_plan.anisotropic_quantization_threshold
+                     and not summary["incremental"]["used"])
+    points, (blog_plan, blog_dir) = frontier(
+        n, vectors, metadata, queries, work,
+        os.path.join(out, formats.SERVER_INDEX_DIR) if same_codebook else None)
+    blog_parts = scann_index.on_device_parts(blog_dir, blog_plan)
+    blog = next(p for p in points if p["num_leaves"] == BLOG["num_leaves"]
+                and p["leaves_to_search"] == BLOG["num_leaves_to_search"] and p["lookup"] == BLOG["lookup"])
+    blog_float = next(p for p in points if p["num_leaves"] == BLOG["num_leaves"]
+                      and p["leaves_to_search"] == BLOG["num_leaves_to_search"] and p["lookup"] == "float")
+    # The blog config and our default, timed interleaved: the ratio the goals are about.
+    paired = side_by_side([("blog", blog_parts, BLOG["num_leaves_to_search"], BLOG["lookup"]),
+                           ("default", default_parts, chosen["leaves_to_search"], chosen["lookup"])],
+                          metadata, queries, vectors, os.path.join(work, f"paired-{n}"))
+    blog_summary = {"chosen": {"num_leaves": BLOG["num_leaves"], "dimensions_per_block": 1}}
+    rows = [row("default (auto)", summary, default_trial, n),
+            row("blog 351/4 INT8", blog_summary, blog, n),
+            row("blog 351/4, FLOAT lookup", blog_summary, blog_float, n)]
+    rows[0]["side_by_side_p50_ms"] = paired["default"]["p50_ms"]
+    rows[1]["side_by_side_p50_ms"] = paired["blog"]["p50_ms"]
     baselines = [exact_search_row(vectors, queries),
-                 server_index_row(done["default (auto)"][1], vectors, metadata, queries)]
-    return {"num_items": n, "rows": rows, "baselines": baselines, "sweeps": sweeps,
-            "tuning": tunings}
+                 server_index_row(out, vectors, metadata, queries)]
+    goals = goal_check(paired, rows[0], rows[1], points)
+    sizes = bytes_breakdown(default_parts, metadata, os.path.join(work, f"bytes-{n}"))
+    return {"num_items": n, "rows": rows, "baselines": baselines, "frontier": points,
+            "bytes_per_item_by_metadata": sizes,
+            "side_by_side": paired, "goals": goals,
+            "tuning": {"default (auto)": summary["tuning"]},
+            "default_chosen": chosen, "default_build_seconds": summary["build_seconds"],
+            "default_train_seconds": summary["train_seconds"]}
+
+
+def goal_check(paired: dict, default: dict, blog: dict, points: list[dict]) -> dict:
+    """Issue 19's goals, from this run's numbers: recall >= 0.95 at p50 <= 1.25x the blog's
+    (side by side); the best recall within +-10% of the blog's p50 (frontier pass, where
+    every point was timed with the same method); bytes per item."""
+    ratio = paired["default"]["p50_ms"] / paired["blog"]["p50_ms"]
+    near = [p for p in points if abs(p["p50_ms"] / blog["p50_ms"] - 1) <= 0.10]
+    best_near = max(near, key=lambda p: p["recall_at_10"]) if near else None
+    return {"default_recall": default["recall_at_10"], "default_p50_over_blog": round(ratio, 3),
+            "recall_goal_met": default["recall_at_10"] >= 0.95 and ratio <= 1.25,
+            "best_recall_within_10pct_of_blog_p50": best_near and best_near["recall_at_10"],
+            "best_near_blog": best_near and {k: best_near[k] for k in ("num_leaves", "leaves_to_search", "lookup", "recall_at_10", "p50_ms")},
+            "bytes_per_item": default["bytes_per_item"]}
 
 
 def _latency_ms(search_one, queries) -> tuple[float, float]:
@@ -235,20 +346,20 @@ def machine() -> dict:
 
 def print_table(result: dict) -> None:
     print(f"\n== {result['num_items']:,} items ==")
-    head = (f"{'config':<32}{'leaves':>9}{'lookup':>7}{'d/blk':>6}{'recall@10':>10}"
-            f"{'p50 ms':>8}{'p95 ms':>8}{'B/item':>8}{'build s':>9}")
-    print(head)
+    print(f"{'config':<28}{'leaves':>10}{'lookup':>7}{'recall@10':>10}{'p50 ms':>8}{'side p50':>9}"
+          f"{'B/item':>8}")
     for r in result["rows"]:
-        print(f"{r['config']:<32}{r['leaves_to_search']:>4}/{r['num_leaves']:<4}{r['lookup']:>7}"
-              f"{r['dimensions_per_block']:>6}{r['recall_at_10']:>10.3f}{r['p50_ms']:>8.3f}"
-              f"{r['p95_ms']:>8.3f}{r['bytes_per_item']:>8.1f}{r['build_seconds']:>9.1f}")
+        side = r.get("side_by_side_p50_ms")
+        print(f"{r['config']:<28}{r['leaves_to_search']:>5}/{r['num_leaves']:<4}{r['lookup']:>7}"
+              f"{r['recall_at_10']:>10.3f}{r['p50_ms']:>8.3f}{side if side else float('nan'):>9.3f}"
+              f"{r['bytes_per_item']:>8.1f}")
     for b in result.get("baselines", []):
-        print(f"{b['config']:<32}{'':>9}{'':>7}{'':>6}{b['recall_at_10']:>10.3f}{b['p50_ms']:>8.3f}"
-              f"{b['p95_ms']:>8.3f}")
-    for name, trials in result["sweeps"].items():
-        print(f"  sweep, {name}: " + ", ".join(
-            f"{t['leaves_to_search']}/{t['lookup']}: {t['recall_at_10']:.3f} {t['p50_ms']:.2f}ms"
-            for t in trials[1:]))
+        print(f"{b['config']:<28}{'':>10}{'':>7}{b['recall_at_10']:>10.3f}{b['p50_ms']:>8.3f}")
+    print("goals:", json.dumps(result["goals"]))
+    print("frontier:")
+    for p in sorted(result["frontier"], key=lambda p: (p["num_leaves"], p["lookup"], p["leaves_to_search"])):
+        print(f"  {p['num_leaves']:>5} {p['leaves_to_search']:>3} {p['lookup']:>6} "
+              f"recall {p['recall_at_10']:.3f} p50 {p['p50_ms']:.3f} wall {p['wall_p50_ms']:.3f}")
 
 
 def main(argv=None) -> None:

@@ -198,8 +198,45 @@ def _fake_urls(rng: random.Random, split: str, file_name: str) -> tuple[str, str
     return f"http://images.cocodataset.org/{split}/{file_name}", flickr
 
 
-def write_collection(root: str, image_ids: range, seed: int, size_px: int) -> dict[str, int]:
-    """Writes one COCO-layout collection for `image_ids`; returns images per split."""
+PHOTO_SIZE = (640, 480)  # COCO's typical photo
+PHOTO_QUALITY = 92
+
+
+class PhotoTexture:
+    """Makes a rendered scene photo-like in size and bytes: 640x480, uneven lighting and
+    sensor-like grain, so a JPEG weighs 100-200 KB as a COCO photo does (a flat synthetic
+    drawing compresses to a few KB, which would understate ingestion and decoding).
+    The grain fields are drawn once and shifted per image: random per image, cheap."""
+
+    def __init__(self, seed: int, grain: float = 18.0, fields: int = 4):
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        width, height = PHOTO_SIZE
+        coarse = rng.normal(0, grain, (fields, height // 2, width // 2, 3)).repeat(2, 1).repeat(2, 2)
+        fine = rng.normal(0, grain / 2, (fields, height, width, 3))
+        self.grain = (coarse + fine).astype(np.float32)
+        y, x = np.mgrid[0:height, 0:width] / height
+        self.light = [(1.0 + 0.25 * np.sin(x * a + b) * np.cos(y * c))[..., None].astype(np.float32)
+                      for a, b, c in rng.uniform((1, 0, 1), (4, 6, 4), size=(fields, 3))]
+
+    def apply(self, rng: random.Random, square: Image.Image) -> Image.Image:
+        import numpy as np
+
+        width, height = PHOTO_SIZE
+        canvas = Image.new("RGB", PHOTO_SIZE, square.getpixel((2, 2)))
+        canvas.paste(square.resize((height, height)), ((width - height) // 2, 0))
+        grain = np.roll(self.grain[rng.randrange(len(self.grain))],
+                        (rng.randrange(height), rng.randrange(width)), axis=(0, 1))
+        pixels = np.asarray(canvas, np.float32) * self.light[rng.randrange(len(self.light))] + grain
+        return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def write_collection(root: str, image_ids: range, seed: int, size_px: int,
+                     photos: bool = False) -> dict[str, int]:
+    """Writes one COCO-layout collection for `image_ids`; returns images per split.
+    `photos`: 640x480 photo-like JPEGs of 100-200 KB (PhotoTexture) instead of
+    `size_px` squares."""
     documents: dict[str, dict[str, Any]] = {}
     for split, _ in SPLITS:
         os.makedirs(os.path.join(root, split), exist_ok=True)
@@ -211,17 +248,20 @@ def write_collection(root: str, image_ids: range, seed: int, size_px: int) -> di
             "images": [], "annotations": [],
         }
     caption_id = image_ids.start * 10
+    texture = PhotoTexture(seed) if photos else None
     for image_id in image_ids:
         rng = random.Random(f"{seed}/{image_id}")
         image, captions = render_image(rng, size_px)
+        if texture is not None:
+            image = texture.apply(rng, image)
         split = _split_for(image_id, seed)
         file_name = f"{image_id:012d}.jpg"
-        image.save(os.path.join(root, split, file_name), quality=92)
+        image.save(os.path.join(root, split, file_name), quality=PHOTO_QUALITY if photos else 92)
         coco_url, flickr_url = _fake_urls(rng, split, file_name)
         doc = documents[split]
         doc["images"].append({
-            "license": 1, "file_name": file_name, "coco_url": coco_url, "height": size_px,
-            "width": size_px, "date_captured": "2026-01-01 00:00:00",
+            "license": 1, "file_name": file_name, "coco_url": coco_url,
+            "height": image.height, "width": image.width, "date_captured": "2026-01-01 00:00:00",
             "flickr_url": flickr_url, "id": image_id,
         })
         for caption in captions:
@@ -235,7 +275,7 @@ def write_collection(root: str, image_ids: range, seed: int, size_px: int) -> di
 
 
 def generate(out_dir: str, num_images: int = 2000, seed: int = 0, spans: int = 0,
-             image_size: int = 128) -> dict:
+             image_size: int = 128, photos: bool = False) -> dict:
     """Writes the collection (spans=0: one collection; spans=K: span-1..span-K folders
     of near-equal size). Returns a summary with counts and the wall time."""
     if num_images < 1:
@@ -247,13 +287,14 @@ def generate(out_dir: str, num_images: int = 2000, seed: int = 0, spans: int = 0
     summary: dict[str, Any] = {"out_dir": out_dir, "images": num_images, "seed": seed, "spans": {},
                "captions": num_images * CAPTIONS_PER_IMAGE}
     if spans <= 0:
-        summary["splits"] = write_collection(out_dir, range(1, num_images + 1), seed, image_size)
+        summary["splits"] = write_collection(out_dir, range(1, num_images + 1), seed, image_size,
+                                             photos)
     else:
         bounds = [round(num_images * k / spans) for k in range(spans + 1)]
         for span in range(1, spans + 1):
             ids = range(bounds[span - 1] + 1, bounds[span] + 1)
             span_dir = os.path.join(out_dir, f"span-{span}")
-            summary["spans"][span] = write_collection(span_dir, ids, seed, image_size)
+            summary["spans"][span] = write_collection(span_dir, ids, seed, image_size, photos)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
 

@@ -432,3 +432,51 @@ def test_a_rebuild_retrains_when_extending_would_be_unsound(rebuilt):
     }
     for expected, decision in cases.items():
         assert not decision.extends and expected in decision.reason, (expected, decision.reason)
+
+
+# ----------------------------------------------------------------- build-settings search
+
+def test_build_search_walks_each_axis_and_keeps_the_fastest_build_meeting_the_target():
+    # Latency falls towards 60 leaves, which only meet the target with spherical k-means
+    # (which is also a little faster).
+    def tune_build(settings):
+        leaves = settings["num_leaves"]
+        met = leaves < 60 or settings["spherical"]
+        p50 = abs(leaves - 60) / 100 + 0.1 + (0 if settings["spherical"] else 0.01)
+        chosen = tuning.Trial(4, "int8", 0.96 if met else 0.9, 0.001, round(p50, 4))
+        return tuning.TuningResult(chosen, met, [chosen])
+
+    axes = [("num_leaves", lambda _: [20, 40, 80]),
+            ("num_leaves", lambda best: [best - 10, best + 10]),
+            ("spherical", lambda spherical: [not spherical]),
+            ("num_leaves", lambda best: [best + 10])]
+    start = {"num_leaves": 30, "spherical": False}
+    best, trials = tuning.search_builds(tune_build, start, axes)
+    # 50 is the best of the first two passes (80 misses the target, 30 is not built
+    # twice); spherical then lets 60 meet it.
+    assert best.settings == {"num_leaves": 60, "spherical": True}
+    assert [t.settings["num_leaves"] for t in trials] == [30, 20, 40, 80, 50, 50, 60]
+    missed = tuning.BuildTrial({}, tune_build({"num_leaves": 70, "spherical": False}))
+    assert best.better_than(missed) and not missed.better_than(best)
+
+
+def test_build_search_reuses_one_codebook_and_picks_a_measured_build(root, tmp_path):
+    encoders = exported_encoders(root)
+    vectors = clustered_unit_vectors(1200, 16, spread=1.0, seed=31)
+    write_embeddings(str(tmp_path / "emb"), np.arange(1, 1201), vectors, shards=1)
+    summary = build_searcher(str(tmp_path / "emb"), encoders["text_encoder"], str(tmp_path / "out"),
+                             SearcherOptions(build_search="trees", tuning_queries=100))
+    search = summary["tuning"]["build_search"]
+    builds = search["builds"]
+    assert {b["settings"]["num_leaves"] for b in builds} >= {17, 35, 69, 139}  # sqrt(N) x 0.5..4
+    assert {b["settings"]["anisotropic_quantization_threshold"] for b in builds} == {0.2}
+    finalists = [b for b in builds if b["final_p50_ms"] is not None]
+    assert search["chosen"] == min(finalists, key=lambda b: b["final_p50_ms"])
+    assert summary["chosen"]["num_leaves"] == search["chosen"]["settings"]["num_leaves"]
+    assert summary["chosen"]["leaves_to_search"] == search["chosen"]["leaves_to_search"]
+    assert summary["tuning"]["target_met"]
+    # The chosen build is what was written: the device finds each item as its own top hit.
+    results = search_vectors(str(tmp_path / "out"), vectors[:5], tmp_path, k=1)
+    assert [hits[0]["image_id"] for hits in results] == [1, 2, 3, 4, 5]
+    index = server_index.ServerIndex.load(str(tmp_path / "out" / formats.SERVER_INDEX_DIR))
+    assert index.search(vectors[:1], k=1)[0][0].metadata == item_metadata_for(1).decode()

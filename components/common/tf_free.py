@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 
@@ -46,3 +47,47 @@ def run_module(module: str, request: dict[str, Any], timeout: float = 3600) -> d
     if not lines:
         raise TfFreeError(f"{module} printed no reply")
     return json.loads(lines[-1])
+
+
+class Session:
+    """A TF-free module kept running across requests: one JSON line in, one JSON line out
+    per request (`python -m <module> --session`). For a caller that sends many requests
+    in a row (the SearcherBuilder's build search): the Task Library and the module are
+    loaded once, and latencies measured in one process compare side by side."""
+
+    def __init__(self, module: str):
+        self.module = module
+        # stderr goes to a file: a pipe nobody reads would block the child once full.
+        self.stderr = tempfile.TemporaryFile("w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module, "--session"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=dict(os.environ))
+
+    def request(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            self.stderr.seek(0)
+            tail = "\n".join(self.stderr.read().strip().splitlines()[-15:])
+            raise TfFreeError(f"{self.module} failed (exit {self.process.returncode}):\n{tail}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()  # type: ignore[union-attr]
+            self.process.wait(timeout=60)
+        if self.process.stdout:
+            self.process.stdout.close()
+        self.stderr.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -15,6 +15,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import flatbuffers  # noqa: E402
@@ -28,6 +29,8 @@ from components.common import device_search, recall  # noqa: E402
 from components.searcher_builder import tuning  # noqa: E402
 from components.searcher_builder.scann_index import with_search  # noqa: E402
 from components.common.tflite_metadata import text_model_with_metadata  # noqa: E402
+
+LATENCY_ROUNDS = 3
 
 
 class Parts:
@@ -127,12 +130,20 @@ def caption_queries(tuning_request: dict, text_encoder: str) -> TuningQueries:
 
 class CandidateEvaluator:
     """Recall@k and latency of one (leaves, lookup) setting: TextSearcher on the query
-    model with the candidate index as an external index file."""
+    model with the candidate index as an external index file.
+
+    Latency: each query's search call is timed by the calling thread's CPU clock (the
+    Task Library searches in the calling thread) and by the wall clock, over `rounds`
+    passes; a setting's p50 is the lowest of its passes' medians. On a shared machine a
+    query's wall time includes however long other processes held the core; its CPU time
+    is what it costs, and on an idle device what it takes. p50_ms is the CPU figure (the
+    tuner compares those), wall_p50_ms the wall clock's."""
 
     def __init__(self, parts: Parts, queries: TuningQueries, k: int, work_dir: str,
-                 userinfo: dict):
+                 userinfo: dict, rounds: int = LATENCY_ROUNDS):
         self.parts, self.queries, self.k, self.userinfo = parts, queries, k, userinfo
         self.index_path = os.path.join(work_dir, "candidate_index.ldb")
+        self.rounds = rounds
 
     def __call__(self, leaves: int, lookup: str) -> tuning.Trial:
         with open(self.index_path, "wb") as f:
@@ -140,16 +151,34 @@ class CandidateEvaluator:
         searcher = device_search.open_text_searcher(
             self.queries.model_path, max_results=self.k, index_file=self.index_path)
         texts = self.queries.texts
+        cpu_passes, wall_passes = [], []
         with device_search.native_stderr_silenced():
             searcher.search(texts[0])  # warm-up, not timed
-            results, millis = device_search.timed_map(
-                lambda text: device_search.search_text(searcher, text), texts)
+            for _ in range(self.rounds):
+                results, cpu, wall = timed_searches(searcher, texts)
+                cpu_passes.append(cpu)
+                wall_passes.append(wall)
+        best_cpu = min(cpu_passes, key=lambda m: device_search.percentile_ms(m, 50))
+        best_wall = min(wall_passes, key=lambda m: device_search.percentile_ms(m, 50))
         found = [[self.parts.row_of.get(hit.metadata, -1) for hit in hits] for hits in results]
         recalls = recall.per_query_recall(found, self.queries.truth, self.k)
         return tuning.Trial(leaves, lookup, round(float(np.mean(recalls)), 4),
                             round(recall.stderr(recalls), 4),
-                            round(device_search.percentile_ms(millis, 50), 4),
-                            round(device_search.percentile_ms(millis, 95), 4))
+                            round(device_search.percentile_ms(best_cpu, 50), 4),
+                            round(device_search.percentile_ms(best_cpu, 95), 4),
+                            round(device_search.percentile_ms(best_wall, 50), 4),
+                            round(device_search.percentile_ms(best_wall, 95), 4))
+
+
+def timed_searches(searcher, texts: list[str]) -> tuple[list, list[float], list[float]]:
+    """Hits of each query, and each search call's CPU and wall milliseconds."""
+    results, cpu, wall = [], [], []
+    for text in texts:
+        cpu_start, wall_start = time.thread_time(), time.perf_counter()
+        results.append(device_search.search_text(searcher, text))
+        wall.append((time.perf_counter() - wall_start) * 1000.0)
+        cpu.append((time.thread_time() - cpu_start) * 1000.0)
+    return results, cpu, wall
 
 
 def prepare_queries(request: dict, work_dir: str) -> TuningQueries:
@@ -186,7 +215,52 @@ def evaluate_settings(parts: Parts, request: dict) -> dict:
     return {"trials": out}
 
 
+def compare_latency(request: dict) -> dict:
+    """p50 CPU and wall milliseconds of several (parts, leaves, lookup) candidates measured
+    interleaved: every round times each candidate's queries in turn, and a candidate's
+    p50 is the median of its rounds' medians, so a burst of load on a shared machine
+    hits all candidates alike instead of deciding between them."""
+    with tempfile.TemporaryDirectory(prefix="t2i-compare-") as work_dir:
+        queries = prepare_queries(request, work_dir)
+        searchers = []
+        for i, candidate in enumerate(request["compare"]):
+            parts = Parts(candidate["parts"], request["metadata"])
+            path = os.path.join(work_dir, f"candidate-{i}.ldb")
+            with open(path, "wb") as f:
+                f.write(parts.index_bytes(candidate["leaves_to_search"], candidate["lookup"],
+                                          request["userinfo"]))
+            del parts
+            searchers.append(device_search.open_text_searcher(
+                queries.model_path, max_results=request["tuning"]["k"], index_file=path))
+        cpu_medians = [[] for _ in searchers]
+        wall_medians = [[] for _ in searchers]
+        with device_search.native_stderr_silenced():
+            for searcher in searchers:
+                searcher.search(queries.texts[0])  # warm-up
+            for _ in range(request.get("rounds", 2 * LATENCY_ROUNDS)):
+                for i, searcher in enumerate(searchers):
+                    _, cpu, wall = timed_searches(searcher, queries.texts)
+                    cpu_medians[i].append(device_search.percentile_ms(cpu, 50))
+                    wall_medians[i].append(device_search.percentile_ms(wall, 50))
+    return {"p50_ms": [round(float(np.median(m)), 4) for m in cpu_medians],
+            "wall_p50_ms": [round(float(np.median(m)), 4) for m in wall_medians]}
+
+
+def index_sizes(request: dict) -> dict:
+    """Index bytes of the same parts with each metadata variant {name: metadata .npy}: what
+    the codes, the LevelDB keys and the item metadata each cost."""
+    sizes = {}
+    for name, metadata_path in request["index_sizes"].items():
+        parts = Parts(request["parts"], metadata_path)
+        sizes[name] = len(parts.index_bytes(1, "int8", request["userinfo"]))
+    return {"index_bytes": sizes}
+
+
 def run(request: dict) -> dict:
+    if request.get("compare"):
+        return compare_latency(request)
+    if request.get("index_sizes"):
+        return index_sizes(request)
     parts = Parts(request["parts"], request["metadata"])
     if request.get("evaluate"):
         return evaluate_settings(parts, request)
@@ -205,6 +279,8 @@ def run(request: dict) -> dict:
         leaves, lookup = result.chosen.leaves_to_search, result.chosen.lookup
         tuning_reply = dict(result.to_dict(), query_source=queries.source,
                             num_queries=len(queries.texts), started_from=start)
+        if request.get("tune_only"):  # a build-search candidate: no outputs written
+            return {"leaves_to_search": leaves, "lookup": lookup, "tuning": tuning_reply}
     index = parts.index_bytes(leaves, lookup, userinfo)
     sizes = {"index_bytes": len(index)}
     for source, target in (("text_encoder", "searcher_out"), ("image_encoder", "image_searcher_out")):
@@ -219,6 +295,10 @@ def run(request: dict) -> dict:
 
 
 def main() -> None:
+    if "--session" in sys.argv:  # tf_free.Session: one JSON request per line
+        for line in sys.stdin:
+            print(json.dumps(run(json.loads(line))), flush=True)
+        return
     print(json.dumps(run(json.load(sys.stdin))))
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 DISTANCES = ("dot_product", "squared_l2")
 SCORINGS = ("ah", "brute_force")
 LOOKUPS = ("auto", "int8", "float")
+BUILD_SEARCHES = ("auto", "off", "trees", "full")
 
 
 @dataclass
@@ -25,6 +26,15 @@ class SearcherOptions:
     # A rebuild extends the previous index (its leaves and codebook) while the collection
     # has grown by at most this fraction of it; beyond, the index is trained afresh.
     incremental_max_growth: float = 0.5
+    # Build settings the auto-tuner varies, each build tuned for its cheapest search
+    # setting and the builds compared by measured Task Library latency
+    # (components/searcher_builder/build_search.py): "trees" varies the partitioner
+    # (number of leaves, k-means iterations, training sample, spherical k-means) over one
+    # codebook; "full" also the codebook's anisotropic threshold; "off" builds once;
+    # "auto" is "trees" from 10,000 items (plan.AUTO_BUILD_SEARCH_MIN_ITEMS), else "off".
+    build_search: str = "auto"
+    kmeans_iterations: int = 12  # the starting point of the build search, or the setting
+    spherical_leaves: bool = False
 
 
 def problems(options: SearcherOptions) -> list[str]:
@@ -32,7 +42,8 @@ def problems(options: SearcherOptions) -> list[str]:
     found = [f"searcher.{name} = {value!r}; expected one of {', '.join(allowed)}"
              for name, value, allowed in (("distance", options.distance, DISTANCES),
                                           ("scoring", options.scoring, SCORINGS),
-                                          ("lookup", options.lookup, LOOKUPS))
+                                          ("lookup", options.lookup, LOOKUPS),
+                                          ("build_search", options.build_search, BUILD_SEARCHES))
              if value not in allowed]
     if options.num_leaves < 0 or options.num_leaves_to_search < 0:
         found.append("searcher.num_leaves and num_leaves_to_search must be >= 0")

@@ -12,6 +12,10 @@ from dataclasses import asdict, dataclass, field
 
 from components.searcher_builder import options as searcher_options
 
+# "auto" searches build settings ("trees") from this many items: below it a query scans a
+# few thousand codes whatever the build, and a build search would cost more time than
+# it could save (tests, samples).
+AUTO_BUILD_SEARCH_MIN_ITEMS = 10_000
 AH_CENTERS = 256  # lut256: the only code size the on-device scorer reads
 MIN_ITEMS_PER_LEAF = 2
 
@@ -29,7 +33,7 @@ class IndexPlan:
     num_leaves: int  # 1 = flat: one partition, always searched
     num_leaves_to_search: int  # 0 = auto-tune
     lookup: str  # auto | int8 | float ("float" is what brute force stores)
-    training_sample_size: int
+    training_sample_size: int  # the codebook's (and by default the tree's) training sample
     dimensions_per_block: int
     anisotropic_quantization_threshold: float
     min_partition_size: int
@@ -37,6 +41,15 @@ class IndexPlan:
     tuning_queries: int
     seed: int
     notes: list[str] = field(default_factory=list)
+    # The partitioner's own training settings (build_search.py varies them).
+    tree_sample_size: int = 0  # 0 = training_sample_size
+    kmeans_iterations: int = 12  # scann's default
+    spherical: bool = False  # spherical k-means: unit-norm centroids
+    build_search: str = "off"  # off | trees | full (SearcherOptions.build_search)
+
+    def __post_init__(self) -> None:
+        if not self.tree_sample_size:
+            self.tree_sample_size = self.training_sample_size
 
     @property
     def flat(self) -> bool:
@@ -94,7 +107,23 @@ def plan_index(config, num_items: int, embedding_dim: int) -> IndexPlan:
         # Model Maker's advice: about a tenth of the average partition size.
         min_partition_size=max(1, num_items // num_leaves // 10),
         target_recall_at_10=config.target_recall_at_10,
-        tuning_queries=min(config.tuning_queries, num_items), seed=config.seed, notes=notes)
+        tuning_queries=min(config.tuning_queries, num_items), seed=config.seed, notes=notes,
+        kmeans_iterations=getattr(config, "kmeans_iterations", 12),
+        spherical=getattr(config, "spherical_leaves", False),
+        build_search=_build_search(config, scoring, num_items, num_leaves, leaves_to_search))
+
+
+def _build_search(config, scoring: str, num_items: int, num_leaves: int,
+                  leaves_to_search: int) -> str:
+    """Which build settings the tuner varies: none for a flat or brute-force index or
+    when the user pinned the leaves searched (the latency to minimise is then not ours to
+    pick); else the configured search."""
+    mode = getattr(config, "build_search", "off")
+    if num_leaves <= 1 or scoring != "ah" or leaves_to_search:
+        return "off"
+    if mode == "auto":
+        return "trees" if num_items >= AUTO_BUILD_SEARCH_MIN_ITEMS else "off"
+    return mode
 
 
 def search_fraction(leaves_to_search: int, num_leaves: int) -> float:

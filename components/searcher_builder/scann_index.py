@@ -1,8 +1,9 @@
 """ScaNN build and its conversion to the on-device format (TensorFlow process).
 
-`build_scann` trains the partitioner and the asymmetric-hashing codebook with scann's
-builder in the on-device-compatible shape (lut256 codes, residual quantization off,
-no reordering; docs/SEARCHER_FORMAT.md §3), `on_device_parts` reads scann's serialization back
+`build_tree` trains the k-means partitioner and `build_codebook` the asymmetric-hashing
+codebook, each with scann's builder in the on-device-compatible shape (lut256 codes,
+residual quantization off, no reordering; docs/SEARCHER_FORMAT.md §3); `combine` joins one of
+each into a scann index directory; `on_device_parts` reads scann's serialization back
 into a ScannOnDeviceConfig plus the per-item arrays the index file needs, and
 `flat_parts` makes a one-partition float index without scann for tiny collections.
 The search settings (leaves searched, lookup type) are applied later with
@@ -11,6 +12,7 @@ The search settings (leaves searched, lookup type) are applied later with
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,21 +61,38 @@ def with_search(config: ondevice_pb2.ScannOnDeviceConfig, leaves_to_search: int,
     return out
 
 
-def build_scann(vectors: np.ndarray, plan: IndexPlan, docids: list[str] | None = None,
-                training_threads: int = 0):
-    """A scann searcher with the plan's tree and scoring (plan.flat is not for scann)."""
+def build_tree(vectors: np.ndarray, plan: IndexPlan, directory: str,
+               docids: list[str] | None = None, training_threads: int = 0) -> None:
+    """Trains the plan's k-means partitioner (scann tree + brute force scoring, which
+    trains nothing more) and serializes it into `directory`: seconds, even at 123k."""
+    from scann.scann_ops.py import scann_ops_pybind
+
+    builder = scann_ops_pybind.builder(vectors, 10, plan.distance).tree(
+        num_leaves=plan.num_leaves,
+        num_leaves_to_search=max(1, plan.num_leaves_to_search or 1),
+        training_sample_size=plan.tree_sample_size,
+        min_partition_size=plan.min_partition_size,
+        training_iterations=plan.kmeans_iterations,
+        spherical=plan.spherical).score_brute_force()
+    # Leaf-size balancing (partitioning.balancing_type GREEDY_BALANCED) would be the
+    # setting against outsized leaves, but scann 1.3.2 aborts with a double free when
+    # training with it, and max_cluster_size has no effect on a one-level tree.
+    config = _scann_config(builder.create_config())
+    _serialize(vectors, config, directory, docids, training_threads)
+
+
+def build_codebook(vectors: np.ndarray, plan: IndexPlan, directory: str,
+                   training_threads: int = 0) -> None:
+    """Trains the asymmetric-hashing codebook and encodes every item, without a tree.
+
+    With residual quantization off (the on-device scorer cannot read residual codes;
+    left on, recall collapses to ~0.12) an item's code does not depend on its leaf, so
+    one codebook serves every tree: the expensive part of a build (about 95% of it at
+    123k items) is done once per codebook setting, not once per number of leaves."""
     from scann.scann_ops.py import scann_ops_pybind
 
     builder = scann_ops_pybind.builder(vectors, 10, plan.distance)
-    if not plan.flat:
-        builder = builder.tree(
-            num_leaves=plan.num_leaves,
-            num_leaves_to_search=max(1, plan.num_leaves_to_search or 1),
-            training_sample_size=plan.training_sample_size,
-            min_partition_size=plan.min_partition_size)
     if plan.scoring == "ah":
-        # residual_quantization=False: scann turns it on for tree + dot product and the
-        # on-device scorer cannot read residual codes (recall collapses to ~0.12).
         builder = builder.score_ah(
             plan.dimensions_per_block,
             anisotropic_quantization_threshold=plan.anisotropic_quantization_threshold,
@@ -81,7 +100,59 @@ def build_scann(vectors: np.ndarray, plan: IndexPlan, docids: list[str] | None =
             hash_type="lut256", residual_quantization=False)
     else:
         builder = builder.score_brute_force()
-    return builder.set_n_training_threads(training_threads).build(docids=docids)
+    _serialize(vectors, _scann_config(builder.create_config()), directory, None, training_threads)
+
+
+def combine(tree_dir: str, codebook_dir: str, out_dir: str) -> None:
+    """A scann index directory with `tree_dir`'s partitioner and leaf assignments and
+    `codebook_dir`'s scoring (codebook and codes, or float vectors): what one tree + AH
+    build would have written, loadable by scann (server_index.py) and extendable
+    (incremental.py)."""
+    from scann.proto import scann_pb2
+
+    tree = scann_pb2.ScannConfig.FromString(_read(tree_dir, "scann_config.pb"))
+    scoring = scann_pb2.ScannConfig.FromString(_read(codebook_dir, "scann_config.pb"))
+    config = scann_pb2.ScannConfig()
+    config.CopyFrom(scoring)
+    config.partitioning.CopyFrom(tree.partitioning)
+    os.makedirs(out_dir, exist_ok=True)
+    files = {"serialized_partitioner.pb": ("PARTITIONER", tree_dir),
+             "datapoint_to_token.npy": ("TOKENIZATION_NPY", tree_dir)}
+    if scoring.HasField("hash"):
+        files.update({"ah_codebook.pb": ("AH_CENTERS", codebook_dir),
+                      "hashed_dataset.npy": ("AH_DATASET_NPY", codebook_dir)})
+    else:
+        files["dataset.npy"] = ("DATASET_NPY", codebook_dir)
+    if os.path.exists(os.path.join(tree_dir, "scann_docids.pkl")):
+        files["scann_docids.pkl"] = (None, tree_dir)
+    assets = []
+    for name, (asset_type, source) in files.items():
+        shutil.copyfile(os.path.join(source, name), os.path.join(out_dir, name))
+        if asset_type:
+            assets.append(f'assets {{\n  asset_type: {asset_type}\n  '
+                          f'asset_path: "{os.path.join(out_dir, name)}"\n}}\n')
+    with open(os.path.join(out_dir, "scann_config.pb"), "wb") as f:
+        f.write(config.SerializeToString())
+    with open(os.path.join(out_dir, "scann_assets.pbtxt"), "w") as f:
+        f.write("".join(assets))
+
+
+def _scann_config(text: str):
+    from google.protobuf import text_format
+    from scann.proto import scann_pb2
+
+    return text_format.Parse(text, scann_pb2.ScannConfig())
+
+
+def _serialize(vectors: np.ndarray, config, directory: str, docids: list[str] | None,
+               training_threads: int) -> None:
+    from google.protobuf import text_format
+    from scann.scann_ops.py import scann_ops_pybind
+
+    searcher = scann_ops_pybind.create_searcher(
+        vectors, text_format.MessageToString(config), training_threads, docids=docids)
+    os.makedirs(directory, exist_ok=True)
+    searcher.serialize(directory)
 
 
 def on_device_parts(artifacts_dir: str, plan: IndexPlan) -> OnDeviceParts:

@@ -41,8 +41,10 @@ class Trial:
     lookup: str
     recall_at_10: float
     stderr: float = 0.0  # of the mean recall over the queries
-    p50_ms: float = float("nan")
+    p50_ms: float = float("nan")  # per-query CPU time of the search (device_index.py)
     p95_ms: float = float("nan")
+    wall_p50_ms: float = float("nan")
+    wall_p95_ms: float = float("nan")
 
     @property
     def cost(self) -> float:
@@ -146,3 +148,67 @@ def _fewer_than(trial, lookup: str, num_leaves: int, target: float,
     if most < 1 or not trial(most, lookup).meets(target):
         return None
     return _fewest_leaves(trial, lookup, most, target, most)
+
+
+# ---------------------------------------------------------------- build settings
+
+@dataclass
+class BuildTrial:
+    """One build's settings and the search setting tuned on it."""
+    settings: dict
+    result: TuningResult
+    # Re-measured side by side with the other finalists (build_search._final), if it was.
+    final_p50_ms: float | None = None
+    final_wall_p50_ms: float | None = None
+
+    @property
+    def p50_ms(self) -> float:
+        return self.result.chosen.p50_ms
+
+    def better_than(self, other: "BuildTrial | None") -> bool:
+        """Meeting the target beats missing it; among builds that meet it the lower
+        measured p50 wins, among builds that miss it the higher recall lower bound."""
+        if other is None:
+            return True
+        if self.result.target_met != other.result.target_met:
+            return self.result.target_met
+        if self.result.target_met:
+            return self.p50_ms < other.p50_ms
+        return self.result.chosen.lower_bound > other.result.chosen.lower_bound
+
+    def to_dict(self) -> dict:
+        chosen = self.result.chosen
+        return {"settings": self.settings, "target_met": self.result.target_met,
+                "leaves_to_search": chosen.leaves_to_search, "lookup": chosen.lookup,
+                "recall_at_10": chosen.recall_at_10, "lower_bound": round(chosen.lower_bound, 4),
+                "p50_ms": chosen.p50_ms, "wall_p50_ms": chosen.wall_p50_ms,
+                "final_p50_ms": self.final_p50_ms, "final_wall_p50_ms": self.final_wall_p50_ms,
+                "search_trials": len(self.result.trials)}
+
+
+Axis = tuple[str, Callable[[object], Sequence[object]]]
+
+
+def search_builds(tune_build: Callable[[dict], TuningResult], start: dict,
+                  axes: Sequence[Axis]) -> tuple[BuildTrial, list[BuildTrial]]:
+    """Coordinate search over build settings: from `start`, each axis in turn tries the
+    values `values(current best value)` gives, the other settings held at the best so
+    far, and keeps the best build (BuildTrial.better_than). An axis may appear twice,
+    coarse then fine (the number of leaves: multiples of sqrt(N), then the geometric
+    midpoints around the best). `tune_build(settings)` builds (or reuses) the index and
+    tunes its search settings; a setting seen before is not built again."""
+    seen: dict[tuple, BuildTrial] = {}
+
+    def trial(settings: dict) -> BuildTrial:
+        key = tuple(sorted(settings.items()))
+        if key not in seen:
+            seen[key] = BuildTrial(dict(settings), tune_build(dict(settings)))
+        return seen[key]
+
+    best = trial(start)
+    for name, values in axes:
+        for value in values(best.settings[name]):
+            candidate = trial(dict(best.settings, **{name: value}))
+            if candidate.better_than(best):
+                best = candidate
+    return best, list(seen.values())

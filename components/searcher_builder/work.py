@@ -24,7 +24,8 @@ import time
 import numpy as np
 
 from components.common import embeddings_io, formats, tf_free, tokenizer
-from components.searcher_builder import incremental, query_encoder, scann_index, server_index
+from components.searcher_builder import (build_search, incremental, query_encoder,
+                                         scann_index, server_index)
 from components.searcher_builder.plan import IndexPlan, plan_index
 from components.common.recall import exact_truth
 
@@ -57,41 +58,48 @@ def build_searcher(embeddings_dir: str, text_encoder_dir: str, output_dir: str, 
     extension = incremental.decide(previous_searcher_dir, plan, config, docids, model)
 
     train_start = time.time()
-    if extension.extends:
-        plan = dataclasses.replace(plan, num_leaves=extension.num_leaves,
-                                   notes=plan.notes + [extension.reason])
-        order = incremental.extend(extension, items.vectors, docids, server_dir)
-        # The extended index keeps its old rows first: every row-indexed part follows it.
-        items = items.take(_rows_of(docids, order))
-    else:
-        searcher = (_flat_server_searcher(items.vectors, plan, docids) if plan.flat
-                    else scann_index.build_scann(items.vectors, plan, docids))
-        os.makedirs(server_dir)
-        searcher.serialize(server_dir)
-        del searcher
-    train_seconds = time.time() - train_start
-    parts = (scann_index.flat_parts(items.vectors, plan) if plan.flat
-             else scann_index.on_device_parts(server_dir, plan))
-
+    build_search_summary = None
     with tempfile.TemporaryDirectory(prefix="t2i-searcher-") as tmp:
-        request = {
-            "parts": parts.save(os.path.join(tmp, "parts")),
-            "metadata": _save_metadata(items.metadata, os.path.join(tmp, "metadata.npy")),
-            "userinfo": _userinfo(plan, encoders["summary"]),
-            "num_leaves": plan.num_leaves,
-            "leaves_to_search": plan.num_leaves_to_search,
-            "lookup": plan.lookup,
-            "delimiter": tokenizer.DELIMITER_REGEX,
-            "tuning": (_tuning_request(items, plan, tmp, tuning_captions, tuning_vectors,
-                                       extension.previous_setting)
-                       if plan.needs_tuning else None),
-            "text_encoder": encoders["text"], "image_encoder": encoders["image"],
-            "searcher_out": os.path.join(output_dir, formats.SEARCHER_TFLITE),
-            "image_searcher_out": os.path.join(output_dir, formats.IMAGE_SEARCHER_TFLITE),
-        }
+        metadata_path = _save_metadata(items.metadata, os.path.join(tmp, "metadata.npy"))
+        tuning = None
+        if extension.extends:
+            plan = dataclasses.replace(plan, num_leaves=extension.num_leaves,
+                                       notes=plan.notes + [extension.reason])
+            order = incremental.extend(extension, items.vectors, docids, server_dir)
+            # The extended index keeps its old rows first: every row-indexed part follows it.
+            items = items.take(_rows_of(docids, order))
+            metadata_path = _save_metadata(items.metadata, metadata_path)
+        elif plan.flat:
+            _flat_server_searcher(items.vectors, plan, docids).serialize(_made(server_dir))
+        else:
+            cache = build_search.BuildCache(items.vectors, docids, os.path.join(tmp, "builds"))
+            if plan.needs_tuning and plan.build_search != "off":
+                tuning = _tuning_request(items, plan, tmp, tuning_captions, tuning_vectors, None)
+                outcome = build_search.search(
+                    plan, cache, lambda candidate, parts: _device_request(
+                        candidate, parts, metadata_path, encoders, tuning, output_dir),
+                    leaves_pinned=bool(config.num_leaves))
+                plan = dataclasses.replace(
+                    outcome.plan, num_leaves_to_search=outcome.best.result.chosen.leaves_to_search,
+                    lookup=outcome.best.result.chosen.lookup)
+                build_search_summary = dict(outcome.tuning_reply, build_search=outcome.to_dict())
+                shutil.copytree(outcome.index_dir, server_dir)
+                tuning = None  # tuned: the final run writes the chosen setting
+            else:
+                shutil.copytree(cache.index_dir(plan), server_dir)
+        train_seconds = time.time() - train_start
+        parts = (scann_index.flat_parts(items.vectors, plan) if plan.flat
+                 else scann_index.on_device_parts(server_dir, plan))
+        if plan.needs_tuning and build_search_summary is None:
+            tuning = _tuning_request(items, plan, tmp, tuning_captions, tuning_vectors,
+                                     extension.previous_setting)
+        request = _device_request(plan, parts.save(os.path.join(tmp, "parts")), metadata_path,
+                                  encoders, tuning, output_dir)
         device_start = time.time()
         reply = tf_free.run_module(DEVICE_MODULE, request)
         device_seconds = time.time() - device_start
+    if build_search_summary is not None:
+        reply["tuning"] = build_search_summary
 
     server_index.finalize(server_dir, {
         "distance": plan.distance, "num_items": plan.num_items,
@@ -104,6 +112,28 @@ def build_searcher(embeddings_dir: str, text_encoder_dir: str, output_dir: str, 
     with open(os.path.join(output_dir, formats.SEARCHER_SUMMARY), "w") as f:
         json.dump(summary, f, indent=2)
     return summary
+
+
+def _made(directory: str) -> str:
+    os.makedirs(directory)
+    return directory
+
+
+def _device_request(plan: IndexPlan, parts: dict, metadata_path: str, encoders: dict,
+                    tuning: dict | None, output_dir: str) -> dict:
+    """What device_index.run needs: tune (when `tuning`) and write both searchers."""
+    return {
+        "parts": parts, "metadata": metadata_path,
+        "userinfo": _userinfo(plan, encoders["summary"]),
+        "num_leaves": plan.num_leaves,
+        "leaves_to_search": plan.num_leaves_to_search,
+        "lookup": plan.lookup,
+        "delimiter": tokenizer.DELIMITER_REGEX,
+        "tuning": tuning,
+        "text_encoder": encoders["text"], "image_encoder": encoders["image"],
+        "searcher_out": os.path.join(output_dir, formats.SEARCHER_TFLITE),
+        "image_searcher_out": os.path.join(output_dir, formats.IMAGE_SEARCHER_TFLITE),
+    }
 
 
 def _rows_of(docids: list[str], order: list[str]) -> list[int]:

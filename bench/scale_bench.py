@@ -1,0 +1,135 @@
+"""Collection-scale pipeline benchmark: the whole DAG (`t2i run`, default towers) on
+generated collections of photo-like 640x480 JPEGs (100-200 KB each, t2i/sample_data.py
+`photos=True`) at two sizes; per component wall time, peak RSS and disk written, each
+component's growth exponent between the sizes, and a fitted figure at COCO's 123,287.
+
+    .venv/bin/python -m bench.scale_bench --sizes 2000,5000 --output scale.json
+
+Growth exponent b of a component: its seconds t grow as n^b between the two sizes,
+b = log(t2 / t1) / log(n2 / n1); the fitted seconds at 123,287 images are
+t2 * (123287 / n2)^b. b <= 1 is the goal (nothing grows faster than linearly). Fixed
+costs (process start, TFX bookkeeping) make b < 1 at small sizes, so the fit is an
+upper estimate for components with a large fixed part only if b stays put at larger
+sizes: the larger the two sizes, the better the fit. The machine may be shared: the load
+average is recorded.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COCO_IMAGES = 123_287
+PIPELINE_NAME = "t2i-searcher"
+
+
+def du_bytes(path: str) -> int:
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def run_size(n: int, work: str) -> dict:
+    from bench.run_all import _latest_timings, run_measured
+    from t2i import sample_data
+
+    data = os.path.join(work, f"data-{n}")
+    root = os.path.join(work, f"runs-{n}")
+    started = time.perf_counter()
+    generated = sample_data.generate(data, num_images=n, photos=True)
+    generate_seconds = time.perf_counter() - started
+    data_bytes = du_bytes(data)
+    t2i = os.path.join(os.path.dirname(sys.executable), "t2i")
+    load_before = os.getloadavg()
+    child = run_measured([t2i, "run", "--data", data, "--root", root])
+    timings = _latest_timings(root)
+    pipeline_dir = os.path.join(root, "pipelines", PIPELINE_NAME)
+    disk = {name: du_bytes(os.path.join(pipeline_dir, name)) for name in os.listdir(pipeline_dir)}
+    components = []
+    for row in timings["components"]:
+        components.append({"component": row["component"], "seconds": row["seconds"],
+                           "peak_rss_mb": row.get("peak_rss_mb"),
+                           "disk_mb": round(disk.get(row["component"], 0) / 1e6, 1),
+                           "status": row.get("status")})
+    result = {"images": n, "generate_seconds": round(generate_seconds, 1),
+              "data_mb": round(data_bytes / 1e6, 1),
+              "mean_jpeg_kb": round(data_bytes / n / 1e3, 1),
+              "splits": generated.get("splits"),
+              "process_wall_seconds": child["wall_seconds"],
+              "process_peak_rss_mb": child["peak_rss_mb"],
+              "root_disk_mb": round(du_bytes(root) / 1e6, 1),
+              "succeeded": timings["succeeded"], "components": components,
+              "load_before": load_before, "load_after": os.getloadavg()}
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+def growth(small: dict, large: dict) -> list[dict]:
+    """Per component: growth exponent between the two sizes and the fitted figure at
+    COCO's size (seconds, and disk by the same rule)."""
+    ratio = large["images"] / small["images"]
+    before = {c["component"]: c for c in small["components"]}
+    rows = []
+    for c in large["components"]:
+        first = before.get(c["component"])
+        if not first:
+            continue
+        row = {"component": c["component"], "seconds_small": first["seconds"],
+               "seconds_large": c["seconds"]}
+        for key, unit in (("seconds", "seconds"), ("disk_mb", "disk_mb")):
+            a, b = first[key] or 0, c[key] or 0
+            if a > 0.05 and b > 0.05:
+                exponent = math.log(b / a) / math.log(ratio)
+                row[f"{unit}_exponent"] = round(exponent, 2)
+                row[f"{unit}_at_coco"] = round(b * (COCO_IMAGES / large["images"]) ** exponent, 1)
+        rows.append(row)
+    whole_a, whole_b = small["process_wall_seconds"], large["process_wall_seconds"]
+    exponent = math.log(whole_b / whole_a) / math.log(ratio)
+    rows.append({"component": "whole `t2i run` (process)", "seconds_small": whole_a,
+                 "seconds_large": whole_b, "seconds_exponent": round(exponent, 2),
+                 "seconds_at_coco": round(whole_b * (COCO_IMAGES / large["images"]) ** exponent, 1)})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="2000,5000")
+    parser.add_argument("--output")
+    parser.add_argument("--workdir", default=None)
+    args = parser.parse_args(argv)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    result = {"towers": "the DAG's defaults (trainer.image_tower / text_tower of TrainerOptions)",
+              "sizes": []}
+    from components.trainer.options import TrainerOptions
+
+    options = TrainerOptions()
+    result["towers"] = {"image_tower": options.image_tower, "text_tower": options.text_tower}
+    with tempfile.TemporaryDirectory(prefix="t2i-scale-", dir=args.workdir) as work:
+        for n in sizes:
+            print(f"[scale] {n} images ...", flush=True)
+            result["sizes"].append(run_size(n, work))
+            print(json.dumps(result["sizes"][-1]), flush=True)
+    if len(sizes) >= 2:
+        result["growth"] = growth(result["sizes"][0], result["sizes"][-1])
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
