@@ -40,8 +40,9 @@ def load_image_backbone(spec: str, image_size: int, weights: str = "") -> ImageB
 
 def load_text_backbone(spec: str, max_tokens: int) -> TextBackbone:
     """spec: a name in TEXT_BACKBONES, a TF Hub handle or a SavedModel directory of a
-    BERT-style encoder with its tokenizer in assets/ (see hub_text.py). small_text is not a
-    backbone (towers.py builds it)."""
+    BERT-style encoder with its tokenizer in assets/ (see hub_text.py; raw-string SavedModels
+    are refused with what to provide instead). small_text is not a backbone (towers.py builds
+    it)."""
     if spec == USE_MULTILINGUAL:
         from components.trainer.backbones import use_multilingual
 
@@ -50,4 +51,17 @@ def load_text_backbone(spec: str, max_tokens: int) -> TextBackbone:
         from components.trainer.backbones import minilm
 
         return minilm.load(max_tokens)
-    raise BackboneError(f"text tower {spec!r}: not in the catalogue ({', '.join(TEXT_BACKBONES)})")
+    from components.trainer.backbones import hub_text
+
+    return hub_text.load_text(spec, max_tokens, TEXT_BACKBONES)
+
+
+def check_text_backbone(spec: str, max_tokens: int) -> None:
+    """Fails (BackboneError) with what to provide instead when a text tower cannot reach the
+    device, e.g. a raw-string SavedModel; run it before training starts. Catalogue names pass
+    (their packages are checked when loaded)."""
+    if spec in TEXT_BACKBONES:
+        return
+    from components.trainer.backbones import hub_text
+
+    hub_text.inspect(spec, max_tokens, TEXT_BACKBONES)
