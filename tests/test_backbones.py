@@ -53,7 +53,7 @@ def _conv(x, weight, stride, depthwise=False):
     """A plain numpy convolution with torch-layout weights (out, in/groups, kh, kw)."""
     k = weight.shape[-1]
     x = _same_pad(x, k, stride)
-    batch, height, width, channels = x.shape
+    _, height, width, channels = x.shape
     out_h, out_w = (height - k) // stride + 1, (width - k) // stride + 1
     patches = np.stack([x[:, i:i + stride * out_h:stride, j:j + stride * out_w:stride]
                         for i in range(k) for j in range(k)], axis=-1)  # B,H,W,C,k*k
@@ -145,7 +145,7 @@ def test_use_multilingual_matches_the_wheels_numpy_encoder(use_multilingual):
     pair = use_multilingual.model([*_ids_and_mask(module, [
         "a dog runs on the beach", "un perro corre en la playa", "stock prices fell sharply"])])
     similarity = pair.numpy() @ pair.numpy().T
-    assert similarity[0, 1] > 0.8 > 0.3 > similarity[0, 2]
+    assert similarity[0, 1] > 0.8 and similarity[0, 2] < 0.3
 
 
 def _ids_and_mask(module, texts, max_tokens=32):
@@ -226,7 +226,8 @@ def _numpy_minilm(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         scores = np.exp(scores - scores.max(-1, keepdims=True))
         context = (scores / scores.sum(-1, keepdims=True)) @ v
         context = context.transpose(0, 2, 1, 3).reshape(batch, length, -1)
-        x = norm(x + linear(context, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+        x = norm(x + linear(context, p + "attention.output.dense"),
+                 p + "attention.output.LayerNorm")
         hidden = linear(x, p + "intermediate.dense")
         hidden = 0.5 * hidden * (1 + erf(hidden / np.sqrt(2)))
         x = norm(x + linear(hidden, p + "output.dense"), p + "output.LayerNorm")
@@ -308,14 +309,15 @@ def test_hub_bert_savedmodel_loads_with_its_tokenizer_and_converts(tmp_path):
     backbones.check_text_backbone(path, 8)
     text = backbones.load_text_backbone(path, 8)
     assert (text.tokenizer.kind, text.feature_dim) == ("wordpiece", 8)
-    assert open(text.tokenizer.files["vocab"]).read() == vocab.read_text()
+    with open(text.tokenizer.files["vocab"]) as f:
+        assert f.read() == vocab.read_text()
     ids = np.array([[2, 4, 5, 3, 0, 0, 0, 0], [2, 13, 6, 7, 9, 10, 11, 3]], np.int32)
     mask = (ids > 0).astype(np.int32)
     got = text.model([ids, np.zeros_like(ids), mask]).numpy()
     # The masked mean of the encoder's own sequence_output, computed from the SavedModel.
     loaded = tf.saved_model.load(path)
-    sequence = loaded(dict(input_word_ids=ids, input_mask=mask,
-                           input_type_ids=np.zeros_like(ids)))["sequence_output"].numpy()
+    sequence = loaded({"input_word_ids": ids, "input_mask": mask,
+                       "input_type_ids": np.zeros_like(ids)})["sequence_output"].numpy()
     np.testing.assert_allclose(got, (sequence * mask[..., None]).sum(1) / mask.sum(1)[:, None],
                                atol=1e-6)
     flatbuffer = tflite.convert(text.model)

@@ -8,8 +8,14 @@ local weights file. Anything else is taken as a TF Hub handle or a SavedModel di
 from __future__ import annotations
 
 from components.trainer.backbones.contract import (  # noqa: F401  (re-exported)
-    TOKENIZER_REGEX, TOKENIZER_SENTENCEPIECE, TOKENIZER_WORDPIECE, BackboneError,
-    ImageBackbone, TextBackbone, TokenizerSpec)
+    TOKENIZER_REGEX,
+    TOKENIZER_SENTENCEPIECE,
+    TOKENIZER_WORDPIECE,
+    BackboneError,
+    ImageBackbone,
+    TextBackbone,
+    TokenizerSpec,
+)
 
 EFFICIENTNET_LITE0 = "efficientnet_lite0"
 USE_MULTILINGUAL = "use_multilingual"

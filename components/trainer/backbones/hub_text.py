@@ -19,7 +19,12 @@ import tensorflow as tf
 
 from components.trainer.backbones import hub
 from components.trainer.backbones.contract import (
-    TOKENIZER_SENTENCEPIECE, TOKENIZER_WORDPIECE, BackboneError, TextBackbone, TokenizerSpec)
+    TOKENIZER_SENTENCEPIECE,
+    TOKENIZER_WORDPIECE,
+    BackboneError,
+    TextBackbone,
+    TokenizerSpec,
+)
 
 BERT_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 
@@ -48,8 +53,8 @@ def _refusal(handle: str, what: str, catalogue: tuple[str, ...]) -> BackboneErro
 
 def _input_structure(loaded, handle: str):
     """The structure the SavedModel's __call__ takes (its first argument's spec)."""
-    call = getattr(loaded, "__call__", None)
-    functions = list(getattr(call, "concrete_functions", []) or [])
+    functions = list(getattr(loaded.__call__, "concrete_functions", []) or []) \
+        if callable(loaded) else []
     if functions:
         args, _ = functions[0].structured_input_signature
         return args[0] if args else None
@@ -112,7 +117,7 @@ def load_text(handle: str, max_tokens: int, catalogue: tuple[str, ...]) -> TextB
     segment_ids = tf.keras.Input((max_tokens,), dtype=tf.int32, name="segment_ids")
     mask = tf.keras.Input((max_tokens,), dtype=tf.int32, name="mask")
     outputs = hub.keras_layer(handle, "hub_text_tower")(
-        dict(input_word_ids=ids, input_mask=mask, input_type_ids=segment_ids))
+        {"input_word_ids": ids, "input_mask": mask, "input_type_ids": segment_ids})
     if not isinstance(outputs, dict) or not {"sequence_output", "pooled_output"} & set(outputs):
         raise BackboneError(f"text tower {handle!r} returns {type(outputs).__name__}; a BERT-style "
                             "encoder returns a dict with sequence_output or pooled_output")

