@@ -1,5 +1,5 @@
 """Backbone -> TFLite with built-in ops only, and running it: the device check the catalogue's
-tests and bench/towers_bench.py make. (The exporter has its own path for whole towers.)"""
+tests and bench/backbones_bench.py make. (The exporter has its own path for whole towers.)"""
 from __future__ import annotations
 
 import tempfile
