@@ -88,7 +88,7 @@ def export_text_encoder(work: str) -> str:
     """The fixture model at 128-d, through the real TextEncoderExporter."""
     sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
     from model_fixtures import build_fixture_model
-    from test_searcher_support import all_captions
+    from searcher_fixtures import all_captions
 
     from components.text_encoder_exporter import work as exporter
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from components.common import formats
-from test_searcher_support import REPO_ROOT, built_searcher, item_metadata_for
+from searcher_fixtures import REPO_ROOT, built_searcher, item_metadata_for
 
 T2I = os.path.join(os.path.dirname(sys.executable), "t2i")
 

@@ -5,14 +5,7 @@ import os
 import pytest
 
 from components.common import formats, serving
-
-
-def make_searcher_dir(path, payload=b"tflite"):
-    os.makedirs(path, exist_ok=True)
-    for name in (formats.SEARCHER_TFLITE, formats.IMAGE_SEARCHER_TFLITE, formats.SEARCHER_SUMMARY):
-        with open(os.path.join(path, name), "wb") as f:
-            f.write(payload)
-    return str(path)
+from searcher_fixtures import make_searcher_dir
 
 
 def test_push_versions_increase_and_latest_moves(tmp_path):

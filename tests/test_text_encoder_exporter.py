@@ -9,7 +9,7 @@ import pytest
 from components.common import formats
 from components.text_encoder_exporter import convert, work
 from components.text_encoder_exporter.options import ExporterOptions
-from test_searcher_support import exported_encoders, run_tf_free, write_examples
+from searcher_fixtures import exported_encoders, run_tf_free, write_examples
 
 
 @pytest.fixture(scope="module")
