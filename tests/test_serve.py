@@ -45,20 +45,25 @@ def server(store):
                                 store.pipeline.root, "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{base}/api/versions", timeout=30).status_code == 200:
+                    break
+            except requests.RequestException:  # not up yet, or slow to answer on a busy machine
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"t2i serve did not start: {process.poll()}")
+            time.sleep(0.2)
+        yield base, process
+    finally:  # whatever happened, the server process does not outlive the tests
+        process.terminate()
         try:
-            if requests.get(f"{base}/api/versions", timeout=30).status_code == 200:
-                break
-        except requests.RequestException:  # not up yet, or slow to answer on a busy machine
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
             process.kill()
-            pytest.fail(f"t2i serve did not start: {process.communicate()}")
-        time.sleep(0.2)
-    yield base, process
-    process.terminate()
-    process.wait(timeout=20)
+            process.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
