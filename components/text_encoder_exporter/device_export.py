@@ -47,6 +47,45 @@ def text_model_with_metadata(raw: bytes, vocab_path: str, delimiter: str, genera
     return bytes(writer.populate())
 
 
+# The names the exporter gives the three BERT-layout inputs (convert.BERT_INPUT_NAMES) as
+# the converter names them in the .tflite.
+BERT_TENSOR_NAMES = {"ids": "serving_default_ids:0", "segment_ids": "serving_default_segment_ids:0",
+                     "mask": "serving_default_mask:0"}
+
+
+def bert_text_model_with_metadata(raw: bytes, kind: str, tokenizer_path: str,
+                                  general: dict) -> bytes:
+    """Three inputs (ids, segment ids, mask) and a subgraph-level WordPiece or SentencePiece
+    tokenizer (the Task Library's BERT route); output: the search embedding."""
+    if kind == "wordpiece":
+        tokenizer_md = metadata_info.BertTokenizerMd(tokenizer_path)
+    elif kind == "sentencepiece":
+        tokenizer_md = metadata_info.SentencePieceTokenizerMd(tokenizer_path)
+    else:
+        raise ValueError(f"{tokenizer_path}: unknown tokenizer kind {kind!r}")
+    model = bytearray(raw)
+    inputs = metadata_info.BertInputTensorsMd(
+        model, BERT_TENSOR_NAMES["ids"], BERT_TENSOR_NAMES["mask"],
+        BERT_TENSOR_NAMES["segment_ids"], tokenizer_md=tokenizer_md)
+    writer = metadata_writer.MetadataWriter.create_from_metadata(
+        model, model_metadata=_general(general).create_metadata(),
+        input_metadata=inputs.create_input_tesnor_metadata(),
+        output_metadata=[_embedding_output(
+            "L2-normalized text embedding in the shared space.").create_metadata()],
+        associated_files=inputs.get_tokenizer_associated_files(),
+        input_process_units=inputs.create_input_process_unit_metadata())
+    return bytes(writer.populate())
+
+
+def text_model_for(raw: bytes, request: dict) -> bytes:
+    """The text model with the metadata its input style needs."""
+    if request.get("tokenizer_kind"):
+        return bert_text_model_with_metadata(raw, request["tokenizer_kind"],
+                                             request["tokenizer_file"], request["text_general"])
+    return text_model_with_metadata(raw, request["vocab"], request["delimiter"],
+                                    request["text_general"])
+
+
 def image_model_with_metadata(raw: bytes, norm_mean: float, norm_std: float, general: dict) -> bytes:
     """Input: an RGB image normalized as (pixel - mean) / std; output: the embedding."""
     image_md = metadata_info.InputImageTensorMd(
@@ -75,11 +114,12 @@ def image_embeddings(model_path: str, pixels: np.ndarray) -> np.ndarray:
 
 def run(request: dict) -> dict:
     with open(request["text_raw"], "rb") as f:
-        text_model = text_model_with_metadata(f.read(), request["vocab"], request["delimiter"],
-                                              request["text_general"])
+        text_model = text_model_for(f.read(), request)
     with open(request["text_out"], "wb") as f:
         f.write(text_model)
     np.save(request["text_embeddings_out"], text_embeddings(request["text_out"], request["texts"]))
+    if "image_raw" not in request:
+        return {"text_bytes": len(text_model)}
 
     with open(request["image_raw"], "rb") as f:
         image_model = image_model_with_metadata(f.read(), request["norm_mean"], request["norm_std"],
