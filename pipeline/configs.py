@@ -59,6 +59,10 @@ class TrainerConfig:
     # The learnable temperature is clipped to [min_temperature, 1] (CLIP: logit scale <= 100).
     min_temperature: float = 0.01
     freeze_backbone: bool = True
+    # Frozen backbones: their features are computed once per image and caption; with a
+    # directory here they are also kept there, keyed by backbone and data, and reused by
+    # later runs (empty: recomputed every training run).
+    feature_cache_dir: str = ""
     seed: int = 42
     # small_cnn: filters of the first stage (doubling per stage). small_text: token
     # embedding width, transformer layers and attention heads.

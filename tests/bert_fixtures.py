@@ -70,3 +70,48 @@ def tiny_bert_text_model(vocab_size: int, feature_dim: int = 32, seed: int = 0):
         lambda t: tf.reduce_sum(t[0] * t[1], 1) / tf.maximum(tf.reduce_sum(t[1], 1), 1.0))(
         [x, weights])
     return tf.keras.Model([ids, segment_ids, mask], pooled, name="tiny_bert")
+
+
+def tiny_image_backbone_model(image_size: int, feature_dim: int = 24, seed: int = 0):
+    """An image backbone of the catalogue's contract: float32 [B, S, S, 3] RGB 0..255 ->
+    [B, F]. Fixed random convolutions plus colour statistics (what the generated shapes
+    differ by), global pooling."""
+    import tensorflow as tf
+
+    tf.random.set_seed(seed)
+    pixels = tf.keras.Input((image_size, image_size, 3), dtype=tf.float32, name="pixels")
+    x = tf.keras.layers.Rescaling(1.0 / 255)(pixels)
+    x = tf.keras.layers.Conv2D(feature_dim, 5, strides=2, activation="relu", name="conv1")(x)
+    x = tf.keras.layers.Conv2D(feature_dim, 3, strides=2, activation="relu", name="conv2")(x)
+    pooled = tf.keras.layers.GlobalAveragePooling2D()(x)
+    return tf.keras.Model(pixels, pooled, name="tiny_image_backbone")
+
+
+def tiny_loaders(directory: str, kind: str, corpus: list[str]):
+    """BackboneLoaders building tiny honest backbones with real tokenizer files."""
+    from types import SimpleNamespace
+
+    from components.trainer.pretrained import BackboneLoaders
+
+    if kind == "wordpiece":
+        path, vocab_size = write_wordpiece_vocab(directory), len(WORDPIECE_TOKENS)
+        files = {"vocab": path}
+    else:
+        import sentencepiece
+
+        path = train_sentencepiece(directory, corpus)
+        vocab_size = sentencepiece.SentencePieceProcessor(model_file=path).GetPieceSize()
+        files = {"sentencepiece_model": path}
+
+    def image(spec, image_size, weights=""):
+        model = tiny_image_backbone_model(image_size)
+        return SimpleNamespace(name=f"tiny_image_{spec}", model=model, feature_dim=24,
+                               image_size=image_size, licence="test")
+
+    def text(spec, max_tokens):
+        tokenizer = SimpleNamespace(kind=kind, files=files, lowercase=True,
+                                    max_tokens=max_tokens)
+        return SimpleNamespace(name=f"tiny_text_{kind}", model=tiny_bert_text_model(vocab_size),
+                               feature_dim=32, tokenizer=tokenizer, licence="test")
+
+    return BackboneLoaders(image, text)
