@@ -3,7 +3,7 @@ Vertex) builds from here, so the wiring lives in exactly one place.
 
 CocoExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> DataGate
   -> Trainer -> RetrievalEvaluator (baseline: latest blessed model)
-  -> TextEncoderExporter, and for a blessed model: ImageEmbedder -> SearcherBuilder
+  -> TextEncoderExporter (after the evaluator), and for a blessed model: ImageEmbedder -> SearcherBuilder
   -> SearcherValidator -> Pusher (pushes only a blessed searcher)
 """
 from __future__ import annotations
@@ -173,6 +173,10 @@ def create_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
     # inputs and the first rebuild reuses this export from the cache. An unblessed model is
     # exported too (a few seconds) but goes no further.
     exporter = TextEncoderExporter.from_config(config.exporter, model=model)
+    # The evaluation is recorded before anything that can fail for device reasons (a tower
+    # the Task Library cannot run): the exporter waits for the evaluator. An ordering edge,
+    # not an input, so the exporter's cache key stays the one the rebuild DAG computes.
+    exporter.add_upstream_node(evaluator)
     # An unblessed model skips the whole index build; the evaluator's log says why.
     with Cond(blessing.future()[0].custom_property("blessed") == 1):
         searcher = _searcher(config, paths, examples, model, exporter=exporter)
