@@ -10,6 +10,10 @@ Steps (each a child process, its peak RSS taken from the kernel's accounting of 
              exact numpy and server-side ScaNN latency beside them
   embedder   bench/embedder_bench.py: images/s in-process and with 1 and 2 Beam workers
   training   bench/train_bench.py: examples/s, wall time, eval R@1/R@10
+  towers     bench/towers_bench.py: every text x image tower pair (small_text,
+             use_multilingual, minilm_l6 x small_cnn, efficientnet_lite0) on the sample:
+             R@1/R@10 (SavedModel and on device, float and quantized), training time,
+             images/s, text encoder bytes on device, query embedding p50
   pipeline   `t2i run` on the 2,000-image sample (first run, cached re-run), per component
              with peak memory
   rebuild    bench/rebuild_bench.py: an incremental rebuild adding 10% new images against a
@@ -44,7 +48,7 @@ def main(argv=None) -> int:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="20,000 searcher items, 2,000 images (default)")
     size.add_argument("--full", action="store_true", help="123,287 searcher items, 50,000 images")
-    parser.add_argument("--only", help="comma-separated steps: searcher,embedder,training,pipeline,rebuild")
+    parser.add_argument("--only", help="comma-separated steps: searcher,embedder,training,towers,pipeline,rebuild")
     args = parser.parse_args(argv)
     steps = args.only.split(",") if args.only else list(STEPS)
     mode = "full" if args.full else "quick"
@@ -139,6 +143,13 @@ def training_step(work: str, mode: str) -> dict:
     return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
 
 
+def towers_step(work: str, mode: str) -> dict:
+    out = os.path.join(work, "towers.json")
+    child = run_measured([sys.executable, "-m", "bench.towers_bench", "--images",
+                          str(SAMPLE_IMAGES), "--workdir", work, "--output", out])
+    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+
+
 def pipeline_step(work: str, mode: str) -> dict:
     """`t2i run` as a user types it, on the sample: first run and cached re-run."""
     from pipeline import sample_data
@@ -177,7 +188,7 @@ def _latest_timings(root: str) -> dict:
 
 
 STEPS = {"searcher": searcher_step, "embedder": embedder_step, "training": training_step,
-         "pipeline": pipeline_step, "rebuild": rebuild_step}
+         "towers": towers_step, "pipeline": pipeline_step, "rebuild": rebuild_step}
 
 if __name__ == "__main__":
     sys.exit(main())
