@@ -234,7 +234,7 @@ def build_model(serving_dir: str) -> None:
     from components.trainer import export, towers
     from pipeline.configs import TrainerConfig
 
-    options = TrainerConfig(image_size=96, embedding_dim=128)
+    options = TrainerConfig(image_tower="small_cnn", image_size=96, embedding_dim=128)
     module = export.ImageEncoderModule(towers.build_image_encoder(options), options.image_size)
     tf.saved_model.save(module, os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER),
                         signatures={formats.SIGNATURE_IMAGE_BYTES: module.embed_bytes,

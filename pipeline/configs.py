@@ -36,17 +36,21 @@ class DataConfig:
 
 @dataclass
 class TrainerConfig:
-    # small_cnn | efficientnet_b0..b3 | a TF Hub handle or local SavedModel path.
-    image_tower: str = "small_cnn"
-    # For efficientnet_*: "imagenet", "none" or a path to a weights file.
-    image_weights: str = "imagenet"
-    # small_text | a TF Hub handle or local SavedModel path taking raw strings.
-    text_tower: str = "small_text"
-    # Defaults tuned on the 2,000-image sample (bench/train_bench.py): 64 px and 20 epochs
-    # train in about a minute on 2 CPU cores. Photos with a pretrained tower want ~224 px.
-    image_size: int = 64
+    # The defaults are the offline pretrained towers (weights inside installed packages;
+    # bench/towers_bench.py compares the pairs): efficientnet_lite0 | efficientnet_b0..b3 |
+    # small_cnn (from scratch: tests, tiny demos) | a TF Hub handle or SavedModel path.
+    image_tower: str = "efficientnet_lite0"
+    # efficientnet_lite0: "" (its packaged ImageNet weights) or "none"; efficientnet_b0..b3:
+    # "imagenet" (downloads: needs the network), "none" or a weights file.
+    image_weights: str = ""
+    # minilm_l6 | use_multilingual | small_text (from scratch: tests, tiny demos) | a TF Hub
+    # BERT-style encoder or SavedModel with its tokenizer.
+    text_tower: str = "minilm_l6"
+    # 0 = the tower's own: 224 px for pretrained image towers, 64 px for small_cnn (tuned
+    # on the 2,000-image sample); 32 tokens for BERT-layout text towers, 24 for small_text.
+    image_size: int = 0
     embedding_dim: int = 128
-    max_tokens: int = 24
+    max_tokens: int = 0
     vocab_min_count: int = 1
     vocab_max_size: int = 20000
     batch_size: int = 64

@@ -31,6 +31,7 @@ def runs(tmp_path_factory):
     sample_data.generate(data_dir, num_images=SPAN_IMAGES, seed=3, spans=2)
     config = load_config(None, [
         f"data.data_dir={data_dir}", f"pipeline.root={base / 'runs'}",
+        "trainer.image_tower=small_cnn", "trainer.text_tower=small_text",
         "trainer.epochs=3", "trainer.batch_size=32", "evaluator.min_recall_at_10=0.0",
         "validator.min_recall_at_10=0.9",
     ])

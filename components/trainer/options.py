@@ -28,17 +28,38 @@ def from_custom_config(custom_config: dict[str, Any] | None) -> tuple[TrainerCon
     return config.trainer, extras
 
 
+# trainer.image_size / max_tokens = 0: the tower's own.
+SMALL_CNN_IMAGE_SIZE, BACKBONE_IMAGE_SIZE = 64, 224
+SMALL_TEXT_MAX_TOKENS, BERT_MAX_TOKENS = 24, 32
+
+
+def resolved(options: TrainerConfig) -> TrainerConfig:
+    """The options with image_size and max_tokens 0 replaced by the towers' own values."""
+    changes = {}
+    if options.image_size == 0:
+        changes["image_size"] = (SMALL_CNN_IMAGE_SIZE if options.image_tower == "small_cnn"
+                                 else BACKBONE_IMAGE_SIZE)
+    if options.max_tokens == 0:
+        changes["max_tokens"] = (SMALL_TEXT_MAX_TOKENS if options.text_tower == "small_text"
+                                 else BERT_MAX_TOKENS)
+    return dataclasses.replace(options, **changes) if changes else options
+
+
 def validate(options: TrainerConfig) -> None:
     problems = []
-    for name in ("image_size", "embedding_dim", "max_tokens", "batch_size", "epochs",
+    for name in ("embedding_dim", "batch_size", "epochs",
                  "image_width", "text_width", "text_layers", "text_heads"):
         if getattr(options, name) < 1:
             problems.append(f"{name} must be at least 1 (got {getattr(options, name)})")
+    if options.image_size < 0 or 0 < options.image_size < 8:
+        problems.append(f"image_size must be 0 (the tower's own) or at least 8 "
+                        f"(got {options.image_size})")
     if options.batch_size < 2:
         problems.append("batch_size must be at least 2: the loss contrasts each pair with the "
                         "rest of the batch")
-    if options.max_tokens < 2:
-        problems.append("max_tokens must be at least 2 (<START> plus one word)")
+    if options.max_tokens < 0 or options.max_tokens == 1:
+        problems.append("max_tokens must be 0 (the tower's own) or at least 2 (<START> or "
+                        f"[CLS] plus one token; got {options.max_tokens})")
     if options.learning_rate <= 0:
         problems.append(f"learning_rate must be positive (got {options.learning_rate})")
     if not 0 <= options.warmup_fraction < 1:

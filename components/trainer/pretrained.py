@@ -345,6 +345,7 @@ def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str,
     started = time.perf_counter()
     extras = extras or {}
     trainer_options.validate(options)
+    options = trainer_options.resolved(options)
     tf.keras.utils.set_random_seed(options.seed)
     rng = np.random.default_rng(options.seed)
 
