@@ -67,6 +67,9 @@ class TrainerConfig:
     # directory here they are also kept there, keyed by backbone and data, and reused by
     # later runs (empty: recomputed every training run).
     feature_cache_dir: str = ""
+    # Heads on frozen backbones' features: at least this many gradient steps (a collection
+    # of 80 images at batch 64 is one step an epoch); such epochs cost milliseconds.
+    min_steps: int = 300
     seed: int = 42
     # small_cnn: filters of the first stage (doubling per stage). small_text: token
     # embedding width, transformer layers and attention heads.

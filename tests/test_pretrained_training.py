@@ -19,7 +19,8 @@ from pipeline.configs import ExporterConfig, TrainerConfig
 from tests import bert_fixtures
 
 OPTIONS = dict(image_size=32, embedding_dim=16, max_tokens=16, batch_size=32, epochs=6,
-               dropout=0.0, seed=3, learning_rate=3e-3, image_tower="tiny", text_tower="tiny")
+               dropout=0.0, seed=3, learning_rate=3e-3, image_tower="tiny", text_tower="tiny",
+               min_steps=0)
 
 
 @pytest.fixture(scope="module")

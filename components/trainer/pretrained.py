@@ -374,7 +374,11 @@ def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str,
     caption_owner = np.repeat(np.arange(len(eval_counts)), eval_counts)
     batch_size = min(options.batch_size, num_train)
     steps_per_epoch = num_train // batch_size
-    total_steps = steps_per_epoch * options.epochs
+    epochs = options.epochs
+    if image.cache != "n/a" and text.cache != "n/a":
+        # Heads only: epochs are cheap, and a small collection needs more of them.
+        epochs = max(epochs, -(-options.min_steps // steps_per_epoch))
+    total_steps = steps_per_epoch * epochs
     model = DualEncoder(image.trainable, text.trainable, options.initial_temperature,
                         options.min_temperature)
     model.compile(optimizer=_optimizer(options, total_steps))
@@ -382,7 +386,7 @@ def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str,
 
     losses, recalls, eval_seconds = [], [], 0.0
     fit_started = time.perf_counter()
-    for epoch in range(options.epochs):
+    for epoch in range(epochs):
         epoch_started = time.perf_counter()
         dataset = _epoch_dataset(image.train_inputs, text.train_inputs, starts, counts,
                                  batch_size, rng)
@@ -392,11 +396,11 @@ def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str,
             raise TrainingError(f"epoch {epoch + 1}: the loss is {loss}; lower "
                                 "trainer.learning_rate")
         losses.append(round(loss, 5))
-        line = f"epoch {epoch + 1}/{options.epochs}  loss {loss:.4f}  " \
+        line = f"epoch {epoch + 1}/{epochs}  loss {loss:.4f}  " \
                f"temperature {model.temperature():.4f}"
         # Recall on the eval split: every epoch while it is cheap (heads on features),
         # else at the end only.
-        if len(caption_owner) and (image.cache != "n/a" or epoch + 1 == options.epochs):
+        if len(caption_owner) and (image.cache != "n/a" or epoch + 1 == epochs):
             eval_started = time.perf_counter()
             recall = _recall(image.trainable, text.trainable, image.eval_inputs,
                              text.eval_inputs, caption_owner)
@@ -427,7 +431,7 @@ def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str,
         "eval_images": len(eval_split.image_ids),
         "eval_captions": int(len(caption_owner)),
         "batch_size": batch_size,
-        "epochs": options.epochs,
+        "epochs": epochs,
         "steps_per_epoch": steps_per_epoch,
         "steps": total_steps,
         "loss_curve": losses,
