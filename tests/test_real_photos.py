@@ -11,10 +11,10 @@ import io
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
-from conftest import VENV_BIN
 from tests import real_photos
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ def pushed(tmp_path_factory):
 
 
 def _search(searcher: str, query: str, k: int) -> list[str]:
-    result = subprocess.run([os.path.join(VENV_BIN, "t2i"), "search", query, "-k", str(k),
+    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "search", query, "-k", str(k),
                              "--searcher", searcher, "--json"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
