@@ -49,7 +49,8 @@ class BackboneLoaders:
 def catalogue_loaders() -> BackboneLoaders:
     from components.trainer import backbones
 
-    return BackboneLoaders(backbones.load_image_backbone, backbones.load_text_backbone)
+    return BackboneLoaders(lambda *args: backbones.load_image_backbone(*args),
+                           lambda *args: backbones.load_text_backbone(*args))
 
 
 def uses_backbones(options) -> bool:
