@@ -9,11 +9,11 @@ has no Flex ops.
 from __future__ import annotations
 
 import math
-import os
 
 import tensorflow as tf
 
 from components.common import formats, tokenizer
+from components.trainer import backbones
 
 # Keras runs autograph over a custom layer's call(), and autograph then converts every
 # Keras call inside it: 20+ s per model build on this CPU. These calls have no
@@ -23,10 +23,6 @@ _plain_graph_code = tf.autograph.experimental.do_not_convert
 
 SMALL_CNN = "small_cnn"
 SMALL_TEXT = "small_text"
-EFFICIENTNETS = {
-    "efficientnet_b0": "EfficientNetB0", "efficientnet_b1": "EfficientNetB1",
-    "efficientnet_b2": "EfficientNetB2", "efficientnet_b3": "EfficientNetB3",
-}
 
 
 class TowerError(ValueError):
@@ -46,13 +42,15 @@ def build_image_encoder(options, name: str = "image_encoder") -> tf.keras.Model:
     spec = options.image_tower
     if spec == SMALL_CNN:
         features = _small_cnn(pixels, options.image_width)
-    elif spec in EFFICIENTNETS:
-        features = _efficientnet(pixels, spec, options.image_weights, options.freeze_backbone)
     else:
-        # TF Hub image feature vectors take RGB floats in [0, 1].
-        scaled = tf.keras.layers.Rescaling(1.0 / 255, name="to_unit_range")(pixels)
-        features = _hub_layer(spec, "trainer.image_tower", options.freeze_backbone)(scaled)
-        features = _check_feature_vector(features, spec, "trainer.image_tower")
+        try:
+            backbone = backbones.load_image_backbone(spec, size, options.image_weights)
+        except backbones.BackboneError as e:
+            raise TowerError(f"trainer.image_tower={spec!r}: {e}") from e
+        backbone.model.trainable = not options.freeze_backbone
+        # A frozen backbone keeps its batch-norm statistics: call it in inference mode.
+        features = (backbone.model(pixels, training=False) if options.freeze_backbone
+                    else backbone.model(pixels))
     embedding = projection_head(features, options.embedding_dim, options.dropout, "image")
     return tf.keras.Model(pixels, embedding, name=name)
 
@@ -75,37 +73,6 @@ def _small_cnn(pixels: tf.Tensor, width: int) -> tf.Tensor:
             x = tf.keras.layers.ReLU(name=f"cnn{stage}_{conv}_relu")(x)
     x = tf.keras.layers.Conv2D(width * 2, 1, activation="relu", name="cnn_reduce")(x)
     return tf.keras.layers.Flatten(name="cnn_flatten")(x)
-
-
-def _efficientnet(pixels: tf.Tensor, spec: str, weights_setting: str, freeze: bool) -> tf.Tensor:
-    weights = _efficientnet_weights(weights_setting)
-    constructor = getattr(tf.keras.applications, EFFICIENTNETS[spec])
-    try:
-        # keras.applications EfficientNets normalize internally and take RGB 0..255.
-        backbone = constructor(include_top=False, weights=weights, input_shape=pixels.shape[1:],
-                               pooling="avg")
-    except Exception as e:
-        if weights == "imagenet":
-            raise TowerError(
-                f"trainer.image_tower={spec}: cannot get the ImageNet weights ({e}). Keras "
-                "downloads them from storage.googleapis.com; without network, set "
-                "trainer.image_weights to a local weights file (include_top=False) or 'none'"
-            ) from e
-        raise TowerError(f"trainer.image_tower={spec}, image_weights={weights_setting!r}: {e}") from e
-    backbone.trainable = not freeze
-    # A frozen backbone keeps its batch-norm statistics: call it in inference mode.
-    return backbone(pixels, training=False) if freeze else backbone(pixels)
-
-
-def _efficientnet_weights(setting: str):
-    if setting.lower() in ("", "none"):
-        return None
-    if setting == "imagenet":
-        return "imagenet"
-    if not os.path.isfile(setting):
-        raise TowerError(f"trainer.image_weights={setting!r}: expected 'imagenet', 'none' or a "
-                         "weights file, and no such file exists")
-    return setting
 
 
 # --- text ---------------------------------------------------------------------------------
@@ -228,25 +195,21 @@ class L2Normalize(tf.keras.layers.Layer):
 
 def _hub_layer(handle: str, setting: str, freeze: bool):
     """A TF Hub handle (URL) or a local SavedModel directory, as a Keras layer."""
-    import tensorflow_hub as hub
+    from components.trainer.backbones import hub
 
-    is_url = "://" in handle
-    if not is_url and not os.path.isfile(os.path.join(handle, "saved_model.pb")):
-        raise TowerError(
-            f"{setting}={handle!r}: not a built-in tower ({SMALL_CNN}, {', '.join(EFFICIENTNETS)} "
-            f"for images; {SMALL_TEXT} for text), not a TF Hub URL, and not a SavedModel "
-            "directory (no saved_model.pb there)")
     try:
-        return hub.KerasLayer(handle, trainable=not freeze, name=f"hub_{setting.split('.')[-1]}")
-    except Exception as e:
-        raise TowerError(f"{setting}={handle!r}: cannot load it through tensorflow_hub: {e}") from e
+        hub.check_handle(handle, "text", (SMALL_TEXT, *backbones.TEXT_BACKBONES))
+        layer = hub.keras_layer(handle, f"hub_{setting.split('.')[-1]}")
+    except backbones.BackboneError as e:
+        raise TowerError(f"{setting}={handle!r}: {e}") from e
+    layer.trainable = not freeze
+    return layer
 
 
 def _check_feature_vector(features, handle: str, setting: str) -> tf.Tensor:
-    if isinstance(features, dict):
-        raise TowerError(f"{setting}={handle!r} returns a dict ({sorted(features)}); it must "
-                         "return one [batch, features] tensor (a feature-vector model)")
-    if features.shape.rank != 2:
-        raise TowerError(f"{setting}={handle!r} returns shape {features.shape}; it must return "
-                         "[batch, features] (a feature-vector model)")
-    return features
+    from components.trainer.backbones import hub
+
+    try:
+        return hub.check_feature_vector(features, handle, setting)
+    except backbones.BackboneError as e:
+        raise TowerError(str(e)) from e

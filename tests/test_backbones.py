@@ -1,0 +1,98 @@
+"""The pretrained backbone catalogue: each tower loads offline from its installed package,
+matches a reference computed another way (tolerances stated per test), and converts to TFLite
+with built-in ops only, the TFLite output matching Keras."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from components.trainer import backbones
+from components.trainer.backbones import efficientnet_lite, tflite, torch_legacy
+
+
+def _photos(size: int) -> dict[str, np.ndarray]:
+    """scikit-image's bundled photos (real camera images), RGB 0..255, resized to size."""
+    import skimage.data
+
+    photos = {"cat": skimage.data.chelsea(), "coffee": skimage.data.coffee(),
+              "motorcycle": skimage.data.stereo_motorcycle()[0],
+              "astronaut": skimage.data.astronaut()}
+    return {name: np.asarray(Image.fromarray(p).convert("RGB").resize((size, size),
+                                                                      Image.BILINEAR),
+                             np.float32) for name, p in photos.items()}
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return backbones.load_image_backbone("efficientnet_lite0", 224)
+
+
+# --- EfficientNet-Lite0 -------------------------------------------------------------------
+
+def test_lite0_classifies_real_photos():
+    """The packaged ImageNet classifier, end to end: top-1 on real photos (ImageNet ids:
+    285 Egyptian cat, 967 espresso, 665 moped)."""
+    photos = _photos(224)
+    probabilities = efficientnet_lite.reference_logits(
+        np.stack([photos["cat"], photos["coffee"], photos["motorcycle"]]))
+    assert probabilities.argmax(axis=1).tolist() == [285, 967, 665]
+    assert probabilities[0, 285] > 0.7 and probabilities[1, 967] > 0.8
+
+
+def _same_pad(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
+    """TensorFlow 'SAME' padding of an NHWC batch, computed from its definition."""
+    pads = []
+    for size in x.shape[1:3]:
+        out = -(-size // stride)
+        total = max((out - 1) * stride + kernel - size, 0)
+        pads.append((total // 2, total - total // 2))
+    return np.pad(x, [(0, 0), *pads, (0, 0)])
+
+
+def _conv(x, weight, stride, depthwise=False):
+    """A plain numpy convolution with torch-layout weights (out, in/groups, kh, kw)."""
+    k = weight.shape[-1]
+    x = _same_pad(x, k, stride)
+    batch, height, width, channels = x.shape
+    out_h, out_w = (height - k) // stride + 1, (width - k) // stride + 1
+    patches = np.stack([x[:, i:i + stride * out_h:stride, j:j + stride * out_w:stride]
+                        for i in range(k) for j in range(k)], axis=-1)  # B,H,W,C,k*k
+    if depthwise:
+        return np.einsum("bhwcp,cp->bhwc", patches, weight[:, 0].reshape(channels, k * k))
+    return np.einsum("bhwcp,ocp->bhwo", patches, weight.reshape(len(weight), channels, k * k))
+
+
+def _batch_norm_relu6(x, state, name, relu=True):
+    scale = state[name + ".weight"] / np.sqrt(state[name + ".running_var"] + 1e-3)
+    y = (x - state[name + ".running_mean"]) * scale + state[name + ".bias"]
+    return np.clip(y, 0, 6) if relu else y
+
+
+def test_lite0_first_layers_match_a_numpy_reference(lite0):
+    """Stem and first block recomputed in numpy from the torch tensors as read (independent
+    of the Keras layer mapping, transposes and padding): agreement to 1e-4 absolute."""
+    state = torch_legacy.load_state_dict(efficientnet_lite.weights_path())
+    pixels = np.stack(list(_photos(64).values()))
+    x = (pixels - 127.0) / 128.0
+    x = _batch_norm_relu6(_conv(x, state["_conv_stem.weight"], 2), state, "_bn0")
+    x = _batch_norm_relu6(_conv(x, state["_blocks.0._depthwise_conv.weight"], 1, True), state,
+                          "_blocks.0._bn1")
+    x = _batch_norm_relu6(np.einsum("bhwc,oc->bhwo", x, state["_blocks.0._project_conv.weight"]
+                                    [:, :, 0, 0]), state, "_blocks.0._bn2", relu=False)
+    small = backbones.load_image_backbone("efficientnet_lite0", 64).model
+    probe = tf.keras.Model(small.inputs, small.get_layer("block1a_project_bn").output)
+    np.testing.assert_allclose(probe(pixels).numpy(), x, atol=1e-4)
+
+
+def test_lite0_backbone_contract_and_tflite(lite0):
+    assert (lite0.feature_dim, lite0.image_size) == (1280, 224) and "Apache-2.0" in lite0.licence
+    pixels = np.stack(list(_photos(224).values()))
+    features = lite0.model(pixels).numpy()
+    assert features.shape == (4, 1280)
+    # Features discriminate: different photos are far from identical.
+    normalized = features / np.linalg.norm(features, axis=1, keepdims=True)
+    assert (normalized @ normalized.T)[np.triu_indices(4, 1)].max() < 0.9
+    flatbuffer = tflite.convert(lite0.model)
+    got = tflite.run(flatbuffer, {"pixels": pixels} if False else
+                     {tflite.input_specs(lite0.model)[0].name: pixels})
+    np.testing.assert_allclose(got, features, rtol=1e-3, atol=1e-3)
