@@ -43,7 +43,9 @@ def text_embedder(serving_dir: str, batch_size: int = 256) -> Callable[[list[str
     """A function texts -> float32 [n, D] embeddings, as the trained model computes them."""
     import tensorflow as tf
 
-    config = read_config(serving_dir)
+    # Without model_config.json (a hand-built model) the text tower takes strings.
+    has_config = os.path.isfile(os.path.join(serving_dir, formats.MODEL_CONFIG))
+    config = read_config(serving_dir) if has_config else {}
     path = os.path.join(serving_dir, formats.MODEL_TEXT_ENCODER)
     if not tf.saved_model.contains_saved_model(path):
         raise TextModelError(f"{path}: no SavedModel")
