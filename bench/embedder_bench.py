@@ -1,6 +1,6 @@
 """ImageEmbedder benchmark (a measurement, not a test).
 
-On generated collections (pipeline/sample_data.py, 128 px JPEGs) embedded with the
+On generated collections (t2i/sample_data.py, 128 px JPEGs) embedded with the
 Trainer's untrained default image tower (small_cnn at 96x96, 128-d), it reports per size:
 start-up (run start -> first embedded batch), steady-state images/s (first -> last
 embedded batch) for the in-process DirectRunner and for multi-processing with 1 and 2
@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-import pipeline  # noqa: F401  (sets the process environment before TensorFlow)
+import t2i  # noqa: F401  (sets the process environment before TensorFlow)
 
 SIZES = (2000, 50000)
 _ONE_WORKER = ["--direct_running_mode=multi_processing", "--direct_num_workers=1"]
@@ -85,7 +85,7 @@ def main() -> None:
 
 
 def _bench_size(work: str, size: int, serving_dir: str, batch_size: int) -> dict:
-    from pipeline import sample_data
+    from t2i import sample_data
 
     collection = os.path.join(work, f"collection-{size}")
     examples = os.path.join(work, f"examples-{size}")
@@ -123,7 +123,7 @@ def _bench_size(work: str, size: int, serving_dir: str, batch_size: int) -> dict
 
 def _bench_tmp(work: str, size: int, serving_dir: str, batch_size: int) -> dict:
     """Executor runs (the component's real path, where TFX adds its sdist) per beam args."""
-    from pipeline import sample_data
+    from t2i import sample_data
 
     collection = os.path.join(work, "tmp-collection")
     examples = os.path.join(work, "tmp-examples")
@@ -194,7 +194,7 @@ def _measured_child(request: dict, work: str) -> tuple[dict, dict]:
 
 def _child(request: dict) -> None:
     if request["mode"] == "embed":
-        from components.image_embedder.embed import embed_images
+        from components.image_embedder.work import embed_images
 
         summary = embed_images(request["pattern"], request["serving_dir"], request["out"],
                                **request["kwargs"])
@@ -232,9 +232,9 @@ def build_model(serving_dir: str) -> None:
 
     from components.common import formats
     from components.trainer import export, towers
-    from pipeline.configs import TrainerConfig
+    from components.trainer.options import TrainerOptions
 
-    options = TrainerConfig(image_tower="small_cnn", image_size=96, embedding_dim=128)
+    options = TrainerOptions(image_tower="small_cnn", image_size=96, embedding_dim=128)
     module = export.ImageEncoderModule(towers.build_image_encoder(options), options.image_size)
     tf.saved_model.save(module, os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER),
                         signatures={formats.SIGNATURE_IMAGE_BYTES: module.embed_bytes,

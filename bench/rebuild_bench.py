@@ -1,6 +1,6 @@
 """Incremental vs full index rebuild (a measurement, not a test).
 
-Generates a collection in span-1 (pipeline/sample_data.py), runs the full pipeline once
+Generates a collection in span-1 (t2i/sample_data.py), runs the full pipeline once
 (trains, blesses, pushes), adds a span of new images (10% by default), then copies the
 pipeline root so that two rebuilds start from the same state:
 
@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-import pipeline  # noqa: F401  (sets the process environment before TensorFlow)
+import t2i  # noqa: F401  (sets the process environment before TensorFlow)
 
 # Blessing thresholds are irrelevant to the timing; a short training keeps set-up quick.
 # The small towers: the rebuild is what is measured here, not the training.
@@ -71,7 +71,7 @@ def main() -> None:
 
 
 def _measure(work: str, args, new_images: int) -> dict:
-    from pipeline import sample_data
+    from t2i import sample_data
 
     data = os.path.join(work, "data")
     sample_data.generate(data, num_images=args.images, seed=11, spans=1)
@@ -116,9 +116,9 @@ def _run_child(root: str, data: str, kind: str, extra: list[str]) -> dict:
 
 
 def _child(spec: dict) -> None:
-    from pipeline import metadata_store, workflows
-    from pipeline import pipeline as dags  # noqa: F401  (the TFX import, outside the timing)
-    from pipeline.configs import load_config
+    from t2i import mlmd, workflows
+    from t2i import dags  # noqa: F401  (the TFX import, outside the timing)
+    from t2i.configs import load_config
 
     config = load_config(None, spec["overrides"])
     started = time.perf_counter()
@@ -126,15 +126,15 @@ def _child(spec: dict) -> None:
     seconds = time.perf_counter() - started
     figures = {}
     if outcome.succeeded:
-        store = metadata_store.connect(config.pipeline.root)
-        for node in metadata_store.run_executions(store, outcome.run_id):
+        store = mlmd.connect(config.pipeline.root)
+        for node in mlmd.run_executions(store, outcome.run_id):
             figures[node.node_id] = node.state
             if node.node_id == "ImageEmbedder" and node.outputs.get("embeddings"):
-                props = metadata_store.custom_properties(node.outputs["embeddings"][0])
+                props = mlmd.custom_properties(node.outputs["embeddings"][0])
                 figures["embedded_new"] = props.get("embedded_new")
                 figures["reused"] = props.get("reused")
             if node.node_id == "SearcherBuilder" and node.outputs.get("searcher"):
-                props = metadata_store.custom_properties(node.outputs["searcher"][0])
+                props = mlmd.custom_properties(node.outputs["searcher"][0])
                 figures["index_extended"] = bool(props.get("incremental"))
                 figures["index_build_seconds"] = props.get("build_seconds")
     print(json.dumps({"succeeded": outcome.succeeded, "run_seconds": round(seconds, 1),
@@ -145,7 +145,7 @@ def _child(spec: dict) -> None:
 
 def _component_seconds(config, run_id: str) -> dict:
     """Per-component wall time, from the timings file the local runner writes."""
-    from pipeline import local_runner
+    from t2i import local_runner
 
     path = local_runner.timings_path(os.path.abspath(config.pipeline.root), run_id)
     if not os.path.exists(path):

@@ -152,7 +152,7 @@ def towers_step(work: str, mode: str) -> dict:
 
 def pipeline_step(work: str, mode: str) -> dict:
     """`t2i run` as a user types it, on the sample: first run and cached re-run."""
-    from pipeline import sample_data
+    from t2i import sample_data
 
     data = os.path.join(work, "data")
     root = os.path.join(work, "runs")

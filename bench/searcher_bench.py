@@ -26,15 +26,17 @@ import sys
 import tempfile
 import time
 
-import pipeline  # noqa: F401  (process environment before TensorFlow)
+import t2i  # noqa: F401  (process environment before TensorFlow)
 
 import numpy as np
 
 from components.common import embeddings_io, formats, item_metadata, tf_free, tokenizer
-from components.searcher_builder import query_encoder, scann_index, server_index, tuning
-from components.searcher_builder.build import build_searcher
+from components.common import recall
+from components.searcher_builder import query_encoder, scann_index, server_index
+from components.searcher_builder.work import build_searcher
 from components.searcher_builder.plan import plan_index
-from pipeline.configs import ExporterConfig, SearcherConfig
+from components.text_encoder_exporter.options import ExporterOptions
+from components.searcher_builder.options import SearcherOptions
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIM = 128
@@ -88,18 +90,18 @@ def export_text_encoder(work: str) -> str:
     from model_fixtures import build_fixture_model
     from test_searcher_support import all_captions
 
-    from components.text_encoder_exporter import export
+    from components.text_encoder_exporter import work as exporter
 
     serving = build_fixture_model(os.path.join(work, "model", "Format-Serving"), all_captions(60),
                                   embedding_dim=DIM)
     out = os.path.join(work, "text_encoder")
-    export.export_encoders(serving, out, ExporterConfig())
+    exporter.export_encoders(serving, out, ExporterOptions())
     return out
 
 
 # ---------------------------------------------------------------- measuring
 
-def evaluate(searcher_dir: str, config: SearcherConfig, vectors, metadata, queries,
+def evaluate(searcher_dir: str, config: SearcherOptions, vectors, metadata, queries,
              settings: list[tuple[int, str]], work: str) -> list[dict]:
     """Recall@10 / latency / index bytes of search settings on a built searcher's index
     (re-read from its server index, which is scann's own serialization)."""
@@ -114,7 +116,7 @@ def evaluate(searcher_dir: str, config: SearcherConfig, vectors, metadata, queri
         model = os.path.join(tmp, "lookup", "lookup.tflite")
         vocab = os.path.join(tmp, "lookup", formats.MODEL_VOCAB)
         texts = query_encoder.write_lookup_encoder(queries, model, vocab)
-        truth = tuning.exact_truth(queries, vectors, "dot_product", 10)
+        truth = recall.exact_truth(queries, vectors, "dot_product", 10)
         reply = tf_free.run_module("components.searcher_builder.device_index", {
             "parts": parts.save(os.path.join(tmp, "parts")), "metadata": metadata_path,
             "userinfo": {"producer": "bench"}, "delimiter": tokenizer.DELIMITER_REGEX,
@@ -152,10 +154,10 @@ def bench_size(n: int, text_encoder: str, work: str) -> dict:
     # pipeline tunes on train captions and validates on eval captions.
     tuning_sample = concept_queries(centres, NUM_QUERIES, seed=2)
     builds = {
-        "default (auto)": (SearcherConfig(), tuning_sample),
-        "default, 2 dims/block (auto)": (SearcherConfig(dimensions_per_block=2), tuning_sample),
-        "default (auto), no query sample": (SearcherConfig(), None),
-        "blog 351/4 INT8": (SearcherConfig(**BLOG), None),
+        "default (auto)": (SearcherOptions(), tuning_sample),
+        "default, 2 dims/block (auto)": (SearcherOptions(dimensions_per_block=2), tuning_sample),
+        "default (auto), no query sample": (SearcherOptions(), None),
+        "blog 351/4 INT8": (SearcherOptions(**BLOG), None),
     }
     done = {}
     for name, (config, tuning_vectors) in builds.items():
@@ -216,12 +218,12 @@ def server_index_row(searcher_dir: str, vectors: np.ndarray, metadata: list, que
     search, same tree, with reordering off as on device)."""
     index = server_index.ServerIndex.load(os.path.join(searcher_dir, formats.SERVER_INDEX_DIR))
     p50, p95 = _latency_ms(lambda q: index.search(q, k=10), queries)
-    truth = tuning.exact_truth(queries, vectors, "dot_product", 10)
+    truth = recall.exact_truth(queries, vectors, "dot_product", 10)
     row_of = {m.decode() if isinstance(m, bytes) else m: i for i, m in enumerate(metadata)}
     found = index.search(queries, k=10)
-    recall = np.mean([min(10, len({row_of[hit.metadata] for hit in hits} & set(true))) / 10
+    recall_at_10 = np.mean([min(10, len({row_of[hit.metadata] for hit in hits} & set(true))) / 10
                       for hits, true in zip(found, truth)])
-    return {"config": "server ScaNN (default index)", "recall_at_10": round(float(recall), 4),
+    return {"config": "server ScaNN (default index)", "recall_at_10": round(float(recall_at_10), 4),
             "p50_ms": round(p50, 3), "p95_ms": round(p95, 3),
             "leaves_to_search": index.info.get("leaves_to_search")}
 

@@ -26,11 +26,11 @@ import sys
 import tempfile
 import time
 
-import pipeline  # noqa: F401  (sets the process environment before TensorFlow)
+import t2i  # noqa: F401  (sets the process environment before TensorFlow)
 
 TEXT_TOWERS = ("small_text", "use_multilingual", "minilm_l6")
 IMAGE_TOWERS = ("small_cnn", "efficientnet_lite0")
-# Per-tower settings the pair uses (the rest are TrainerConfig defaults).
+# Per-tower settings the pair uses (the rest are TrainerOptions defaults).
 IMAGE_SETTINGS = {"small_cnn": {"image_size": 64}, "efficientnet_lite0": {"image_size": 224}}
 TEXT_SETTINGS = {"small_text": {"max_tokens": 24}, "use_multilingual": {"max_tokens": 32},
                  "minilm_l6": {"max_tokens": 32}}
@@ -51,8 +51,8 @@ def main() -> None:
 
     pairs = ([tuple(p.split(":")) for p in args.pairs.split(",")] if args.pairs
              else [(t, i) for t in TEXT_TOWERS for i in IMAGE_TOWERS])
-    from components.coco_example_gen.ingest import ingest
-    from pipeline import sample_data
+    from components.coco_example_gen.work import ingest
+    from t2i import sample_data
 
     work = tempfile.mkdtemp(prefix="towers-bench-", dir=args.workdir)
     report = {"command": " ".join([os.path.relpath(sys.executable)] + sys.argv),
@@ -90,11 +90,12 @@ def pair_options(text_tower: str, image_tower: str, cache_dir: str, epochs: int)
 
 def measure_pair(text_tower: str, image_tower: str, examples: str, work: str,
                  epochs: int) -> dict:
-    from components.common import formats
-    from components.retrieval_evaluator import executor, metrics
-    from components.text_encoder_exporter import export as exporter
-    from components.trainer import train
-    from pipeline.configs import ExporterConfig
+    from components.common import examples_io, formats
+    from components.common import retrieval_metrics as metrics
+    from components.retrieval_evaluator import work as evaluator
+    from components.text_encoder_exporter import work as exporter
+    from components.text_encoder_exporter.options import ExporterOptions
+    from components.trainer import work as train
 
     name = f"{text_tower}-{image_tower}"
     serving = os.path.join(work, name, "Format-Serving")
@@ -106,7 +107,7 @@ def measure_pair(text_tower: str, image_tower: str, examples: str, work: str,
     run_fn_seconds = time.perf_counter() - started
     wall = trained.summary["wall_seconds"]
 
-    embedded = executor.embed_split(executor.data.expand_patterns(eval_pattern, "eval"), serving)
+    embedded = evaluator.embed_split(examples_io.expand_patterns(eval_pattern, "eval"), serving)
     savedmodel = _recall(embedded.text_embeddings, embedded.image_embeddings,
                          embedded.caption_image_index, metrics)
     row = {"text_tower": text_tower, "image_tower": image_tower,
@@ -121,7 +122,7 @@ def measure_pair(text_tower: str, image_tower: str, examples: str, work: str,
     quantize_options = (False, True) if text_tower != "small_text" else (False,)
     for quantize in quantize_options:
         out = os.path.join(work, name, f"export-{'int8' if quantize else 'float'}")
-        summary = exporter.export_encoders(serving, out, ExporterConfig(quantize=quantize))
+        summary = exporter.export_encoders(serving, out, ExporterOptions(quantize=quantize))
         device = _device_text(os.path.join(out, formats.TEXT_ENCODER_TFLITE), embedded.captions,
                               out)
         key = "device_quantized" if quantize else "device_float"
@@ -151,10 +152,10 @@ def _image_throughput(serving: str, examples: str, formats) -> float:
     of 64, after one warm-up batch: what the ImageEmbedder's RunInference calls."""
     import tensorflow as tf
 
-    from components.trainer import data
+    from components.common import examples_io
 
-    files = data.expand_patterns([os.path.join(examples, "Split-index", "*")], "index")
-    encoded = [r.image for _, r in zip(range(EMBED_IMAGES), data.iter_records(files))]
+    files = examples_io.expand_patterns([os.path.join(examples, "Split-index", "*")], "index")
+    encoded = [r.image for _, r in zip(range(EMBED_IMAGES), examples_io.iter_records(files))]
     loaded = tf.saved_model.load(os.path.join(serving, formats.MODEL_IMAGE_ENCODER))
     signature = loaded.signatures[formats.SIGNATURE_IMAGE_BYTES]
     signature(tf.constant(encoded[:64]))

@@ -1,8 +1,8 @@
 """Trainer + RetrievalEvaluator benchmark: the acceptance run (a measurement, not a test).
 
-Generates the synthetic sample (pipeline/sample_data.py; 2,000 images, seed 0), ingests it
+Generates the synthetic sample (t2i/sample_data.py; 2,000 images, seed 0), ingests it
 with CocoExampleGen's `ingest` (hash split, eval_fraction 0.2), trains the dual encoder with
-the default TrainerConfig (overridable with --set trainer.<field>=<value>), then evaluates
+the default TrainerOptions (overridable with --set trainer.<field>=<value>), then evaluates
 the exported SavedModels on the eval split exactly as the RetrievalEvaluator does. Prints
 one JSON object: text->image and image->text R@1/5/10 and median rank, training wall time,
 examples/s, and the machine's load while training (the CPU may be shared).
@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 
-import pipeline  # noqa: F401  (sets the process environment before TensorFlow)
+import t2i  # noqa: F401  (sets the process environment before TensorFlow)
 
 
 def main() -> None:
@@ -38,8 +38,8 @@ def main() -> None:
     parser.add_argument("--output", help="also write the JSON here")
     args = parser.parse_args()
 
-    from pipeline import sample_data
-    from pipeline.configs import load_config
+    from t2i import sample_data
+    from t2i.configs import load_config
 
     config = load_config(None, args.set)
     handler = logging.StreamHandler(sys.stderr)
@@ -53,7 +53,7 @@ def main() -> None:
     try:
         collection, examples = os.path.join(work, "collection"), os.path.join(work, "examples")
         sample_data.generate(collection, num_images=args.images, seed=args.seed)
-        from components.coco_example_gen.ingest import ingest
+        from components.coco_example_gen.work import ingest
 
         ingested = ingest(collection, examples, split_mode=config.data.split,
                           eval_fraction=config.data.eval_fraction)
@@ -77,8 +77,8 @@ def main() -> None:
 
 
 def _train_and_evaluate(config, examples: str, work: str) -> dict:
-    from components.retrieval_evaluator import executor
-    from components.trainer import options as trainer_options, train
+    from components.retrieval_evaluator import work as evaluator
+    from components.trainer import options as trainer_options, work as trainer
 
     options, _ = trainer_options.from_custom_config(vars(config.trainer))
     serving = os.path.join(work, "model", "Format-Serving")
@@ -86,12 +86,12 @@ def _train_and_evaluate(config, examples: str, work: str) -> dict:
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
     with load:
-        trained = train.train([os.path.join(examples, "Split-train", "*")],
-                              [os.path.join(examples, "Split-eval", "*")],
-                              serving, os.path.join(work, "model_run"), options)
+        trained = trainer.train([os.path.join(examples, "Split-train", "*")],
+                                [os.path.join(examples, "Split-eval", "*")],
+                                serving, os.path.join(work, "model_run"), options)
     run_fn_seconds = time.perf_counter() - started
     cpu_share = (_cpu_seconds() - cpu_before) / run_fn_seconds
-    evaluation = executor.evaluate(
+    evaluation = evaluator.evaluate(
         [os.path.join(examples, "Split-eval", "*")], serving, os.path.join(work, "evaluation"),
         min_recall_at_10=config.evaluator.min_recall_at_10,
         max_regression=config.evaluator.max_regression,

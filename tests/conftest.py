@@ -3,7 +3,7 @@ flavour, quiet logs) before any test module imports TensorFlow."""
 import os
 import sys
 
-import pipeline  # noqa: F401  (must precede TensorFlow)
+import t2i  # noqa: F401  (must precede TensorFlow)
 import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -13,7 +13,7 @@ VENV_BIN = os.path.dirname(sys.executable)
 @pytest.fixture(scope="session")
 def sample_collection(tmp_path_factory):
     """A 300-image synthetic COCO-format collection, made once per test session."""
-    from pipeline import sample_data
+    from t2i import sample_data
 
     out = tmp_path_factory.mktemp("sample") / "coco"
     sample_data.generate(str(out), num_images=300, seed=1)

@@ -103,7 +103,7 @@ def test_device_and_training_tokenize_alike(tmp_path, echo_tflite, kind, source)
     else:
         import random
 
-        from pipeline import sample_data  # captions like the generated sample's
+        from t2i import sample_data  # captions like the generated sample's
 
         rng = random.Random(3)
         captions = [c for _ in range(200) for c in sample_data.render_image(rng, 16)[1]]

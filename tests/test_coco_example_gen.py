@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components.coco_example_gen import annotations, ingest, layout, plan
+from components.coco_example_gen import annotations, layout, plan, work
 from components.common import formats, item_metadata
-from pipeline import sample_data
+from t2i import sample_data
 
 # ---------------------------------------------------------------- collection builders
 
@@ -114,7 +114,7 @@ def assert_reconciled(report: dict) -> None:
 
 
 def run(data_dir, out, **options) -> dict:
-    report = ingest.ingest(str(data_dir), str(out), **options)
+    report = work.ingest(str(data_dir), str(out), **options)
     with open(os.path.join(str(out), formats.INGEST_REPORT)) as f:
         assert json.load(f) == report
     assert_reconciled(report)
@@ -173,7 +173,7 @@ def test_coco_2014_layout_with_coco_splits(tmp_path):
     # until the config picks one release.
     write_coco(data, {"000000000009.jpg": jpeg()}, split="train2017", first_id=9)
     with pytest.raises(annotations.AnnotationError, match="image id 9 is listed in both"):
-        ingest.ingest(str(data), str(tmp_path / "both"), split_mode="coco")
+        work.ingest(str(data), str(tmp_path / "both"), split_mode="coco")
     report = run(data, tmp_path / "picked", split_mode="coco",
                  annotations_file="annotations/captions_*2014.json")
     assert report["images"]["ingested"] == 4
@@ -197,11 +197,11 @@ def test_generic_collection_one_json_and_one_image_folder(tmp_path):
 
     (data / "thumbnails").mkdir()
     with pytest.raises(layout.LayoutError, match="set data.image_dir"):
-        ingest.ingest(str(data), str(tmp_path / "out2"))
+        work.ingest(str(data), str(tmp_path / "out2"))
     report = run(data, tmp_path / "out3", annotations_file="my_captions.json", image_dir="photos")
     assert report["images"]["ingested"] == 2
     with pytest.raises(annotations.AnnotationError, match="split mode 'coco' needs COCO's"):
-        ingest.ingest(str(data), str(tmp_path / "out4"), image_dir="photos", split_mode="coco")
+        work.ingest(str(data), str(tmp_path / "out4"), image_dir="photos", split_mode="coco")
 
 
 def test_spans_latest_and_all(tmp_path):
@@ -223,7 +223,7 @@ def test_spans_latest_and_all(tmp_path):
 
     write_coco(data, {"top.jpg": jpeg()}, first_id=100)  # a top-level collection as well
     with pytest.raises(layout.LayoutError, match="not both"):
-        ingest.ingest(str(data), str(tmp_path / "mixed"), spans="all")
+        work.ingest(str(data), str(tmp_path / "mixed"), spans="all")
 
 
 # ---------------------------------------------------------------- bad annotations
@@ -236,7 +236,7 @@ def test_malformed_json_fails_naming_file_line_and_column(tmp_path):
     path.write_text('{"images": [\n  {"id": 1,, "file_name": "a.jpg"}\n], "annotations": []}')
     message = r"annotations/captions_val2017.json: invalid JSON at line 2, column 12"
     with pytest.raises(annotations.AnnotationError, match=message):
-        ingest.ingest(str(data), str(tmp_path / "out"))
+        work.ingest(str(data), str(tmp_path / "out"))
 
 
 @pytest.mark.parametrize("document, message", [
@@ -254,7 +254,7 @@ def test_wrong_structure_fails_naming_file_and_problem(tmp_path, document, messa
     write_annotations(data, "train2017", document)
     with pytest.raises(annotations.AnnotationError,
                        match=f"annotations/captions_train2017.json: .*{message}"):
-        ingest.ingest(str(data), str(tmp_path / "out"))
+        work.ingest(str(data), str(tmp_path / "out"))
 
 
 def test_duplicate_image_id_fails_naming_the_id(tmp_path):
@@ -265,14 +265,14 @@ def test_duplicate_image_id_fails_naming_the_id(tmp_path):
     write_annotations(data, "train2017", document)
     twice = r"image id 1 appears twice in images\[\] \(images\[0\] and images\[1\]\)"
     with pytest.raises(annotations.AnnotationError, match=twice):
-        ingest.ingest(str(data), str(tmp_path / "out"))
+        work.ingest(str(data), str(tmp_path / "out"))
 
     write_coco(data, {"a.jpg": jpeg()}, split="train2017", first_id=7)
     write_coco(data, {"c.jpg": jpeg()}, split="val2017", first_id=7)
     with pytest.raises(annotations.AnnotationError,
                        match="image id 7 is listed in both annotations/captions_train2017.json "
                              "and annotations/captions_val2017.json"):
-        ingest.ingest(str(data), str(tmp_path / "out"))
+        work.ingest(str(data), str(tmp_path / "out"))
 
 
 def test_caption_problems_are_counted_and_listed(tmp_path):
@@ -317,15 +317,15 @@ def test_empty_collection_is_an_error(tmp_path):
     data = tmp_path / "coco"
     write_annotations(data, "train2017", {"images": [], "annotations": []})
     with pytest.raises(annotations.AnnotationError, match="the collection is empty"):
-        ingest.ingest(str(data), str(tmp_path / "out"))
+        work.ingest(str(data), str(tmp_path / "out"))
 
     with pytest.raises(layout.LayoutError, match="no annotations file matches"):
-        ingest.ingest(str(tmp_path / "nothing-here"), str(tmp_path / "out"))
+        work.ingest(str(tmp_path / "nothing-here"), str(tmp_path / "out"))
 
     write_coco(data, {"a.jpg": None, "b.jpg": b""})
-    with pytest.raises(ingest.NothingIngestedError,
+    with pytest.raises(work.NothingIngestedError,
                        match=r"none of the 2 listed images .*'missing': 1, 'empty_file': 1"):
-        ingest.ingest(str(data), str(tmp_path / "out"))
+        work.ingest(str(data), str(tmp_path / "out"))
     with open(tmp_path / "out" / formats.INGEST_REPORT) as f:
         assert json.load(f)["images"]["skipped"] == 2  # the report explains the failure
 

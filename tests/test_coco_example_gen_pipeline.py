@@ -10,7 +10,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.coco_example_gen.component import CocoExampleGen
 from components.common import formats
-from pipeline import configs, sample_data
+from t2i import configs, sample_data
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +120,7 @@ def test_all_spans_rerun_when_annotations_change(tmp_path):
 
 
 def test_component_parameters_come_from_the_data_config(tmp_path):
-    data_config = configs.DataConfig(data_dir=str(tmp_path), split="coco", spans="latest",
+    data_config = configs.DataOptions(data_dir=str(tmp_path), split="coco", spans="latest",
                                      max_image_pixels=1000)
     component = CocoExampleGen.from_config(data_config)
     parameters = component.exec_properties

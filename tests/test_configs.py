@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from pipeline.configs import Config, ConfigError, load_config
+from t2i.configs import Config, ConfigError, load_config
 
 
 def test_defaults_round_trip_through_json():

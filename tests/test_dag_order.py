@@ -1,6 +1,6 @@
 """The full DAG records the evaluation before anything that can fail for device reasons."""
-from pipeline.configs import Config
-from pipeline.pipeline import create_pipeline
+from t2i.configs import Config
+from t2i.dags import create_pipeline
 
 
 def _upstream_closure(node) -> set[str]:

@@ -14,7 +14,7 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 
 def test_tensorflow_process_imports_the_stack():
     result = run_python(
-        "import pipeline\n"
+        "import t2i\n"
         "import tensorflow, tfx, scann, apache_beam, kfp, ml_metadata, tensorflow_hub\n"
         "from tfx import v1\n"
         "from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner\n"
@@ -53,7 +53,7 @@ def test_cli_help_and_version_work_without_tensorflow():
         assert package in version_result.stdout
     # Neither command may import TensorFlow: checked directly, not by timing.
     probe = run_python(
-        "import sys\nfrom click.testing import CliRunner\nfrom pipeline.cli import main\n"
+        "import sys\nfrom click.testing import CliRunner\nfrom t2i.cli import main\n"
         "r = CliRunner().invoke(main, ['version']); assert r.exit_code == 0, r.output\n"
         "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output\n"
         "print('tensorflow' in sys.modules, 'tfx' in sys.modules)\n"

@@ -10,7 +10,7 @@ import tensorflow as tf
 import image_embedder_fixtures as fx
 from components.common import embeddings_io, formats, item_metadata
 from components.image_embedder.beam_stages import EmbeddingCheckError
-from components.image_embedder.embed import EmbedderError, embed_images
+from components.image_embedder.work import EmbedderError, embed_images
 from model_fixtures import build_fixture_model
 
 TOLERANCE = 1e-5

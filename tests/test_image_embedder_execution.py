@@ -3,7 +3,7 @@ import os
 
 import tensorflow as tf
 
-from components.image_embedder.execution import REBALANCE_MAX_BYTES, RecordCount, count_records, plan_execution
+from components.image_embedder.execution_plan import REBALANCE_MAX_BYTES, RecordCount, count_records, plan_execution
 
 
 def write_records(path, sizes):

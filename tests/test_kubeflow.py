@@ -11,9 +11,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from pipeline import kubeflow, schedule
-from pipeline.cli import main
-from pipeline.configs import Config
+from t2i.kubeflow import client, compiler, recurring, vertex
+from t2i.kubeflow.errors import KubeflowError
+from t2i.schedule.cron import parse_cron
+from t2i.cli import main
+from t2i.configs import Config
 from kfp_standin_server import StandinKfp
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,7 +39,7 @@ def config():
 
 @pytest.fixture(scope="module")
 def dags():
-    from pipeline import pipeline as dags  # imports TFX (~20 s), once for the module
+    from t2i import dags  # imports TFX (~20 s), once for the module
 
     return dags
 
@@ -67,19 +69,19 @@ def _ingestion_dag(kfp_config, dags):
 @pytest.fixture(scope="module")
 def small(tmp_path_factory, config, dags):
     out = tmp_path_factory.mktemp("compiled")
-    kfp_config = kubeflow.for_kubeflow(config)
-    return kubeflow.compile_dag(_ingestion_dag(kfp_config, dags), IMAGE, str(out / "small.yaml"),
+    kfp_config = compiler.for_kubeflow(config)
+    return compiler.compile_dag(_ingestion_dag(kfp_config, dags), IMAGE, str(out / "small.yaml"),
                                 str(out / "small.json"))
 
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory, config, dags):
-    return kubeflow.compile_pipeline(config, "full", out=str(tmp_path_factory.mktemp("full") / "full.yaml"))
+    return compiler.compile_pipeline(config, "full", out=str(tmp_path_factory.mktemp("full") / "full.yaml"))
 
 
 @pytest.fixture(scope="module")
 def rebuild(tmp_path_factory, config, dags):
-    return kubeflow.compile_pipeline(config, "rebuild",
+    return compiler.compile_pipeline(config, "rebuild",
                                      out=str(tmp_path_factory.mktemp("rebuild") / "rebuild.yaml"))
 
 
@@ -123,9 +125,9 @@ def test_spec_has_components_image_beam_flags_and_caching(small):
 def test_paths_are_the_clusters_and_the_images(small):
     spec = _spec(small)
     schema_file = _task_inputs(spec, "ImportSchemaGen")["schema_file"]
-    assert schema_file == "/opt/t2i-searcher/pipeline/schema/schema.pbtxt"
+    assert schema_file == "/opt/t2i-searcher/t2i/schema/schema.pbtxt"
     # The same relative path exists in the project the Dockerfile copies to /opt/t2i-searcher.
-    assert os.path.isfile(os.path.join(REPO_ROOT, kubeflow.SCHEMA_IN_CODE))
+    assert os.path.isfile(os.path.join(REPO_ROOT, compiler.SCHEMA_IN_CODE))
     assert _task_inputs(spec, "CocoExampleGen")["input_base"] == f"{BUCKET}/data"
     assert REPO_ROOT not in open(small.yaml_path).read()  # nothing of this machine's paths
     with open(small.json_path) as f:
@@ -146,15 +148,15 @@ def test_spec_parses_as_kfp_pipeline_spec_and_the_client_reads_it(small):
 
 
 def test_caching_off_in_the_config_is_off_in_the_spec(tmp_path, config, dags):
-    kfp_config = kubeflow.for_kubeflow(config)
+    kfp_config = compiler.for_kubeflow(config)
     kfp_config.pipeline.enable_cache = False
-    compiled = kubeflow.compile_dag(_ingestion_dag(kfp_config, dags), IMAGE,
+    compiled = compiler.compile_dag(_ingestion_dag(kfp_config, dags), IMAGE,
                                     str(tmp_path / "p.yaml"), str(tmp_path / "p.json"))
     assert all("cachingOptions" not in t for t in _spec(compiled)["root"]["dag"]["tasks"].values())
 
 
 def test_config_for_the_cluster(config):
-    kfp_config = kubeflow.for_kubeflow(config, image="other/image:2")
+    kfp_config = compiler.for_kubeflow(config, image="other/image:2")
     assert kfp_config.pipeline.root == f"{BUCKET}/root"
     assert kfp_config.data.data_dir == f"{BUCKET}/data"
     assert kfp_config.pusher.serving_dir == f"{BUCKET}/serving"
@@ -162,15 +164,15 @@ def test_config_for_the_cluster(config):
                                              "--sdk_container_image=other/image:2"]
     assert config.pipeline.root == "runs"  # the local config is untouched
     # A dependency flag the user chose is kept, not doubled.
-    assert kubeflow.container_beam_args(["--extra_package=x.tar.gz"], "i") == ["--extra_package=x.tar.gz"]
+    assert compiler.container_beam_args(["--extra_package=x.tar.gz"], "i") == ["--extra_package=x.tar.gz"]
 
 
 def test_output_paths(config):
-    assert kubeflow.output_paths(config, "rebuild", None) == (
+    assert compiler.output_paths(config, "rebuild", None) == (
         "runs/kubeflow/t2i-searcher-rebuild.yaml", "runs/kubeflow/t2i-searcher-rebuild.json")
-    assert kubeflow.output_paths(config, "full", "out/job.json") == ("out/job.yaml", "out/job.json")
-    with pytest.raises(kubeflow.KubeflowError, match="name a .yaml"):
-        kubeflow.output_paths(config, "full", "out/job.txt")
+    assert compiler.output_paths(config, "full", "out/job.json") == ("out/job.yaml", "out/job.json")
+    with pytest.raises(KubeflowError, match="name a .yaml"):
+        compiler.output_paths(config, "full", "out/job.txt")
 
 
 def test_full_dag_compiles(full):
@@ -228,9 +230,9 @@ def _posted(server, path_end):
 
 def test_submit_creates_experiment_and_run(small, capfd):
     with StandinKfp(token=TOKEN) as server:
-        connection = kubeflow.Connection(host=server.url, token=TOKEN)
-        run = kubeflow.submit(connection, small, "t2i-tests", run_name="nightly")
-        again = kubeflow.submit(connection, small, "t2i-tests")  # the experiment is reused
+        connection = client.Connection(host=server.url, token=TOKEN)
+        run = client.submit(connection, small, "t2i-tests", run_name="nightly")
+        again = client.submit(connection, small, "t2i-tests")  # the experiment is reused
     assert server.errors == []
     assert all(r.authorized for r in server.requests)
     assert len(_posted(server, "/experiments")) == 1
@@ -248,8 +250,8 @@ def test_submit_creates_experiment_and_run(small, capfd):
 
 def test_recurring_run_converts_cron_and_sets_concurrency_and_catchup(small):
     with StandinKfp() as server:
-        connection = kubeflow.Connection(host=server.url)
-        created = kubeflow.create_recurring_run(connection, small, schedule.parse_cron("0 3 * * *"),
+        connection = client.Connection(host=server.url)
+        created = recurring.create_recurring_run(connection, small, parse_cron("0 3 * * *"),
                                                 "t2i-tests")
     assert server.errors == []
     body = _posted(server, "/recurringruns")[0].body
@@ -307,9 +309,9 @@ def test_standin_rejects_what_a_cluster_would():
 
 def test_wait_returns_on_canceled_instead_of_waiting_for_the_timeout(small):
     with StandinKfp(final_state="CANCELED", polls_to_finish=1) as server:
-        connection = kubeflow.Connection(host=server.url)
-        run = kubeflow.submit(connection, small, "t2i-tests")
-        assert kubeflow.wait_for_run(connection, run.run_id, timeout=600, poll=0.01) == "CANCELED"
+        connection = client.Connection(host=server.url)
+        run = client.submit(connection, small, "t2i-tests")
+        assert client.wait_for_run(connection, run.run_id, timeout=600, poll=0.01) == "CANCELED"
 
 
 def _cli(args, env=None):
@@ -320,8 +322,8 @@ def test_schedule_list_disable_delete_commands(small, tmp_path, capfd):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     with StandinKfp(token=TOKEN) as server:
-        connection = kubeflow.Connection(host=server.url, token=TOKEN)
-        created = kubeflow.create_recurring_run(connection, small, schedule.parse_cron("*/30 * * * *"),
+        connection = client.Connection(host=server.url, token=TOKEN)
+        created = recurring.create_recurring_run(connection, small, parse_cron("*/30 * * * *"),
                                                 "t2i-tests", name="half-hourly")
         listed = _cli(["schedule", "--host", server.url, "--list", "--token-file", str(token_file)])
         disabled = _cli(["schedule", "--host", server.url, "--disable", created.recurring_run_id],
@@ -408,7 +410,7 @@ def test_submit_and_schedule_commands_end_to_end(full, tmp_path, capfd):
 def test_vertex_pipeline_job_from_the_compiled_json(small):
     from google.auth.credentials import AnonymousCredentials
 
-    job = kubeflow.vertex_job(small, "t2i-project", "europe-west4", enable_caching=False,
+    job = vertex.vertex_job(small, "t2i-project", "europe-west4", enable_caching=False,
                               credentials=AnonymousCredentials())
     resource = job._gca_resource
     assert job.project == "t2i-project" and job.location == "europe-west4"

@@ -11,7 +11,7 @@ def _pipeline(tmp_path, condition):
 
     from components.common.artifacts import Searcher, SearcherBlessing
     from components.searcher_pusher.component import SearcherPusher
-    from pipeline import metadata_store
+    from t2i import mlmd
 
     root = str(tmp_path / "runs")
     searcher = tfx.dsl.Importer(source_uri=make_searcher_dir(tmp_path / "searcher"),
@@ -25,11 +25,11 @@ def _pipeline(tmp_path, condition):
     return root, tfx.dsl.Pipeline(
         pipeline_name="runner-test", pipeline_root=os.path.join(root, "pipelines"),
         components=[searcher, blessing, pusher], enable_cache=True,
-        metadata_connection_config=metadata_store.sqlite_connection_config(root))
+        metadata_connection_config=mlmd.sqlite_connection_config(root))
 
 
 def test_a_node_failing_before_its_executor_fails_the_run(tmp_path):
-    from pipeline import local_runner
+    from t2i import local_runner
 
     # Comparing a property the artifact lacks cannot be evaluated: TFX records the pusher
     # as FAILED without raising.
@@ -43,7 +43,7 @@ def test_a_node_failing_before_its_executor_fails_the_run(tmp_path):
 
 
 def test_skipped_nodes_are_reported_and_the_run_succeeds(tmp_path):
-    from pipeline import local_runner
+    from t2i import local_runner
 
     root, pipeline = _pipeline(tmp_path, lambda b: b.custom_property("blessed") == 0)
     terminal = io.StringIO()

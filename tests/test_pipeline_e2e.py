@@ -23,8 +23,8 @@ NEW_SPAN_IMAGES = 40
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from pipeline import sample_data, workflows
-    from pipeline.configs import load_config
+    from t2i import sample_data, workflows
+    from t2i.configs import load_config
 
     base = tmp_path_factory.mktemp("e2e")
     data_dir = str(base / "data")
@@ -53,7 +53,7 @@ def t2i(*args):
 
 
 def statuses(outcome):
-    from pipeline import local_runner
+    from t2i import local_runner
 
     with open(local_runner.timings_path(outcome.log_path.rsplit("/logs/", 1)[0], outcome.run_id)) as f:
         return {row["component"]: row["status"] for row in json.load(f)["components"]}
@@ -70,11 +70,11 @@ def test_first_run_produces_sane_artifacts_and_pushes_version_1(runs):
     report = open(outcome.report_path).read()
     assert "<svg" in report and "RetrievalEvaluator" in report and "data:image/png" in report
 
-    from pipeline import metadata_store
+    from t2i import mlmd
 
-    store = metadata_store.connect(config.pipeline.root)
-    figures = {n.node_id: {k: metadata_store.custom_properties(a[0]) for k, a in n.outputs.items()}
-               for n in metadata_store.run_executions(store, outcome.run_id)}
+    store = mlmd.connect(config.pipeline.root)
+    figures = {n.node_id: {k: mlmd.custom_properties(a[0]) for k, a in n.outputs.items()}
+               for n in mlmd.run_executions(store, outcome.run_id)}
     examples = figures["CocoExampleGen"]["examples"]
     assert examples["images_ingested"] == SPAN_IMAGES and examples["images_skipped"] == 0
     assert examples["spans_ingested"] == "1,2"
@@ -107,27 +107,27 @@ def test_rebuild_indexes_exactly_the_new_span_without_retraining(runs):
     assert "Trainer" not in components
     # The full run's export of the same model is reused.
     assert components["TextEncoderExporter"] == "cached"
-    from pipeline import metadata_store
+    from t2i import mlmd
 
-    store = metadata_store.connect(config.pipeline.root)
-    (embedder,) = [n for n in metadata_store.run_executions(store, outcome.run_id)
+    store = mlmd.connect(config.pipeline.root)
+    (embedder,) = [n for n in mlmd.run_executions(store, outcome.run_id)
                    if n.node_id == "ImageEmbedder"]
-    embeddings = metadata_store.custom_properties(embedder.outputs["embeddings"][0])
+    embeddings = mlmd.custom_properties(embedder.outputs["embeddings"][0])
     assert embeddings["embedded_new"] == NEW_SPAN_IMAGES
     assert embeddings["count"] == SPAN_IMAGES + NEW_SPAN_IMAGES
     assert embeddings["max_span"] == 3
     # The index was extended with the new items, not retrained.
-    (builder,) = [n for n in metadata_store.run_executions(store, outcome.run_id)
+    (builder,) = [n for n in mlmd.run_executions(store, outcome.run_id)
                   if n.node_id == "SearcherBuilder"]
-    searcher = metadata_store.custom_properties(builder.outputs["searcher"][0])
+    searcher = mlmd.custom_properties(builder.outputs["searcher"][0])
     assert searcher["incremental"] == 1 and searcher["num_items"] == SPAN_IMAGES + NEW_SPAN_IMAGES
     (previous,) = builder.inputs["previous_searcher"]
-    assert metadata_store.custom_properties(previous)["num_items"] == SPAN_IMAGES
+    assert mlmd.custom_properties(previous)["num_items"] == SPAN_IMAGES
     # Nothing is trained, so only the index split (every image) is checked.
-    (statistics_gen,) = [n for n in metadata_store.run_executions(store, outcome.run_id)
+    (statistics_gen,) = [n for n in mlmd.run_executions(store, outcome.run_id)
                          if n.node_id == "StatisticsGen"]
     split_names = statistics_gen.outputs["statistics"][0].properties["split_names"]
-    assert json.loads(metadata_store.property_value(split_names)) == ["index"]
+    assert json.loads(mlmd.property_value(split_names)) == ["index"]
 
 
 def test_a_tick_with_nothing_new_skips_the_index_build(runs):
@@ -211,11 +211,11 @@ def test_a_remote_metadata_service_gives_the_same_answers_as_the_local_store(run
     loopback stand-in serving the same store (tests/mlmd_standin_server.py)."""
     from mlmd_standin_server import serve
 
-    from pipeline import metadata_store
+    from t2i import mlmd
 
     config, _ = runs
     root = config.pipeline.root
-    server, port = serve(metadata_store.sqlite_connection_config(root, readonly=True))
+    server, port = serve(mlmd.sqlite_connection_config(root, readonly=True))
     remote = ["--mlmd-host", "127.0.0.1", "--mlmd-port", str(port)]
     try:
         for command in (["runs", "--json"], ["artifacts", "--type", "Searcher"],

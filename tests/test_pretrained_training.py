@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from components.common import formats, text_model
-from components.text_encoder_exporter import export as exporter
+from components.text_encoder_exporter import work as exporter
 from components.trainer import pretrained
-from pipeline.configs import ExporterConfig, TrainerConfig
+from components.text_encoder_exporter.options import ExporterOptions
+from components.trainer.options import TrainerOptions
 from tests import bert_fixtures
 
 OPTIONS = dict(image_size=32, embedding_dim=16, max_tokens=16, batch_size=32, epochs=6,
@@ -25,7 +26,7 @@ OPTIONS = dict(image_size=32, embedding_dim=16, max_tokens=16, batch_size=32, ep
 
 @pytest.fixture(scope="module")
 def examples_dir(sample_collection, tmp_path_factory):
-    from components.coco_example_gen.ingest import ingest
+    from components.coco_example_gen.work import ingest
 
     out = str(tmp_path_factory.mktemp("examples"))
     ingest(sample_collection, out)
@@ -37,16 +38,16 @@ def _patterns(examples_dir, split):
 
 
 def _corpus(examples_dir) -> list[str]:
-    from components.trainer import data
+    from components.common import examples_io
 
-    files = data.expand_patterns(_patterns(examples_dir, "train"), "train")
-    return bert_fixtures.sentencepiece_corpus(data.scan_split(files).all_captions())
+    files = examples_io.expand_patterns(_patterns(examples_dir, "train"), "train")
+    return bert_fixtures.sentencepiece_corpus(examples_io.scan_split(files).all_captions())
 
 
 @pytest.mark.parametrize("kind", ["wordpiece", "sentencepiece"])
 def test_heads_train_on_cached_features_and_export_to_the_device(tmp_path, examples_dir, kind):
     loaders = bert_fixtures.tiny_loaders(str(tmp_path), kind, _corpus(examples_dir))
-    options = TrainerConfig(**OPTIONS, feature_cache_dir=str(tmp_path / "cache"))
+    options = TrainerOptions(**OPTIONS, feature_cache_dir=str(tmp_path / "cache"))
     serving = str(tmp_path / "serving")
     result = pretrained.train(_patterns(examples_dir, "train"), _patterns(examples_dir, "eval"),
                               serving, "", options, loaders=loaders)
@@ -72,7 +73,7 @@ def test_heads_train_on_cached_features_and_export_to_the_device(tmp_path, examp
     # A second run with the same backbones and data reuses the features.
     again = pretrained.train(_patterns(examples_dir, "train"), _patterns(examples_dir, "eval"),
                              str(tmp_path / "serving2"), "",
-                             TrainerConfig(**{**OPTIONS, "epochs": 1},
+                             TrainerOptions(**{**OPTIONS, "epochs": 1},
                                            feature_cache_dir=str(tmp_path / "cache")),
                              loaders=loaders)
     assert again.summary["towers"]["image"]["cache"] == "hit"
@@ -80,6 +81,6 @@ def test_heads_train_on_cached_features_and_export_to_the_device(tmp_path, examp
 
     # On device: TextEmbedder (BERT-layout metadata, the model's tokenizer file packed)
     # matches the SavedModel on eval captions and the tricky strings.
-    summary = exporter.export_encoders(serving, str(tmp_path / "exported"), ExporterConfig())
+    summary = exporter.export_encoders(serving, str(tmp_path / "exported"), ExporterOptions())
     assert summary["check"]["text_min_cosine"] >= 0.999
     assert summary["tokenizer"] == kind

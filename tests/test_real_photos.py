@@ -22,8 +22,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def pushed(tmp_path_factory):
-    from pipeline import workflows
-    from pipeline.configs import load_config
+    from t2i import workflows
+    from t2i.configs import load_config
 
     base = tmp_path_factory.mktemp("photos")
     collection = real_photos.write_collection(str(base / "photos"))
@@ -36,7 +36,7 @@ def pushed(tmp_path_factory):
 
 
 def _search(searcher: str, query: str, k: int) -> list[str]:
-    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "search", query, "-k", str(k),
+    result = subprocess.run([sys.executable, "-m", "t2i.cli", "search", query, "-k", str(k),
                              "--searcher", searcher, "--json"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

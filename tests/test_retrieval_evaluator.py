@@ -14,7 +14,8 @@ import tensorflow as tf
 from PIL import Image
 
 from components.common import formats
-from components.retrieval_evaluator import blessing, executor, metrics
+from components.common import retrieval_metrics
+from components.retrieval_evaluator import blessing, executor, work
 
 RED, GREEN, BLUE, YELLOW = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)
 # Twelve colours, no two in the same RGB direction.
@@ -97,24 +98,24 @@ def test_metrics_known_answer_with_pessimistic_ties():
     texts = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0], [s, s, 0]], np.float32)
     owner = np.array([0, 1, 2, 2, 3])
     # Caption "red" of the blue image: red 1, yellow .71, then blue 0 tied with green 0 -> 4.
-    assert metrics.text_to_image_ranks(texts, images, owner).tolist() == [1, 1, 1, 4, 1]
+    assert retrieval_metrics.text_to_image_ranks(texts, images, owner).tolist() == [1, 1, 1, 4, 1]
     # The red image: its caption scores 1, and so does the blue image's "red" caption -> 2.
-    assert metrics.image_to_text_ranks(texts, images, owner).tolist() == [2, 1, 1, 1]
-    summary = metrics.summarize(np.array([1, 1, 1, 4, 1]))
+    assert retrieval_metrics.image_to_text_ranks(texts, images, owner).tolist() == [2, 1, 1, 1]
+    summary = retrieval_metrics.summarize(np.array([1, 1, 1, 4, 1]))
     assert summary == {"recall@1": 0.8, "recall@5": 1.0, "recall@10": 1.0, "median_rank": 1.0,
                        "mean_rank": 1.6, "queries": 5}
     # A collapsed model (all embeddings equal) ranks every positive last, not first.
     same = np.ones([5, 3], np.float32) / np.sqrt(3)
-    assert metrics.text_to_image_ranks(same, same[:4], owner).tolist() == [4] * 5
+    assert retrieval_metrics.text_to_image_ranks(same, same[:4], owner).tolist() == [4] * 5
     with pytest.raises(ValueError, match="no queries"):
-        metrics.summarize(np.array([]))
+        retrieval_metrics.summarize(np.array([]))
 
 
 def test_evaluate_hand_built_case_through_the_savedmodels(tmp_path):
     examples = write_eval_split(tmp_path / "examples", HAND_BUILT)
     model = build_oracle_model(str(tmp_path / "model"))
     out = str(tmp_path / "evaluation")
-    summary = executor.evaluate([os.path.join(examples, "Split-eval", "*")], model, out,
+    summary = work.evaluate([os.path.join(examples, "Split-eval", "*")], model, out,
                                 min_recall_at_10=0.5, max_regression=0.02, contact_sheet_queries=3)
     assert summary["eval_images"] == 4 and summary["eval_captions"] == 5
     assert summary["text_to_image"] == {"recall@1": 0.8, "recall@5": 1.0, "recall@10": 1.0,
@@ -124,7 +125,7 @@ def test_evaluate_hand_built_case_through_the_savedmodels(tmp_path):
     assert summary["blessed"] and "no blessed baseline" in summary["reason"]
     with open(os.path.join(out, formats.EVALUATION_SUMMARY)) as f:
         assert json.load(f)["text_to_image"]["recall@1"] == 0.8
-    for figure in (executor.RECALL_PLOT, executor.CONTACT_SHEET):
+    for figure in (work.RECALL_PLOT, work.CONTACT_SHEET):
         with Image.open(os.path.join(out, figure)) as image:
             assert image.format == "PNG" and image.size[0] > 300
 
@@ -153,7 +154,7 @@ def test_blessing_both_ways_through_evaluate(tmp_path):
     collapsed = build_oracle_model(str(tmp_path / "collapsed"), collapsed=True)
 
     def run(model, baseline=None):
-        return executor.evaluate(pattern, model, str(tmp_path / "out"), baseline_serving_dir=baseline,
+        return work.evaluate(pattern, model, str(tmp_path / "out"), baseline_serving_dir=baseline,
                                  min_recall_at_10=0.5, max_regression=0.02, contact_sheet_queries=2)
 
     first = run(partial)
@@ -201,7 +202,7 @@ def test_executor_records_the_blessing_as_tfx_does(tmp_path):
 
 def test_bad_model_dir_is_named(tmp_path):
     examples = write_eval_split(tmp_path / "examples", HAND_BUILT)
-    with pytest.raises(executor.EvaluationError, match=r"nowhere/image_encoder: no SavedModel"):
-        executor.evaluate([os.path.join(examples, "Split-eval", "*")], str(tmp_path / "nowhere"),
+    with pytest.raises(work.EvaluationError, match=r"nowhere/image_encoder: no SavedModel"):
+        work.evaluate([os.path.join(examples, "Split-eval", "*")], str(tmp_path / "nowhere"),
                           str(tmp_path / "out"), min_recall_at_10=0.5, max_regression=0.02,
                           contact_sheet_queries=0)

@@ -71,7 +71,7 @@ def test_trainer_and_evaluator_in_a_local_dag(tmp_path, sample_collection):
         tfx_constants.NOT_BLESSED_FILE_NAME, tfx_constants.BLESSED_VALUE,
         tfx_constants.NOT_BLESSED_VALUE)
 
-    from components.coco_example_gen.ingest import ingest
+    from components.coco_example_gen.work import ingest
 
     root = str(tmp_path)
     examples_dir = os.path.join(root, "examples")

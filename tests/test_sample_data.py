@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from components.common.item_metadata import flickr_id_from_url
-from pipeline import cli, sample_data
+from t2i import cli, sample_data
 
 COCO_TOP_LEVEL = {"info", "licenses", "images", "annotations"}
 COCO_IMAGE = {"license", "file_name", "coco_url", "height", "width", "date_captured",

@@ -1,5 +1,5 @@
 """Cron parsing and conversion, the schedule in words, the rebuild lock and the local
-scheduler (pipeline/schedule.py, `t2i schedule --local`)."""
+scheduler (t2i/schedule/, `t2i schedule --local`)."""
 import datetime
 import io
 import os
@@ -9,9 +9,11 @@ import sys
 
 import pytest
 
-from pipeline import schedule
-from pipeline.configs import Config
-from pipeline.schedule import CronError, RebuildLock, parse_cron
+from t2i.configs import Config
+from t2i.schedule.cron import CronError, parse_cron
+from t2i.schedule.job import crontab_line, rebuild_job
+from t2i.schedule.lock import RebuildLock, lock_path
+from t2i.schedule.loop import run_scheduler
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVERY_SECOND = parse_cron("* * * * * *")
@@ -81,7 +83,7 @@ def test_every_normalized_form_is_accepted_by_croniter():
 
 
 def test_crontab_line_runs_one_locked_rebuild(tmp_path):
-    line = schedule.crontab_line(parse_cron("0 3 * * *"), ["/venv/bin/t2i", "schedule", "--local",
+    line = crontab_line(parse_cron("0 3 * * *"), ["/venv/bin/t2i", "schedule", "--local",
                                                             "--once", "--root", "/data/my runs"],
                                  "/data/my runs/logs/schedule.log", "/srv/t2i")
     comment, entry = line.splitlines()
@@ -89,13 +91,13 @@ def test_crontab_line_runs_one_locked_rebuild(tmp_path):
     assert entry == ("0 3 * * * cd /srv/t2i && /venv/bin/t2i schedule --local --once --root "
                      "'/data/my runs' >> '/data/my runs/logs/schedule.log' 2>&1")
     with pytest.raises(CronError, match="crontab has no seconds field"):
-        schedule.crontab_line(parse_cron("15 0 3 * * *"), ["t2i"], "log", "/")
+        crontab_line(parse_cron("15 0 3 * * *"), ["t2i"], "log", "/")
 
 
 def test_print_crontab_command(tmp_path):
     from click.testing import CliRunner
 
-    from pipeline.cli import main
+    from t2i.cli import main
 
     result = CliRunner().invoke(main, ["schedule", "--local", "--cron", "*/30 * * * *",
                                        "--print-crontab", "--root", str(tmp_path)])
@@ -126,7 +128,7 @@ def test_ticks_run_the_job_and_log_one_line_each(tmp_path):
         calls.append(1)
         return True, f"rebuild number {len(calls)}"
 
-    results = schedule.run_scheduler(EVERY_SECOND, job, str(tmp_path / "rebuild.lock"),
+    results = run_scheduler(EVERY_SECOND, job, str(tmp_path / "rebuild.lock"),
                                      lines.append, max_ticks=2)
     assert [r.status for r in results] == ["ok", "ok"]
     assert len(calls) == 2
@@ -141,7 +143,7 @@ def test_a_tick_overlapping_another_rebuild_is_skipped(tmp_path):
     assert other.acquire()
     ran, lines = [], []
     try:
-        results = schedule.run_scheduler(EVERY_SECOND, lambda: (ran.append(1) or (True, "ran")),
+        results = run_scheduler(EVERY_SECOND, lambda: (ran.append(1) or (True, "ran")),
                                          lock_file, lines.append, max_ticks=1)
     finally:
         other.release()
@@ -159,7 +161,7 @@ def test_ticks_due_while_a_rebuild_runs_are_skipped_not_caught_up(tmp_path):
         time.sleep(2.5)  # spans at least two of the schedule's one-second ticks
         return True, "slow rebuild"
 
-    results = schedule.run_scheduler(EVERY_SECOND, slow_job, str(tmp_path / "rebuild.lock"),
+    results = run_scheduler(EVERY_SECOND, slow_job, str(tmp_path / "rebuild.lock"),
                                      lines.append, max_ticks=2)
     assert [r.status for r in results] == ["ok", "ok"]
     skipped = [line for line in lines if " skipped " in line]
@@ -177,7 +179,7 @@ def test_a_failing_tick_does_not_stop_the_scheduler(tmp_path):
         return outcome
 
     lines = []
-    results = schedule.run_scheduler(EVERY_SECOND, job, str(tmp_path / "rebuild.lock"),
+    results = run_scheduler(EVERY_SECOND, job, str(tmp_path / "rebuild.lock"),
                                      lines.append, max_ticks=2)
     assert [r.status for r in results] == ["failed", "ok"]
     assert re.search(r"tick 1: failed in \d+ s: RuntimeError: disk full$", lines[1])
@@ -186,11 +188,11 @@ def test_a_failing_tick_does_not_stop_the_scheduler(tmp_path):
 def test_once_from_another_process_skips_while_the_lock_is_held(tmp_path):
     config = Config()
     config.pipeline.root = str(tmp_path)
-    lock = RebuildLock(schedule.lock_path(config))
+    lock = RebuildLock(lock_path(config))
     assert lock.acquire()
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "schedule", "--local", "--once", "--root",
+            [sys.executable, "-m", "t2i.cli", "schedule", "--local", "--once", "--root",
              str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
     finally:
         lock.release()
@@ -203,14 +205,14 @@ def test_once_from_another_process_skips_while_the_lock_is_held(tmp_path):
 def test_lock_lives_under_the_pipeline_root():
     config = Config()
     config.pipeline.root = "/data/runs"
-    assert schedule.lock_path(config) == "/data/runs/pipelines/t2i-searcher/rebuild.lock"
+    assert lock_path(config) == "/data/runs/pipelines/t2i-searcher/rebuild.lock"
 
 
 # --- the real rebuild DAG, twice, on a fast schedule ----------------------------------------
 
 @pytest.mark.slow
 def test_local_scheduler_rebuilds_twice_and_embeds_only_the_new_span(tmp_path):
-    from pipeline import metadata_store, sample_data, workflows
+    from t2i import mlmd, sample_data, workflows
 
     data = tmp_path / "data"
     sample_data.generate(str(data), num_images=120, seed=3, spans=1, image_size=64)
@@ -219,7 +221,7 @@ def test_local_scheduler_rebuilds_twice_and_embeds_only_the_new_span(tmp_path):
     full = workflows.run(config, out=log, pipeline_kind="full")
     assert full.succeeded and full.pushed, log.getvalue()
 
-    rebuild = schedule.rebuild_job(config, log)
+    rebuild = rebuild_job(config, log)
     ticks = []
 
     def job():  # the real rebuild; a new span arrives between the two ticks
@@ -229,17 +231,17 @@ def test_local_scheduler_rebuilds_twice_and_embeds_only_the_new_span(tmp_path):
         return rebuild()
 
     lines = []
-    results = schedule.run_scheduler(EVERY_SECOND, job, schedule.lock_path(config), lines.append,
+    results = run_scheduler(EVERY_SECOND, job, lock_path(config), lines.append,
                                      max_ticks=2)
     assert [r.status for r in results] == ["ok", "ok"], "\n".join(lines) + log.getvalue()
     assert results[0].detail.endswith("nothing new pushed")  # nothing had arrived
     assert re.search(r"pushed searcher version 2$", results[1].detail)
 
-    store = metadata_store.connect(config.pipeline.root)
-    runs = [run.name for run in metadata_store.pipeline_runs(store)]
+    store = mlmd.connect(config.pipeline.root)
+    runs = [run.name for run in mlmd.pipeline_runs(store)]
     assert len(runs) == 3 and runs[0] == full.run_id
     for run in runs:
-        states = {n.node_id: n.state for n in metadata_store.run_executions(store, run)}
+        states = {n.node_id: n.state for n in mlmd.run_executions(store, run)}
         assert "FAILED" not in states.values(), (run, states)
     before, quiet, after = (_figures(store, run) for run in runs)
     assert before == {"embedded_new": 120, "embeddings": 120, "index_items": 120}
@@ -249,7 +251,7 @@ def test_local_scheduler_rebuilds_twice_and_embeds_only_the_new_span(tmp_path):
 
 
 def _small_config(tmp_path, data) -> Config:
-    from pipeline.configs import load_config
+    from t2i.configs import load_config
 
     return load_config(None, [
         f"pipeline.root={tmp_path / 'runs'}", f"data.data_dir={data}",
@@ -262,14 +264,14 @@ def _small_config(tmp_path, data) -> Config:
 
 
 def _figures(store, run_id: str) -> dict:
-    from pipeline import metadata_store
+    from t2i import mlmd
 
     figures = {}
-    for node in metadata_store.run_executions(store, run_id):
+    for node in mlmd.run_executions(store, run_id):
         if node.node_id == "ImageEmbedder" and node.outputs.get("embeddings"):
-            props = metadata_store.custom_properties(node.outputs["embeddings"][0])
+            props = mlmd.custom_properties(node.outputs["embeddings"][0])
             figures.update(embedded_new=props["embedded_new"], embeddings=props["count"])
         if node.node_id == "SearcherBuilder" and node.outputs.get("searcher"):
-            figures["index_items"] = metadata_store.custom_properties(
+            figures["index_items"] = mlmd.custom_properties(
                 node.outputs["searcher"][0])["num_items"]
     return figures

@@ -59,7 +59,7 @@ def test_json_output_matches_the_item_metadata(searcher):
 def test_search_never_imports_tensorflow_or_tfx(searcher):
     code = (
         "import sys\n"
-        "from pipeline import search\n"
+        "from t2i import search\n"
         f"path, hits = search.search(search.SearchRequest('a red circle', searcher={searcher!r}))\n"
         "assert hits, 'no hits'\n"
         "loaded = [m for m, v in sys.modules.items() if v is not None and\n"

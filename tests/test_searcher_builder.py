@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from components.common import embeddings_io, formats
+from components.common import recall
 from components.searcher_builder import plan, server_index, tuning
-from components.searcher_builder.build import build_searcher
-from pipeline.configs import SearcherConfig
+from components.searcher_builder.work import build_searcher
+from components.searcher_builder.options import SearcherOptions
 from test_searcher_support import (
     built_searcher,
     clustered_unit_vectors,
@@ -26,7 +27,7 @@ from test_searcher_support import (
 LOOKUP_SEARCH = """
 from components.common import device_search
 from components.searcher_builder.device_index import attach_index
-from components.text_encoder_exporter.device_export import text_model_with_metadata
+from components.common.tflite_metadata import text_model_with_metadata
 import zipfile
 with zipfile.ZipFile(request["searcher"]) as z:
     index = z.read(device_search.INDEX_FILE_NAME)
@@ -88,11 +89,11 @@ def test_task_library_matches_exact_search(default_build, tmp_path):
     results = search_vectors(default_build["searcher"], queries, tmp_path)
     row_of = {item_metadata_for(int(i)).decode(): row for row, i in enumerate(default_build["ids"])}
     found = [[row_of[hit["metadata"]] for hit in hits] for hits in results]
-    truth = tuning.exact_truth(queries, vectors, "dot_product", 10)
+    truth = recall.exact_truth(queries, vectors, "dot_product", 10)
     exact = queries @ vectors.T
     top1_same = [exact[i, rows[0]] >= exact[i].max() - 1e-5 for i, rows in enumerate(found)]
     assert np.mean(top1_same) >= 0.95 and top1_same[0]
-    assert tuning.recall_at_k(found, truth, 10) >= 0.95
+    assert recall.recall_at_k(found, truth, 10) >= 0.95
     # similarity = -distance = the (approximate) dot product, best first
     sims = [hit["similarity"] for hit in results[0]]
     assert sims == sorted(sims, reverse=True)
@@ -146,7 +147,7 @@ def test_tiny_collections_and_more_leaves_than_items(root, tmp_path, num_items, 
     ids = np.arange(1, num_items + 1)
     write_embeddings(str(tmp_path / "emb"), ids, vectors, shards=1)
     summary = build_searcher(str(tmp_path / "emb"), encoders["text_encoder"], str(tmp_path / "out"),
-                             SearcherConfig(num_leaves=num_leaves))
+                             SearcherOptions(num_leaves=num_leaves))
     assert summary["num_items"] == num_items
     if num_items < plan.AH_CENTERS:
         assert summary["chosen"]["scoring"] == "brute_force" and summary["chosen"]["num_leaves"] == 1
@@ -185,7 +186,7 @@ def test_auto_tune_on_given_query_vectors(root, tmp_path):
     write_embeddings(str(tmp_path / "emb"), np.arange(1, 601), vectors, shards=1)
     queries = clustered_unit_vectors(80, 16, spread=1.5, seed=10)
     summary = build_searcher(str(tmp_path / "emb"), encoders["text_encoder"], str(tmp_path / "out"),
-                             SearcherConfig(), tuning_vectors=queries)
+                             SearcherOptions(), tuning_vectors=queries)
     assert summary["tuning"]["query_source"] == "query vectors"
     assert summary["tuning"]["num_queries"] == 80
     assert summary["tuning_method"].startswith("80 query vectors")
@@ -251,17 +252,17 @@ def test_a_warm_start_finds_the_cold_tunings_setting_in_fewer_trials(float_speed
 
 def test_exact_truth_counts_ties_and_recall_is_per_query():
     vectors = np.array([[1, 0], [1, 0], [0, 1], [0.9, 0.1]], np.float32)
-    truth = tuning.exact_truth(vectors[:1], vectors, "dot_product", 1)
+    truth = recall.exact_truth(vectors[:1], vectors, "dot_product", 1)
     assert sorted(truth[0]) == [0, 1]  # a tie at the boundary: both are right
-    truth = tuning.exact_truth(np.array([[0, 2]], np.float32), vectors, "squared_l2", 2)
+    truth = recall.exact_truth(np.array([[0, 2]], np.float32), vectors, "squared_l2", 2)
     assert sorted(truth[0]) == [2, 3]
-    assert tuning.recall_at_k([[1, 3]], [[1, 3]], 2) == 1.0
-    assert tuning.per_query_recall([[2, 3], [1]], [[1, 3], [1]], 2) == [0.5, 1.0]
-    assert tuning.stderr([1.0, 1.0]) == 0.0
+    assert recall.recall_at_k([[1, 3]], [[1, 3]], 2) == 1.0
+    assert recall.per_query_recall([[2, 3], [1]], [[1, 3], [1]], 2) == [0.5, 1.0]
+    assert recall.stderr([1.0, 1.0]) == 0.0
 
 
 def test_tuning_queries_sit_at_the_chosen_cosine_from_their_items():
-    from components.searcher_builder.build import tuning_queries
+    from components.searcher_builder.work import tuning_queries
 
     vectors = clustered_unit_vectors(300, 16) * 3.0  # not unit: norms are kept
     queries = tuning_queries(vectors, 50, seed=1, cosine=0.8)
@@ -273,10 +274,10 @@ def test_tuning_queries_sit_at_the_chosen_cosine_from_their_items():
 
 def test_plan_rejects_bad_options_and_empty_collections():
     with pytest.raises(plan.PlanError, match="distance"):
-        plan.plan_index(SearcherConfig(distance="cosine"), 100, 16)
+        plan.plan_index(SearcherOptions(distance="cosine"), 100, 16)
     with pytest.raises(plan.PlanError, match="no items"):
-        plan.plan_index(SearcherConfig(), 0, 16)
-    big = plan.plan_index(SearcherConfig(), 123_287, 128)
+        plan.plan_index(SearcherOptions(), 0, 16)
+    big = plan.plan_index(SearcherOptions(), 123_287, 128)
     assert big.num_leaves == 351 and big.training_sample_size == 100_000 and big.needs_tuning
 
 
@@ -308,7 +309,7 @@ def test_missing_text_encoder_is_reported(tmp_path, root):
     write_embeddings(str(tmp_path / "emb"), [1], clustered_unit_vectors(1, 16), shards=1)
     with pytest.raises(FileNotFoundError, match="text_encoder.tflite: missing"):
         build_searcher(str(tmp_path / "emb"), str(tmp_path / "none"), str(tmp_path / "out"),
-                       SearcherConfig())
+                       SearcherOptions())
 
 
 # ----------------------------------------------------------------- incremental rebuilds
@@ -316,7 +317,7 @@ def test_missing_text_encoder_is_reported(tmp_path, root):
 MODEL = {"uri": "/models/Trainer/model/7/Format-Serving", "artifact_id": 7}
 
 
-def build_and_rebuild(root, label: str, first: int, second: int, config: SearcherConfig) -> dict:
+def build_and_rebuild(root, label: str, first: int, second: int, config: SearcherOptions) -> dict:
     """A searcher over `first` items, then its rebuild over the same items plus new ones."""
     encoders = exported_encoders(root)
     vectors = clustered_unit_vectors(second, 16, spread=1.0, seed=21)
@@ -336,11 +337,11 @@ def build_and_rebuild(root, label: str, first: int, second: int, config: Searche
 
 @pytest.fixture(scope="module")
 def rebuilt(root):
-    return build_and_rebuild(root, "rebuild", 2000, 2200, SearcherConfig())
+    return build_and_rebuild(root, "rebuild", 2000, 2200, SearcherOptions())
 
 
 def test_a_brute_force_index_is_extended_with_the_new_vectors(root, tmp_path):
-    built = build_and_rebuild(root, "rebuild-bf", 600, 660, SearcherConfig(scoring="brute_force"))
+    built = build_and_rebuild(root, "rebuild-bf", 600, 660, SearcherOptions(scoring="brute_force"))
     assert built["second"]["summary"]["incremental"]["used"] is True
     floats = [np.load(os.path.join(built[name]["dir"], formats.SERVER_INDEX_DIR, "dataset.npy"))
               for name in ("first", "second")]
@@ -410,24 +411,24 @@ def test_a_rebuild_retrains_when_extending_would_be_unsound(rebuilt):
 
     previous = rebuilt["first"]["dir"]
     docids = [item_metadata_for(int(i)).decode() for i in rebuilt["ids"]]
-    config = SearcherConfig()
+    config = SearcherOptions()
     grown = plan.plan_index(config, len(docids), 16)
 
     assert incremental.decide(previous, grown, config, docids, MODEL).extends
     cases = {
         "no previous searcher": incremental.decide(None, grown, config, docids, MODEL),
-        "grew by 10%": incremental.decide(previous, grown, SearcherConfig(incremental_max_growth=0.05),
+        "grew by 10%": incremental.decide(previous, grown, SearcherOptions(incremental_max_growth=0.05),
                                           docids, MODEL),
         "these embeddings come from": incremental.decide(
             previous, grown, config, docids, {"uri": "/models/other", "artifact_id": 8}),
         "items of the previous index are not in these embeddings": incremental.decide(
             previous, plan.plan_index(config, 2199, 16), config, docids[1:], MODEL),
         "distance changed": incremental.decide(
-            previous, plan.plan_index(SearcherConfig(distance="squared_l2"), len(docids), 16),
-            SearcherConfig(distance="squared_l2"), docids, MODEL),
+            previous, plan.plan_index(SearcherOptions(distance="squared_l2"), len(docids), 16),
+            SearcherOptions(distance="squared_l2"), docids, MODEL),
         "num_leaves changed": incremental.decide(
-            previous, plan.plan_index(SearcherConfig(num_leaves=30), len(docids), 16),
-            SearcherConfig(num_leaves=30), docids, MODEL),
+            previous, plan.plan_index(SearcherOptions(num_leaves=30), len(docids), 16),
+            SearcherOptions(num_leaves=30), docids, MODEL),
     }
     for expected, decision in cases.items():
         assert not decision.extends and expected in decision.reason, (expected, decision.reason)

@@ -5,7 +5,9 @@ import os
 import pytest
 
 from components.common import formats
-from pipeline.configs import ExporterConfig, SearcherConfig, ValidatorConfig
+from components.text_encoder_exporter.options import ExporterOptions
+from components.searcher_builder.options import SearcherOptions
+from components.searcher_validator.options import ValidatorOptions
 from test_searcher_support import clustered_unit_vectors, exported_encoders, write_embeddings
 
 
@@ -40,7 +42,7 @@ def test_exporter_builder_and_validator_executors(tmp_path, tfx_modules):
     examples.split_names = artifact_utils.encode_split_names([formats.SPLIT_TRAIN, formats.SPLIT_EVAL])
 
     exporter = TextEncoderExporter.from_config(
-        ExporterConfig(model_name="cli test"), model=types.Channel(type=standard_artifacts.Model))
+        ExporterOptions(model_name="cli test"), model=types.Channel(type=standard_artifacts.Model))
     props = _component_props(exporter)
     assert props["quantize"] == 0 and props["model_name"] == "cli test"
     assert props["code_version"].startswith("0.1.0+")
@@ -53,7 +55,7 @@ def test_exporter_builder_and_validator_executors(tmp_path, tfx_modules):
     embeddings = artifacts.Embeddings()
     embeddings.uri = str(tmp_path / "embeddings")
     write_embeddings(embeddings.uri, list(range(1, 601)), clustered_unit_vectors(600, 16, spread=1.0))
-    config = SearcherConfig(tuning_queries=100)  # auto-tuned, on the train captions
+    config = SearcherOptions(tuning_queries=100)  # auto-tuned, on the train captions
     builder = SearcherBuilder.from_config(config, embeddings=types.Channel(type=artifacts.Embeddings),
                                           text_encoder=types.Channel(type=artifacts.TextEncoder),
                                           examples=types.Channel(type=standard_artifacts.Examples))
@@ -73,7 +75,7 @@ def test_exporter_builder_and_validator_executors(tmp_path, tfx_modules):
         assert json.load(f)["tuning"]["query_source"] == "captions"
 
     validator = SearcherValidator.from_config(
-        ValidatorConfig(max_queries=40), searcher=types.Channel(type=artifacts.Searcher),
+        ValidatorOptions(max_queries=40), searcher=types.Channel(type=artifacts.Searcher),
         embeddings=types.Channel(type=artifacts.Embeddings),
         text_encoder=types.Channel(type=artifacts.TextEncoder),
         examples=types.Channel(type=standard_artifacts.Examples))

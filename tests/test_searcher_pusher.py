@@ -77,7 +77,7 @@ def test_pusher_in_a_local_dag_run_records_the_version(tmp_path):
 
     from components.common.artifacts import Searcher, SearcherBlessing
     from components.searcher_pusher.component import SearcherPusher
-    from pipeline import local_runner, metadata_store
+    from t2i import local_runner, mlmd
 
     root = str(tmp_path / "runs")
     searcher = tfx.dsl.Importer(source_uri=make_searcher_dir(tmp_path / "searcher"),
@@ -90,14 +90,14 @@ def test_pusher_in_a_local_dag_run_records_the_version(tmp_path):
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="pusher-test", pipeline_root=os.path.join(root, "pipelines"),
         components=[searcher, blessing, pusher], enable_cache=True,
-        metadata_connection_config=metadata_store.sqlite_connection_config(root))
+        metadata_connection_config=mlmd.sqlite_connection_config(root))
 
     first = local_runner.run_pipeline(pipeline, root, "{}", run_id="run-1")
     assert first.succeeded, first.error
     assert [c.status for c in first.components] == ["done", "done", "done"]
-    store = metadata_store.connect(root)
-    (push,) = [n for n in metadata_store.run_executions(store, "run-1") if n.node_id == "SearcherPusher"]
-    pushed = metadata_store.custom_properties(push.outputs["pushed_model"][0])
+    store = mlmd.connect(root)
+    (push,) = [n for n in mlmd.run_executions(store, "run-1") if n.node_id == "SearcherPusher"]
+    pushed = mlmd.custom_properties(push.outputs["pushed_model"][0])
     assert pushed["pushed"] == 1 and pushed["version"] == 1
     assert local_runner.recorded_config(store, "run-1") == {}
     assert os.path.exists(first.log_path)

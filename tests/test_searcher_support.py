@@ -107,8 +107,8 @@ def exported_encoders(root, num_images: int = 60, embedding_dim: int = 16, quant
     if key not in _CACHE:
         from model_fixtures import build_fixture_model
 
-        from components.text_encoder_exporter import export
-        from pipeline.configs import ExporterConfig
+        from components.text_encoder_exporter import work
+        from components.text_encoder_exporter.options import ExporterOptions
 
         base = os.path.join(str(root), f"export-{num_images}-{embedding_dim}-{int(quantize)}-{max_tokens}")
         serving = build_fixture_model(os.path.join(base, "model", "Format-Serving"),
@@ -118,7 +118,7 @@ def exported_encoders(root, num_images: int = 60, embedding_dim: int = 16, quant
         write_examples(os.path.join(examples, "Split-eval"), num_images)
         write_examples(os.path.join(examples, "Split-train"), num_images, first=num_images)
         out = os.path.join(base, "text_encoder")
-        summary = export.export_encoders(serving, out, ExporterConfig(quantize=quantize))
+        summary = work.export_encoders(serving, out, ExporterOptions(quantize=quantize))
         _CACHE[key] = {"base": base, "model": os.path.dirname(serving), "serving": serving,
                        "examples": examples, "eval_split": os.path.join(examples, "Split-eval"),
                        "train_split": os.path.join(examples, "Split-train"),
@@ -134,8 +134,8 @@ def built_searcher(root, num_items: int = 2000, spread: float = 1.0, name: str =
     key = ("searcher", num_items, spread, name, tune_with_captions,
            tuple(sorted(config_overrides.items())))
     if key not in _CACHE:
-        from components.searcher_builder import build
-        from pipeline.configs import SearcherConfig
+        from components.searcher_builder import work
+        from components.searcher_builder.options import SearcherOptions
 
         encoders = exported_encoders(root)
         base = os.path.join(str(root), f"searcher-{name}-{num_items}")
@@ -149,8 +149,8 @@ def built_searcher(root, num_items: int = 2000, spread: float = 1.0, name: str =
             from components.common.captions import read_captions
 
             captions = read_captions(encoders["train_split"], 200)
-        summary = build.build_searcher(embeddings, encoders["text_encoder"], out,
-                                       SearcherConfig(**config_overrides), tuning_captions=captions)
+        summary = work.build_searcher(embeddings, encoders["text_encoder"], out,
+                                       SearcherOptions(**config_overrides), tuning_captions=captions)
         _CACHE[key] = {**encoders, "embeddings": embeddings, "searcher": out, "ids": ids,
                        "vectors": vectors, "summary": summary}
     return _CACHE[key]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from components.common import formats
-from components.searcher_validator.validate import validate_searcher
-from pipeline.configs import ValidatorConfig
+from components.searcher_validator.work import validate_searcher
+from components.searcher_validator.options import ValidatorOptions
 from test_searcher_support import built_searcher, clustered_unit_vectors, write_embeddings
 
 
@@ -19,7 +19,7 @@ def root(tmp_path_factory):
 def _validate(build, tmp_path, embeddings=None, **config):
     return validate_searcher(build["searcher"], embeddings or build["embeddings"],
                              build["text_encoder"], build["eval_split"], str(tmp_path / "blessing"),
-                             ValidatorConfig(**config))
+                             ValidatorOptions(**config))
 
 
 def test_a_good_searcher_is_blessed_with_its_figures(root, tmp_path):
@@ -70,15 +70,15 @@ def test_results_that_are_not_items_of_the_embeddings_are_not_blessed(root, tmp_
 
 
 def test_a_tiny_collection_validates(root, tmp_path):
-    from components.searcher_builder.build import build_searcher
-    from pipeline.configs import SearcherConfig
+    from components.searcher_builder.work import build_searcher
+    from components.searcher_builder.options import SearcherOptions
 
     build = dict(built_searcher(root))
     vectors = clustered_unit_vectors(3, 16, seed=2)
     build["embeddings"] = str(tmp_path / "emb")
     write_embeddings(build["embeddings"], [5, 6, 7], vectors, shards=1)
     build["searcher"] = str(tmp_path / "searcher")
-    build_searcher(build["embeddings"], build["text_encoder"], build["searcher"], SearcherConfig())
+    build_searcher(build["embeddings"], build["text_encoder"], build["searcher"], SearcherOptions())
     summary = _validate(build, tmp_path, max_queries=20)
     assert summary["blessed"] and summary["recall_at_10"] == 1.0
 

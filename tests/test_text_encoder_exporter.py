@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from components.common import formats
-from components.text_encoder_exporter import convert, export
-from pipeline.configs import ExporterConfig
+from components.text_encoder_exporter import convert, work
+from components.text_encoder_exporter.options import ExporterOptions
 from test_searcher_support import exported_encoders, run_tf_free, write_examples
 
 
@@ -38,7 +38,7 @@ def test_export_writes_both_towers_and_a_passing_summary(exported):
     with open(os.path.join(out, formats.EXPORT_SUMMARY)) as f:
         summary = json.load(f)
     check = summary["check"]
-    assert check["eval_captions"] == 100 and check["tricky_texts"] == len(export.TRICKY_TEXTS)
+    assert check["eval_captions"] == 100 and check["tricky_texts"] == len(work.TRICKY_TEXTS)
     assert check["text_min_cosine"] >= 0.999 and check["image_min_cosine"] >= 0.999
     assert summary["options"]["quantize"] is False
 
@@ -91,7 +91,7 @@ reply = [device_search.embedding_of(embedder.embed(t)).tolist() for t in request
     device = np.array(reply, np.float32)
     reference = convert.embed_texts(os.path.join(exported["serving"], formats.MODEL_TEXT_ENCODER),
                                     PARITY_TEXTS)
-    cos = export.cosines(device, reference)
+    cos = work.cosines(device, reference)
     assert np.all(cos >= 0.999), dict(zip(PARITY_TEXTS, cos.round(5)))
     # The vocabulary lists "red", "Red" and "RED" under one id: the Task Library accepts it.
     np.testing.assert_allclose(device[0], device[1], atol=1e-6)
@@ -117,7 +117,7 @@ def test_raw_string_text_tower_is_refused_with_an_explanation(exported, tmp_path
     config["text_input_style"] = formats.TEXT_STYLE_STRINGS
     config_path.write_text(json.dumps(config))
     with pytest.raises(convert.ExportError, match="raw-string.*tokenized int32 input"):
-        export.export_encoders(str(serving), str(tmp_path / "out"), ExporterConfig())
+        work.export_encoders(str(serving), str(tmp_path / "out"), ExporterOptions())
 
 
 def test_a_device_vocabulary_that_disagrees_with_training_fails_the_check(exported, tmp_path):
@@ -131,8 +131,8 @@ def test_a_device_vocabulary_that_disagrees_with_training_fails_the_check(export
     tokens = {line.rsplit(" ", 1)[0]: line.rsplit(" ", 1)[1] for line in lines}
     tokens["red"], tokens["circle"] = tokens["circle"], tokens["red"]
     vocab.write_text("".join(f"{t} {i}\n" for t, i in tokens.items()))
-    with pytest.raises(export.ExportCheckError, match="embed differently on device"):
-        export.export_encoders(str(serving), str(tmp_path / "out"), ExporterConfig())
+    with pytest.raises(work.ExportCheckError, match="embed differently on device"):
+        work.export_encoders(str(serving), str(tmp_path / "out"), ExporterOptions())
 
 
 def test_missing_or_empty_eval_captions_are_reported(exported, tmp_path):
@@ -141,10 +141,10 @@ def test_missing_or_empty_eval_captions_are_reported(exported, tmp_path):
     eval_captions = serving / formats.MODEL_EVAL_CAPTIONS
     eval_captions.write_text("\n  \n")
     with pytest.raises(ValueError, match=r"eval_captions\.txt: empty"):
-        export.export_encoders(str(serving), str(tmp_path / "out"), ExporterConfig())
+        work.export_encoders(str(serving), str(tmp_path / "out"), ExporterOptions())
     eval_captions.unlink()
     with pytest.raises(FileNotFoundError, match=r"eval_captions\.txt: missing"):
-        export.export_encoders(str(serving), str(tmp_path / "out"), ExporterConfig())
+        work.export_encoders(str(serving), str(tmp_path / "out"), ExporterOptions())
 
 
 def test_eval_captions_come_first_caption_per_example(tmp_path):

@@ -12,16 +12,17 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components.common import formats, tokenizer
+from components.common import examples_io, formats, tokenizer
 from components.common.captions import EVAL_CAPTIONS_LIMIT, read_captions, read_eval_captions
-from components.trainer import data, module_file, options as trainer_options, towers, train
-from pipeline.configs import ConfigError, TrainerConfig
+from components.trainer import data, module_file, options as trainer_options, towers, work
+from t2i.configs import ConfigError
+from components.trainer.options import TrainerOptions
 
 TINY = dict(image_tower="small_cnn", text_tower="small_text", image_size=32, image_width=8, text_width=16, text_layers=1, text_heads=2,
             embedding_dim=16, max_tokens=12, batch_size=16, dropout=0.0, seed=3)
 
 
-def tiny_options(**overrides) -> TrainerConfig:
+def tiny_options(**overrides) -> TrainerOptions:
     options, _ = trainer_options.from_custom_config({**TINY, **overrides})
     return options
 
@@ -29,7 +30,7 @@ def tiny_options(**overrides) -> TrainerConfig:
 @pytest.fixture(scope="module")
 def examples_dir(sample_collection, tmp_path_factory):
     """The 300-image sample ingested by CocoExampleGen's own code (hash split)."""
-    from components.coco_example_gen.ingest import ingest
+    from components.coco_example_gen.work import ingest
 
     out = str(tmp_path_factory.mktemp("examples"))
     ingest(sample_collection, out)
@@ -59,7 +60,7 @@ def trained(examples_dir, tmp_path_factory):
 
 def first_records(examples_dir, split, count, out_path) -> str:
     """The first `count` records of a split, as their own gzipped TFRecord file."""
-    files = data.expand_patterns(split_pattern(examples_dir, split), split)
+    files = examples_io.expand_patterns(split_pattern(examples_dir, split), split)
     with tf.io.TFRecordWriter(str(out_path), options="GZIP") as writer:
         for record in tf.data.TFRecordDataset(files, "GZIP").take(count):
             writer.write(record.numpy())
@@ -69,7 +70,7 @@ def first_records(examples_dir, split, count, out_path) -> str:
 def test_loss_falls_on_a_tiny_set(tmp_path, examples_dir):
     # 32 captioned images, 2 batches an epoch: the towers can fit them.
     tiny_set = first_records(examples_dir, "train", 32, tmp_path / "first_32.gz")
-    result = train.train([tiny_set], [], str(tmp_path / "serving"), "",
+    result = work.train([tiny_set], [], str(tmp_path / "serving"), "",
                          tiny_options(epochs=15, learning_rate=3e-3))
     losses = result.summary["loss_curve"]
     assert len(losses) == 15 and all(np.isfinite(losses))
@@ -114,8 +115,8 @@ def test_exported_savedmodels_reload_with_the_same_embeddings(trained, examples_
 
     # Each raw-input signature against its TFLite twin: encoded bytes vs the training
     # decoder's pixels; strings vs the ids the device's tokenizer (Python mirror) makes.
-    eval_files = data.expand_patterns(split_pattern(examples_dir, "eval"), "eval")
-    records = list(data.iter_records(eval_files))[:8]
+    eval_files = examples_io.expand_patterns(split_pattern(examples_dir, "eval"), "eval")
+    records = list(examples_io.iter_records(eval_files))[:8]
     encoded = tf.constant([r.image for r in records])
     from_bytes = image.signatures[formats.SIGNATURE_IMAGE_BYTES](encoded)[formats.OUTPUT_EMBEDDING]
     pixels = tf.cast(tf.stack([data.decode_and_resize(e, 32) for e in encoded]), tf.float32)
@@ -134,7 +135,7 @@ def test_exported_savedmodels_reload_with_the_same_embeddings(trained, examples_
 
 
 def test_in_memory_towers_and_reloaded_savedmodels_agree(tmp_path, examples_dir):
-    result = train.train(split_pattern(examples_dir, "train"), [], str(tmp_path / "serving"), "",
+    result = work.train(split_pattern(examples_dir, "train"), [], str(tmp_path / "serving"), "",
                          tiny_options(epochs=1))
     serving = str(tmp_path / "serving")
     image = tf.saved_model.load(os.path.join(serving, formats.MODEL_IMAGE_ENCODER))
@@ -195,7 +196,7 @@ def test_one_caption_per_image_per_step_resampled_each_epoch(tmp_path):
     images = [(i, _solid_png((20 * i, 0, 0)), [f"c{i} one", f"c{i} two", f"c{i} three"])
               for i in range(12)]
     images.append((99, _solid_png((0, 255, 0)), []))  # captionless: never trained on
-    path = _write_split(tmp_path / "train.gz", images)
+    path = _write_split(tmp_path / "work.gz", images)
     dataset = data.training_dataset([path], data.caption_encoder(None, 8), image_size=8,
                                     batch_size=4, seed=0, num_images=12)
     captions_seen = {i: set() for i in range(12)}
@@ -221,14 +222,14 @@ def test_one_caption_per_image_per_step_resampled_each_epoch(tmp_path):
 def test_bad_records_are_named(tmp_path):
     good = _solid_png((1, 2, 3))
     path = _write_split(tmp_path / "bad.gz", [(1, good, ["fine"]), (2, b"not an image", ["x"])])
-    with pytest.raises(data.ExamplesError, match=r"bad.gz: record 1 \(image_id 2\).*not a JPEG"):
-        data.scan_split([path])
+    with pytest.raises(examples_io.ExamplesError, match=r"bad.gz: record 1 \(image_id 2\).*not a JPEG"):
+        examples_io.scan_split([path])
     path = tmp_path / "garbage.gz"
     path.write_bytes(b"garbage that is not gzip")
-    with pytest.raises(data.ExamplesError, match=r"garbage.gz: record 0: cannot read"):
-        data.scan_split([str(path)])
-    with pytest.raises(data.ExamplesError, match="no training files match"):
-        train.train([str(tmp_path / "nothing-*")], [], str(tmp_path / "s"), "", tiny_options())
+    with pytest.raises(examples_io.ExamplesError, match=r"garbage.gz: record 0: cannot read"):
+        examples_io.scan_split([str(path)])
+    with pytest.raises(examples_io.ExamplesError, match="no training files match"):
+        work.train([str(tmp_path / "nothing-*")], [], str(tmp_path / "s"), "", tiny_options())
 
 
 def test_bad_settings_are_named(tmp_path):
@@ -294,7 +295,7 @@ def _hub_savedmodels(root) -> tuple[str, str]:
 def test_hub_towers_load_from_local_savedmodels_and_train(tmp_path, examples_dir):
     image_path, text_path = _hub_savedmodels(tmp_path)
     serving = str(tmp_path / "serving")
-    result = train.train(split_pattern(examples_dir, "train"), split_pattern(examples_dir, "eval"),
+    result = work.train(split_pattern(examples_dir, "train"), split_pattern(examples_dir, "eval"),
                          serving, "", tiny_options(image_tower=image_path, text_tower=text_path,
                                                    freeze_backbone=False, epochs=2))
     hub_layers = [layer for layer in result.image_encoder.layers if "hub" in layer.name]

@@ -18,7 +18,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.standard_component_specs import FileBasedExampleGenSpec
 
-from components.coco_example_gen import executor, ingest, layout, plan, storage
+from components.coco_example_gen import executor, layout, plan, storage, work
 from components.common import formats
 from components.common.artifacts import Embeddings
 from components.common.code_version import code_version as _code_version
@@ -50,7 +50,7 @@ class CocoExampleGen(FileBasedExampleGen):
     def __init__(self, data_dir: str, *, annotations_file: str = "", image_dir: str = "",
                  split_mode: str = plan.SPLIT_HASH, eval_fraction: float = 0.2,
                  spans: str = layout.SPANS_ALL,
-                 max_image_pixels: int = ingest.DEFAULT_MAX_IMAGE_PIXELS,
+                 max_image_pixels: int = work.DEFAULT_MAX_IMAGE_PIXELS,
                  indexed_embeddings: Optional[types.BaseChannel] = None,
                  code_version: Optional[str] = None):
         plan.check_options(split_mode, eval_fraction, max_image_pixels)
@@ -82,7 +82,7 @@ class CocoExampleGen(FileBasedExampleGen):
     @classmethod
     def from_config(cls, data, indexed_embeddings: Optional[types.BaseChannel] = None,
                     code_version: Optional[str] = None) -> "CocoExampleGen":
-        """From the `data` section of pipeline.configs.Config (a DataConfig)."""
+        """From the `data` section of the app's Config (DataOptions)."""
         return cls(data.data_dir, annotations_file=data.annotations_file,
                    image_dir=data.image_dir, split_mode=data.split,
                    eval_fraction=data.eval_fraction, spans=data.spans,

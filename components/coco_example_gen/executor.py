@@ -11,7 +11,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.coco_example_gen import ingest, layout, report
+from components.coco_example_gen import layout, report, work
 from components.common import formats
 
 IMAGE_DIR_KEY = "image_dir"
@@ -43,7 +43,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             covered = indexed[0].get_int_custom_property(formats.MAX_SPAN_PROPERTY)
             patterns = [p for pattern in patterns
                         for p in layout.span_range_patterns(data_dir, pattern, covered + 1, span)]
-        result = ingest.ingest_resolved(
+        result = work.ingest_resolved(
             data_dir,
             patterns,
             examples.uri,

@@ -11,7 +11,7 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from components.common import formats
-from components.image_embedder.embed import embed_images
+from components.image_embedder.work import embed_images
 
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"

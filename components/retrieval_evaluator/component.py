@@ -7,12 +7,14 @@ build on the blessing (e.g. `tfx.dsl.Cond(blessing.future()[0].custom_property("
 """
 from __future__ import annotations
 
+import os
+
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import channel, component_spec, standard_artifacts
 
+from components.common.code_version import code_version as package_version
 from components.retrieval_evaluator import executor
-from pipeline.configs import EvaluatorConfig
-from components.trainer import code_version as trainer_code_version
+from components.retrieval_evaluator.options import EvaluatorOptions
 
 
 class RetrievalEvaluatorSpec(component_spec.ComponentSpec):
@@ -48,7 +50,7 @@ class RetrievalEvaluator(base_component.BaseComponent):
                  baseline_model: channel.BaseChannel | None = None, *,
                  min_recall_at_10: float | None = None, max_regression: float | None = None,
                  contact_sheet_queries: int | None = None, code_version: str | None = None):
-        defaults = EvaluatorConfig()
+        defaults = EvaluatorOptions()
         super().__init__(spec=RetrievalEvaluatorSpec(
             examples=examples,
             model=model,
@@ -56,18 +58,17 @@ class RetrievalEvaluator(base_component.BaseComponent):
             min_recall_at_10=float(_or(min_recall_at_10, defaults.min_recall_at_10)),
             max_regression=float(_or(max_regression, defaults.max_regression)),
             contact_sheet_queries=int(_or(contact_sheet_queries, defaults.contact_sheet_queries)),
-            # The evaluator reads Examples with the Trainer's record reader, so the version
-            # covers components/trainer, components/retrieval_evaluator and components/common.
-            code_version=code_version or trainer_code_version(),
+            # Covers this package and components/common (the Examples reader and metrics).
+            code_version=code_version or package_version(os.path.dirname(os.path.abspath(__file__))),
             evaluation=channel.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=channel.Channel(type=standard_artifacts.ModelBlessing),
         ))
 
     @classmethod
-    def from_config(cls, evaluator: EvaluatorConfig, examples: channel.BaseChannel,
+    def from_config(cls, evaluator: EvaluatorOptions, examples: channel.BaseChannel,
                     model: channel.BaseChannel, baseline_model: channel.BaseChannel | None = None,
                     code_version: str | None = None) -> "RetrievalEvaluator":
-        """From the `evaluator` section of pipeline.configs.Config (an EvaluatorConfig)."""
+        """From the `evaluator` section of the app's Config (EvaluatorOptions)."""
         return cls(examples, model, baseline_model,
                    min_recall_at_10=evaluator.min_recall_at_10,
                    max_regression=evaluator.max_regression,

@@ -1,11 +1,11 @@
 """SearcherBuilder: Embeddings + TextEncoder (+ optional Examples) -> t2i.Searcher.
 
 With `examples`, auto-tuning queries are the train split's captions embedded on device;
-without, perturbed copies of items (build.py explains why real captions are better).
+without, perturbed copies of items (work.py explains why real captions are better).
 With `previous_searcher` (the index rebuild passes the latest one), its index is extended
 with the new items instead of retrained when it can be (incremental.py).
 
-Every SearcherConfig field is an execution parameter of the same name (so MLMD records
+Every SearcherOptions field is an execution parameter of the same name (so MLMD records
 the options and TFX caching notices a change), plus `code_version`.
 """
 from __future__ import annotations
@@ -23,16 +23,16 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from components.common import artifacts
 from components.common import code_version as code_version_lib
 from components.searcher_builder import executor
-from pipeline.configs import SearcherConfig
+from components.searcher_builder.options import SearcherOptions
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-CONFIG_HINTS = typing.get_type_hints(SearcherConfig)
+CONFIG_HINTS = typing.get_type_hints(SearcherOptions)
 
 
 class SearcherBuilderSpec(ComponentSpec):
     PARAMETERS = {
         **{f.name: ExecutionParameter(type=CONFIG_HINTS[f.name])
-           for f in dataclasses.fields(SearcherConfig)},
+           for f in dataclasses.fields(SearcherOptions)},
         "code_version": ExecutionParameter(type=str),
     }
     INPUTS = {
@@ -54,11 +54,11 @@ class SearcherBuilder(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, embeddings: types.BaseChannel, text_encoder: types.BaseChannel,
-                 config: Optional[SearcherConfig] = None,
+                 config: Optional[SearcherOptions] = None,
                  examples: Optional[types.BaseChannel] = None,
                  previous_searcher: Optional[types.BaseChannel] = None,
                  code_version: Optional[str] = None):
-        config = config or SearcherConfig()
+        config = config or SearcherOptions()
         super().__init__(spec=SearcherBuilderSpec(
             embeddings=embeddings, text_encoder=text_encoder, examples=examples,
             previous_searcher=previous_searcher,
@@ -67,10 +67,10 @@ class SearcherBuilder(base_component.BaseComponent):
             searcher=types.Channel(type=artifacts.Searcher)))
 
     @classmethod
-    def from_config(cls, searcher: SearcherConfig, embeddings: types.BaseChannel,
+    def from_config(cls, searcher: SearcherOptions, embeddings: types.BaseChannel,
                     text_encoder: types.BaseChannel, examples: Optional[types.BaseChannel] = None,
                     previous_searcher: Optional[types.BaseChannel] = None,
                     code_version: Optional[str] = None) -> "SearcherBuilder":
-        """From the `searcher` section of pipeline.configs.Config (a SearcherConfig)."""
+        """From the `searcher` section of the app's Config (SearcherOptions)."""
         return cls(embeddings, text_encoder, config=searcher, examples=examples,
                    previous_searcher=previous_searcher, code_version=code_version)

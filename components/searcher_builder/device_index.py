@@ -2,7 +2,7 @@
 searcher, and the index attached to both encoders.
 
 Run as `python -m components.searcher_builder.device_index` with a JSON request on stdin
-(components.common.tf_free.run_module); the TF process (build.py) has already trained
+(components.common.tf_free.run_module); the TF process (work.py) has already trained
 ScaNN and saved the on-device parts (scann_index.OnDeviceParts.save).
 """
 from __future__ import annotations
@@ -24,10 +24,10 @@ from tensorflow_lite_support.metadata.python import metadata as tflite_metadata 
 from tensorflow_lite_support.scann_ondevice.cc.core import serialized_searcher_pb2 as ondevice_pb2  # noqa: E402
 from tensorflow_lite_support.scann_ondevice.cc.python import index_builder  # noqa: E402
 
-from components.common import device_search  # noqa: E402
+from components.common import device_search, recall  # noqa: E402
 from components.searcher_builder import tuning  # noqa: E402
 from components.searcher_builder.scann_index import with_search  # noqa: E402
-from components.text_encoder_exporter.device_export import text_model_with_metadata  # noqa: E402
+from components.common.tflite_metadata import text_model_with_metadata  # noqa: E402
 
 
 class Parts:
@@ -121,7 +121,7 @@ def caption_queries(tuning_request: dict, text_encoder: str) -> TuningQueries:
     with device_search.native_stderr_silenced():
         queries = np.stack([device_search.embedding_of(embedder.embed(t)) for t in texts])
     vectors = np.load(tuning_request["vectors"])
-    truth = tuning.exact_truth(queries, vectors, tuning_request["distance"], tuning_request["k"])
+    truth = recall.exact_truth(queries, vectors, tuning_request["distance"], tuning_request["k"])
     return TuningQueries(text_encoder, texts, truth, "captions")
 
 
@@ -145,9 +145,9 @@ class CandidateEvaluator:
             results, millis = device_search.timed_map(
                 lambda text: device_search.search_text(searcher, text), texts)
         found = [[self.parts.row_of.get(hit.metadata, -1) for hit in hits] for hits in results]
-        recalls = tuning.per_query_recall(found, self.queries.truth, self.k)
+        recalls = recall.per_query_recall(found, self.queries.truth, self.k)
         return tuning.Trial(leaves, lookup, round(float(np.mean(recalls)), 4),
-                            round(tuning.stderr(recalls), 4),
+                            round(recall.stderr(recalls), 4),
                             round(device_search.percentile_ms(millis, 50), 4),
                             round(device_search.percentile_ms(millis, 95), 4))
 

@@ -1,4 +1,4 @@
-"""SearcherBuilder executor: unpacks artifacts and calls build.build_searcher."""
+"""SearcherBuilder executor: unpacks artifacts and calls work.build_searcher."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,13 +10,13 @@ from tfx.types import artifact_utils
 
 from components.common import captions as captions_reader
 from components.common import formats
-from components.searcher_builder import build
-from pipeline.configs import SearcherConfig
+from components.searcher_builder import work
+from components.searcher_builder.options import SearcherOptions
 
 
-def config_from_properties(exec_properties: dict[str, Any]) -> SearcherConfig:
-    names = [f.name for f in dataclasses.fields(SearcherConfig)]
-    return SearcherConfig(**{name: exec_properties[name] for name in names if name in exec_properties})
+def config_from_properties(exec_properties: dict[str, Any]) -> SearcherOptions:
+    names = [f.name for f in dataclasses.fields(SearcherOptions)]
+    return SearcherOptions(**{name: exec_properties[name] for name in names if name in exec_properties})
 
 
 class Executor(base_executor.BaseExecutor):
@@ -32,7 +32,7 @@ class Executor(base_executor.BaseExecutor):
             train = artifact_utils.get_split_uri(input_dict["examples"], formats.SPLIT_TRAIN)
             captions = captions_reader.read_captions(train, config.tuning_queries)
         previous = input_dict.get("previous_searcher")
-        summary = build.build_searcher(
+        summary = work.build_searcher(
             embeddings, text_encoder, output.uri, config, tuning_captions=captions,
             previous_searcher_dir=artifact_utils.get_single_uri(previous) if previous else None)
         chosen = summary["chosen"]

@@ -62,7 +62,7 @@ class Decision:
 def decide(previous_searcher_dir: str | None, plan: IndexPlan, config, docids: list[str],
            model: dict) -> Decision:
     """Whether the previous searcher's index can be extended to these items, and why not.
-    `config` has SearcherConfig's fields; `model` is the Embeddings summary's model."""
+    `config` has SearcherOptions's fields; `model` is the Embeddings summary's model."""
     if not previous_searcher_dir:
         return Decision("no previous searcher: the index is trained")
     summary_path = os.path.join(previous_searcher_dir, formats.SEARCHER_SUMMARY)

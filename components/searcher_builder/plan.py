@@ -1,4 +1,4 @@
-"""Turns the SearcherConfig and the collection size into concrete index settings.
+"""Turns the SearcherOptions and the collection size into concrete index settings.
 
 Pure Python, no TensorFlow. The rules that make small collections work live here:
 ScaNN's asymmetric hashing trains 256 centers per block (it refuses fewer than 256
@@ -62,7 +62,7 @@ def default_num_leaves(num_items: int) -> int:
 
 
 def plan_index(config, num_items: int, embedding_dim: int) -> IndexPlan:
-    """`config` has SearcherConfig's fields (pipeline/configs.py)."""
+    """`config` has SearcherOptions's fields (t2i/configs.py)."""
     _check_choices(config)
     if num_items < 1:
         raise PlanError("the Embeddings artifact holds no items: nothing to index")

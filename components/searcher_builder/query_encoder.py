@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from components.common import tokenizer
 from components.common.device_search import native_stderr_silenced
-from pipeline import runtime_env
+from components.common import runtime_env
 
 _FIRST_QUERY_ID = len(tokenizer.SPECIAL_TOKENS)
 

@@ -54,7 +54,7 @@ class SearcherValidator(base_component.BaseComponent):
     def from_config(cls, validator, searcher: types.BaseChannel, embeddings: types.BaseChannel,
                     text_encoder: types.BaseChannel, examples: types.BaseChannel,
                     code_version: Optional[str] = None) -> "SearcherValidator":
-        """From the `validator` section of pipeline.configs.Config (a ValidatorConfig)."""
+        """From the `validator` section of the app's Config (ValidatorOptions)."""
         return cls(searcher, embeddings, text_encoder, examples,
                    min_recall_at_10=validator.min_recall_at_10,
                    max_queries=validator.max_queries, code_version=code_version)

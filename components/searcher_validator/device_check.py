@@ -17,7 +17,7 @@ import sys  # noqa: E402
 import numpy as np  # noqa: E402
 
 from components.common import device_search  # noqa: E402
-from components.searcher_builder import tuning  # noqa: E402
+from components.common import recall  # noqa: E402
 
 
 def usable_queries(captions: list[str], check) -> tuple[list[str], int]:
@@ -61,7 +61,7 @@ def exact_comparison(queries, vectors, distance: str, results, found, chunk: int
     items would be a quarter gigabyte at once."""
     top1_same, errors = [], []
     for start in range(0, len(queries), chunk):
-        exact = tuning.scores(queries[start:start + chunk], vectors, distance)
+        exact = recall.scores(queries[start:start + chunk], vectors, distance)
         for offset, row_scores in enumerate(exact):
             hits, rows = results[start + offset], found[start + offset]
             best = float(row_scores.max())
@@ -94,7 +94,7 @@ def run(request: dict) -> dict:
         results, millis = device_search.timed_map(
             lambda text: device_search.search_text(searcher, text), captions)
 
-    truth = tuning.exact_truth(queries, vectors, request["distance"], k)
+    truth = recall.exact_truth(queries, vectors, request["distance"], k)
     found = [[row_of.get(hit.metadata, -1) for hit in hits] for hits in results]
     top1_same, errors = exact_comparison(queries, vectors, request["distance"], results, found)
     problems = metadata_problems(results, row_of, image_ids)
@@ -102,7 +102,7 @@ def run(request: dict) -> dict:
         "num_queries": len(captions),
         "refused_queries": refused,
         "k": k,
-        "recall_at_10": round(tuning.recall_at_k(found, truth, k), 4),
+        "recall_at_10": round(recall.recall_at_k(found, truth, k), 4),
         "top1_agreement": round(float(np.mean(top1_same)), 4),
         "mean_abs_similarity_error": round(float(np.mean(errors)), 5) if errors else None,
         "metadata_problems": len(problems),

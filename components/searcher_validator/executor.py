@@ -1,4 +1,4 @@
-"""SearcherValidator executor: unpacks artifacts, calls validate.validate_searcher and
+"""SearcherValidator executor: unpacks artifacts, calls work.validate_searcher and
 records the verdict as custom properties of the blessing."""
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 from components.common import formats
-from components.searcher_validator import validate
-from pipeline.configs import ValidatorConfig
+from components.searcher_validator import work
+from components.searcher_validator.options import ValidatorOptions
 
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list[types.Artifact]],
            output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
-        config = ValidatorConfig(min_recall_at_10=float(exec_properties["min_recall_at_10"]),
+        config = ValidatorOptions(min_recall_at_10=float(exec_properties["min_recall_at_10"]),
                                  max_queries=int(exec_properties["max_queries"]))
-        summary = validate.validate_searcher(
+        summary = work.validate_searcher(
             artifact_utils.get_single_uri(input_dict["searcher"]),
             artifact_utils.get_single_uri(input_dict["embeddings"]),
             artifact_utils.get_single_uri(input_dict["text_encoder"]),

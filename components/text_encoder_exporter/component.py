@@ -57,7 +57,7 @@ class TextEncoderExporter(base_component.BaseComponent):
     @classmethod
     def from_config(cls, exporter, model: types.BaseChannel,
                     code_version: Optional[str] = None) -> "TextEncoderExporter":
-        """From the `exporter` section of pipeline.configs.Config (an ExporterConfig)."""
+        """From the `exporter` section of the app's Config (ExporterOptions)."""
         return cls(model, quantize=exporter.quantize, model_name=exporter.model_name,
                    author=exporter.author, min_cosine_float=exporter.min_cosine_float,
                    min_cosine_quantized=exporter.min_cosine_quantized, code_version=code_version)

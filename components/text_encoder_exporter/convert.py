@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from components.common import formats
 from components.common.device_search import native_stderr_silenced
-from pipeline import runtime_env
+from components.common import runtime_env
 
 TEXT_INPUT_NAME = "token_ids"
 IMAGE_INPUT_NAME = "pixels"

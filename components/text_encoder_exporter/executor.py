@@ -1,4 +1,4 @@
-"""TextEncoderExporter executor: unpacks artifacts and calls export.export_encoders."""
+"""TextEncoderExporter executor: unpacks artifacts and calls work.export_encoders."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,8 +8,8 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components.text_encoder_exporter import export
-from pipeline.configs import ExporterConfig
+from components.text_encoder_exporter import work
+from components.text_encoder_exporter.options import ExporterOptions
 
 
 class Executor(base_executor.BaseExecutor):
@@ -17,12 +17,12 @@ class Executor(base_executor.BaseExecutor):
            output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         model = artifact_utils.get_single_instance(input_dict["model"])
         output = artifact_utils.get_single_instance(output_dict["text_encoder"])
-        options = ExporterConfig(
+        options = ExporterOptions(
             quantize=bool(exec_properties["quantize"]),
             model_name=exec_properties["model_name"], author=exec_properties["author"],
             min_cosine_float=float(exec_properties["min_cosine_float"]),
             min_cosine_quantized=float(exec_properties["min_cosine_quantized"]))
-        summary = export.export_encoders(path_utils.serving_model_path(model.uri), output.uri,
+        summary = work.export_encoders(path_utils.serving_model_path(model.uri), output.uri,
                                          options)
         output.set_int_custom_property("quantized", int(options.quantize))
         output.set_int_custom_property("text_encoder_bytes", summary["text_encoder_bytes"])

@@ -2,13 +2,12 @@
 import os
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_METRICS_DIR = os.path.join(os.path.dirname(_PACKAGE_DIR), "retrieval_evaluator")
 
 
 def code_version() -> str:
     """What the pipeline passes as custom_config["code_version"]: TFX's cache key covers the
-    module file's contents only, not the modules it imports (this package, components/common
-    and the retrieval metrics it reports each epoch)."""
+    module file's contents only, not the modules it imports (this package and
+    components/common, which holds the retrieval metrics it reports each epoch)."""
     from components.common.code_version import code_version as package_version
 
-    return package_version(_PACKAGE_DIR, _METRICS_DIR)
+    return package_version(_PACKAGE_DIR)

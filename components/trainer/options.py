@@ -1,7 +1,8 @@
-"""The Trainer's settings, read from the TFX Trainer's `custom_config`.
+"""The Trainer's options (the `trainer` section of the app's config), read from the TFX
+Trainer's `custom_config`.
 
-custom_config is `dataclasses.asdict(config.trainer)` (pipeline/configs.TrainerConfig;
-any field may be left out, the dataclass default applies) plus these optional keys:
+custom_config is `dataclasses.asdict(TrainerOptions)` (any field may be left out, the
+dataclass default applies) plus these optional keys:
   code_version: str   recorded in training_summary.json; pass
                       components.trainer.code_version() so a changed Trainer busts the
                       TFX cache (the cache key covers custom_config, not our sources).
@@ -9,23 +10,69 @@ any field may be left out, the dataclass default applies) plus these optional ke
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
-from pipeline.configs import ConfigError, TrainerConfig, apply_mapping, Config
+from components.common.options import ConfigError, from_mapping
 
 EXTRA_KEYS = ("code_version",)
 
 
-def from_custom_config(custom_config: dict[str, Any] | None) -> tuple[TrainerConfig, dict[str, Any]]:
-    """(validated TrainerConfig, the extra keys). Unknown keys and bad values raise
+@dataclass
+class TrainerOptions:
+    # The defaults are the offline pretrained towers (weights inside installed packages;
+    # bench/towers_bench.py compares the pairs): efficientnet_lite0 | efficientnet_b0..b3 |
+    # small_cnn (from scratch: tests, tiny demos) | a TF Hub handle or SavedModel path.
+    image_tower: str = "efficientnet_lite0"
+    # efficientnet_lite0: "" (its packaged ImageNet weights) or "none"; efficientnet_b0..b3:
+    # "imagenet" (downloads: needs the network), "none" or a weights file.
+    image_weights: str = ""
+    # minilm_l6 | use_multilingual | small_text (from scratch: tests, tiny demos) | a TF Hub
+    # BERT-style encoder or SavedModel with its tokenizer.
+    text_tower: str = "minilm_l6"
+    # 0 = the tower's own: 224 px for pretrained image towers, 64 px for small_cnn (tuned
+    # on the 2,000-image sample); 32 tokens for BERT-layout text towers, 24 for small_text.
+    image_size: int = 0
+    embedding_dim: int = 128
+    max_tokens: int = 0
+    vocab_min_count: int = 1
+    vocab_max_size: int = 20000
+    batch_size: int = 64
+    epochs: int = 20
+    learning_rate: float = 2e-3
+    warmup_fraction: float = 0.05
+    weight_decay: float = 1e-4
+    dropout: float = 0.1
+    initial_temperature: float = 0.07
+    # The learnable temperature is clipped to [min_temperature, 1] (CLIP: logit scale <= 100).
+    min_temperature: float = 0.01
+    freeze_backbone: bool = True
+    # Frozen backbones: their features are computed once per image and caption; with a
+    # directory here they are also kept there, keyed by backbone and data, and reused by
+    # later runs (empty: recomputed every training run).
+    feature_cache_dir: str = ""
+    # Heads on frozen backbones' features: at least this many gradient steps (a collection
+    # of 80 images at batch 64 is one step an epoch); such epochs cost milliseconds.
+    min_steps: int = 300
+    seed: int = 42
+    # small_cnn: filters of the first stage (doubling per stage). small_text: token
+    # embedding width, transformer layers and attention heads.
+    image_width: int = 16
+    text_width: int = 128
+    text_layers: int = 1
+    text_heads: int = 4
+
+
+def from_custom_config(custom_config: dict[str, Any] | None) -> tuple[TrainerOptions, dict[str, Any]]:
+    """(validated TrainerOptions, the extra keys). Unknown keys and bad values raise
     ConfigError naming the key."""
     custom_config = dict(custom_config or {})
     extras = {key: custom_config.pop(key) for key in EXTRA_KEYS if key in custom_config}
-    config = Config()
-    # The config module's own coercion and messages: one way to validate a trainer field.
-    apply_mapping(config, {"trainer": custom_config}, source="Trainer custom_config")
-    validate(config.trainer)
-    return config.trainer, extras
+    # The config's own coercion and messages: one way to validate a trainer field.
+    options = from_mapping(TrainerOptions, custom_config, section="trainer",
+                           source="Trainer custom_config")
+    validate(options)
+    return options, extras
 
 
 # trainer.image_size / max_tokens = 0: the tower's own.
@@ -33,7 +80,7 @@ SMALL_CNN_IMAGE_SIZE, BACKBONE_IMAGE_SIZE = 64, 224
 SMALL_TEXT_MAX_TOKENS, BERT_MAX_TOKENS = 24, 32
 
 
-def resolved(options: TrainerConfig) -> TrainerConfig:
+def resolved(options: TrainerOptions) -> TrainerOptions:
     """The options with image_size and max_tokens 0 replaced by the towers' own values."""
     changes = {}
     if options.image_size == 0:
@@ -45,7 +92,7 @@ def resolved(options: TrainerConfig) -> TrainerConfig:
     return dataclasses.replace(options, **changes) if changes else options
 
 
-def validate(options: TrainerConfig) -> None:
+def validate(options: TrainerOptions) -> None:
     problems = []
     for name in ("embedding_dim", "batch_size", "epochs",
                  "image_width", "text_width", "text_layers", "text_heads"):
@@ -75,5 +122,5 @@ def validate(options: TrainerConfig) -> None:
         raise ConfigError("Trainer custom_config: " + "; ".join(f"trainer.{p}" for p in problems))
 
 
-def as_dict(options: TrainerConfig) -> dict[str, Any]:
+def as_dict(options: TrainerOptions) -> dict[str, Any]:
     return dataclasses.asdict(options)

@@ -28,7 +28,8 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from components.common import bert_tokenizer, captions, formats, tokenizer
+from components.common import bert_tokenizer, captions, examples_io, formats, tokenizer
+from components.common import retrieval_metrics as metrics
 from components.trainer import data, export, options as trainer_options, towers
 from components.trainer.model import DualEncoder
 
@@ -90,7 +91,7 @@ class Split:
 
 def read_split(files: list[str]) -> Split:
     split = Split([], [], [])
-    for record in data.iter_records(files):
+    for record in examples_io.iter_records(files):
         split.image_ids.append(record.image_id)
         split.encoded.append(record.image)
         split.captions.append(record.captions)
@@ -325,8 +326,6 @@ def _epoch_dataset(image_inputs: np.ndarray, caption_inputs: np.ndarray, starts:
 
 
 def _recall(image_encoder, text_encoder, eval_images, eval_captions, caption_owner) -> dict:
-    from components.retrieval_evaluator import metrics
-
     images = _batched(image_encoder, eval_images, _as_model_input)
     texts = _batched(text_encoder, eval_captions, _as_model_input)
     summary = metrics.summarize(metrics.text_to_image_ranks(texts, images, caption_owner))
@@ -341,7 +340,7 @@ def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str,
           options, extras: dict | None = None, loaders: BackboneLoaders | None = None):
     """Trains the dual encoder on backbone features (or raw inputs) and writes the Model
     artifact; returns train.Trained."""
-    from components.trainer.train import Trained, TrainingError, _optimizer
+    from components.trainer.work import Trained, TrainingError, _optimizer
 
     started = time.perf_counter()
     extras = extras or {}
@@ -350,8 +349,8 @@ def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str,
     tf.keras.utils.set_random_seed(options.seed)
     rng = np.random.default_rng(options.seed)
 
-    train_files = data.expand_patterns(train_patterns, "training")
-    eval_files = data.expand_patterns(eval_patterns or [], "eval", required=False)
+    train_files = examples_io.expand_patterns(train_patterns, "training")
+    eval_files = examples_io.expand_patterns(eval_patterns or [], "eval", required=False)
     train_split, eval_split = read_split(train_files), read_split(eval_files)
     num_train = sum(1 for c in train_split.captions if c)
     if num_train < 2:

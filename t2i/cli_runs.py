@@ -1,0 +1,211 @@
+"""`t2i run`, `demo`, `report`, and the ML Metadata inspection commands (`runs`,
+`artifacts`, `lineage`, `diff`). Registered on the `t2i` group by t2i/cli.py.
+
+The inspection commands import only ml_metadata (~0.2 s): no TensorFlow, no TFX.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+CONFIG_HELP = "A YAML/TOML config file (see README: Configuration)."
+SET_HELP = "Override one config field, e.g. --set trainer.epochs=5 (repeatable)."
+
+
+def config_options(command):
+    command = click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)(command)
+    command = click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE", help=SET_HELP)(command)
+    command = click.option("--root", help="Pipeline root, metadata store and outputs [runs].")(command)
+    return command
+
+
+def load(config_path, overrides, root=None, data=None, beam_args=()):
+    from t2i.configs import ConfigError, load_config
+
+    extra = list(overrides)
+    if root:
+        extra.append(f"pipeline.root={root}")
+    if data:
+        extra.append(f"data.data_dir={data}")
+    try:
+        config = load_config(config_path, extra)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    config.pipeline.beam_args.extend(beam_args)
+    return config
+
+
+@click.command("run")
+@click.option("--data", type=click.Path(), help="The collection: a COCO root, a generic COCO-format folder or a folder of span-<N>/.")
+@click.option("--beam-arg", "beam_args", multiple=True, help="A Beam pipeline arg, e.g. --beam-arg=--direct_num_workers=2 (repeatable).")
+@click.option("--pipeline", "pipeline_kind", type=click.Choice(["full", "rebuild"]), default="full", show_default=True)
+@config_options
+def run_command(data, beam_args, pipeline_kind, config_path, overrides, root):
+    """Run the pipeline locally (LocalDagRunner, SQLite ML Metadata under the root)."""
+    from t2i import workflows
+
+    config = load(config_path, overrides, root, data, beam_args)
+    outcome = workflows.run(config, pipeline_kind=pipeline_kind)
+    sys.exit(0 if outcome.succeeded else 1)
+
+
+@click.command("demo")
+@click.option("--images", "num_images", default=2000, show_default=True, help="Sample images to generate if absent.")
+@config_options
+def demo_command(num_images, config_path, overrides, root):
+    """Generate the sample collection (if absent), run the pipeline, query the searcher."""
+    from t2i import workflows
+
+    config = load(config_path, overrides, root)
+    sys.exit(workflows.demo(config, num_images=num_images))
+
+
+def store_options(command):
+    command = click.option("--root", default="runs", show_default=True, help="Local pipeline root holding metadata.sqlite.")(command)
+    command = click.option("--mlmd-host", help="A remote ML Metadata gRPC service instead of the local store.")(command)
+    command = click.option("--mlmd-port", type=int, default=8080, show_default=True)(command)
+    return command
+
+
+def open_store(root, mlmd_host, mlmd_port):
+    from t2i import mlmd
+
+    try:
+        return mlmd.connect(root, mlmd_host, mlmd_port)
+    except mlmd.StoreError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.command("report")
+@click.argument("run_id", required=False)
+@click.option("--root", default="runs", show_default=True)
+def report_command(run_id, root):
+    """Write the HTML report of a run (default: the latest)."""
+    from t2i import report
+
+    store = open_store(root, None, None)
+    run_id = run_id or _latest_run(store)
+    click.echo(report.write_report(root, run_id))
+
+
+@click.command("runs")
+@store_options
+@click.option("--pipeline-name", help="Only runs of this pipeline.")
+@click.option("--json", "as_json", is_flag=True)
+def runs_command(root, mlmd_host, mlmd_port, pipeline_name, as_json):
+    """Pipeline runs: start, state, duration, components and the pushed version."""
+    from t2i.lineage import history
+
+    rows = history.run_rows(open_store(root, mlmd_host, mlmd_port), pipeline_name)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no runs recorded")
+    for row in rows:
+        pushed = f"v{row['pushed_version']}" if row["pushed_version"] else "-"
+        click.echo(f"{row['run']:<22} {row['started']}  {row['state']:<9}{row['seconds']:>8.1f} s  "
+                   f"{row['components']:>2} components ({row['cached']} cached)  pushed {pushed}")
+
+
+@click.command("artifacts")
+@store_options
+@click.option("--type", "type_name", help="Searcher, Model, Embeddings, Examples, TextEncoder, PushedModel, ...")
+@click.option("--json", "as_json", is_flag=True)
+def artifacts_command(root, mlmd_host, mlmd_port, type_name, as_json):
+    """Artifact versions with their key figures and URIs."""
+    from t2i.lineage import history
+    from t2i.lineage.graph import LineageError
+
+    try:
+        rows = history.artifact_rows(open_store(root, mlmd_host, mlmd_port), type_name)
+    except LineageError as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        figures = ", ".join(f"{k}={v}" for k, v in row["figures"].items())
+        click.echo(f"#{row['id']:<5} {row['type']:<22} {row['created']}  {figures}\n       {row['uri']}")
+
+
+@click.command("lineage")
+@click.argument("target")
+@store_options
+@click.option("--downstream", is_flag=True, help="What was made from the target, instead of what made it.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot", "png", "html"]), default="text", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to a file (required for png).")
+def lineage_command(target, root, mlmd_host, mlmd_port, downstream, fmt, out):
+    """Provenance of TARGET: an artifact id, a version (v3), `latest`, or a run id."""
+    from t2i.lineage.graph import LineageError, resolve_target, trace
+
+    store = open_store(root, mlmd_host, mlmd_port)
+    try:
+        graph = trace(store, resolve_target(store, target), downstream=downstream)
+    except LineageError as e:
+        raise click.ClickException(str(e)) from None
+    if fmt == "png" and not out:
+        raise click.ClickException("--format png needs --out FILE.png")
+    content = _render_lineage(graph, fmt)
+    if out:
+        mode = "wb" if isinstance(content, bytes) else "w"
+        with open(out, mode) as f:
+            f.write(content)
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(content)
+
+
+def _render_lineage(graph, fmt):
+    from t2i.lineage import render
+
+    if fmt == "text":
+        return render.to_text(graph)
+    if fmt == "json":
+        return json.dumps(render.to_json(graph), indent=2)
+    if fmt == "dot":
+        return render.to_dot(graph).to_string()
+    if fmt == "html":
+        return render.to_html(graph)
+    from t2i import graphs
+
+    try:
+        return graphs.render(render.to_dot(graph), "png")
+    except RuntimeError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.command("diff")
+@click.argument("version_a")
+@click.argument("version_b")
+@store_options
+def diff_command(version_a, version_b, root, mlmd_host, mlmd_port):
+    """What differs between the lineage of two pushed searchers (e.g. v1 v2, or 1 latest)."""
+    from t2i.lineage.diff import diff_versions, format_diff
+    from t2i.lineage.graph import LineageError
+
+    store = open_store(root, mlmd_host, mlmd_port)
+    try:
+        diff = diff_versions(store, _as_version(version_a), _as_version(version_b))
+    except LineageError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(format_diff(diff))
+
+
+def _as_version(text: str) -> str:
+    return f"v{text}" if text.isdigit() else text
+
+
+def _latest_run(store) -> str:
+    from t2i import mlmd
+
+    runs = mlmd.pipeline_runs(store)
+    if not runs:
+        raise click.ClickException("no runs recorded yet")
+    return runs[-1].name
+
+
+COMMANDS = (run_command, demo_command, report_command, runs_command, artifacts_command,
+            lineage_command, diff_command)

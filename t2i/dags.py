@@ -1,0 +1,244 @@
+"""The DAGs. `create_pipeline(config)` is the full one; every runner (local, Kubeflow,
+Vertex) builds from here, so the wiring lives in exactly one place.
+
+CocoExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> DataGate
+  -> Trainer -> RetrievalEvaluator (baseline: latest blessed model)
+  -> TextEncoderExporter (after the evaluator), and for a blessed model: ImageEmbedder -> SearcherBuilder
+  -> SearcherValidator -> Pusher (pushes only a blessed searcher)
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+# The classes `tfx.v1` re-exports, from the modules that define them: importing `tfx.v1`
+# also imports its Google Cloud extensions and google-cloud-aiplatform, 8 s of a 28 s
+# import that every `t2i run` would pay for nothing.
+from tfx.components.example_validator.component import ExampleValidator
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.components.statistics_gen.component import StatisticsGen
+from tfx.components.trainer.component import Trainer
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.experimental.conditionals.conditional import Cond
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto.trainer_pb2 import EvalArgs, TrainArgs
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
+
+from components.coco_example_gen.component import CocoExampleGen
+from components.common import formats
+from components.common.artifacts import Embeddings, Searcher
+from components.data_gate.component import DataGate
+from components.image_embedder.component import ImageEmbedder
+from components.retrieval_evaluator.component import RetrievalEvaluator
+from components.searcher_builder.component import SearcherBuilder
+from components.searcher_pusher.component import SearcherPusher
+from components.searcher_validator.component import SearcherValidator
+from components.text_encoder_exporter.component import TextEncoderExporter
+from components.trainer import code_version as trainer_code_version
+from t2i import mlmd
+from t2i.configs import Config
+from t2i.resolvers import baseline_model_resolver
+
+SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
+TRAINER_RUN_FN = "components.trainer.module_file.run_fn"
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    root: str
+    pipeline_root: str
+    serving_dir: str
+
+
+def resolve_paths(config: Config) -> Paths:
+    root = _absolute(config.pipeline.root)
+    serving = config.pusher.serving_dir or os.path.join(root, "serving")
+    return Paths(root=root, pipeline_root=os.path.join(root, "pipelines", config.pipeline.name),
+                 serving_dir=_absolute(serving))
+
+
+def _absolute(path: str) -> str:
+    # Kubeflow roots are URIs (gs://...): abspath would turn them into local paths.
+    return path if "://" in path else os.path.abspath(path)
+
+
+# Any of these in the Beam args tells TFX the workers already have our code.
+_DEPENDENCY_FLAGS = ("--extra_package", "--extra_packages", "--setup_file", "--requirements_file",
+                     "--sdk_container_image", "--worker_harness_container_image")
+
+
+def beam_args(config: Config) -> list[str]:
+    """The user's Beam args plus our image as the SDK container. Without a dependency flag
+    TFX builds a tfx sdist for every Beam execution (~40 MB left in /tmp each time); the
+    DirectRunner ignores the image, and Dataflow/Flink workers need it anyway."""
+    args = list(config.pipeline.beam_args)
+    if not any(arg.split("=", 1)[0] in _DEPENDENCY_FLAGS for arg in args):
+        args.append(f"--sdk_container_image={config.kubeflow.image}")
+    return args
+
+
+def _ingestion(config: Config, index_only: bool = False) -> list:
+    example_gen = CocoExampleGen.from_config(config.data)
+    return [example_gen, *_validation(example_gen.outputs["examples"], index_only)]
+
+
+def _validation(examples, index_only: bool = False) -> list:
+    """Statistics, schema check and the gate. `index_only`: the rebuild trains nothing, and
+    the index split holds every image (train and eval are subsets of it), so its
+    statistics alone check all the data the rebuild uses, in about half the time."""
+    exclude = [formats.SPLIT_TRAIN, formats.SPLIT_EVAL] if index_only else None
+    statistics_gen = StatisticsGen(examples=examples, exclude_splits=exclude)
+    # A curated schema, not one inferred from the very data it should check.
+    schema_gen = ImportSchemaGen(schema_file=SCHEMA_FILE)
+    example_validator = ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
+    return [statistics_gen, schema_gen, example_validator, data_gate]
+
+
+def _latest_blessed_model() -> Resolver:
+    return Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id("LatestBlessedModel")
+
+
+def _training(config: Config, examples, data_gate, kubeflow: bool) -> list:
+    custom_config = {
+        **dataclasses.asdict(config.trainer),
+        # run_fn is referenced by name, so TFX hashes no module file: the code version
+        # in the config is what makes the cache notice a trainer change.
+        "code_version": trainer_code_version(),
+    }
+    trainer = Trainer(
+        run_fn=TRAINER_RUN_FN,
+        examples=examples,
+        train_args=TrainArgs(splits=["train"]),
+        eval_args=EvalArgs(splits=["eval"]),
+        custom_config=custom_config,
+    )
+    trainer.add_upstream_node(data_gate)
+    model_resolver = (_latest_blessed_model() if kubeflow
+                      else baseline_model_resolver(trainer.outputs["model"]))
+    evaluator = RetrievalEvaluator.from_config(
+        config.evaluator, examples=examples, model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"])
+    return [trainer, model_resolver, evaluator]
+
+
+def _searcher(config: Config, paths: Paths, examples, model, previous_embeddings=None,
+              exporter: TextEncoderExporter | None = None, previous_searcher=None) -> list:
+    # The model's blessing gates this branch through a Cond, not as an input: the evaluator
+    # re-runs on every run (its baseline is resolved at run time), and a blessing input
+    # would make every step below miss the cache even when nothing changed.
+    embedder = ImageEmbedder(
+        examples=examples, model=model, previous_embeddings=previous_embeddings,
+        batch_size=config.embedder.batch_size, num_workers=config.embedder.num_workers,
+        multiprocessing_min_images=config.embedder.multiprocessing_min_images,
+        incremental=config.embedder.incremental)
+    exporter = exporter or TextEncoderExporter.from_config(config.exporter, model=model)
+    # Train-split captions tune the index on real queries, disjoint from the validator's.
+    builder = SearcherBuilder.from_config(
+        config.searcher, embeddings=embedder.outputs["embeddings"],
+        text_encoder=exporter.outputs["text_encoder"], examples=examples,
+        previous_searcher=previous_searcher)
+    validator = SearcherValidator.from_config(
+        config.validator, searcher=builder.outputs["searcher"],
+        embeddings=embedder.outputs["embeddings"], text_encoder=exporter.outputs["text_encoder"],
+        examples=examples)
+    pusher = SearcherPusher(searcher=builder.outputs["searcher"],
+                            searcher_blessing=validator.outputs["blessing"],
+                            serving_dir=paths.serving_dir)
+    return [embedder, exporter, builder, validator, pusher]
+
+
+def create_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
+    """The full DAG. `kubeflow=True` swaps in what Kubeflow's compiler supports (TFX's own
+    baseline resolver; see t2i/resolvers.py)."""
+    paths = resolve_paths(config)
+    ingestion = _ingestion(config)
+    example_gen, data_gate = ingestion[0], ingestion[-1]
+    examples = example_gen.outputs["examples"]
+    training = _training(config, examples, data_gate, kubeflow)
+    trainer, evaluator = training[0], training[-1]
+    blessing = evaluator.outputs["blessing"]
+    model = trainer.outputs["model"]
+    # Outside the Cond, as in the rebuild DAG, so that both DAGs give the exporter the same
+    # inputs and the first rebuild reuses this export from the cache. An unblessed model is
+    # exported too (a few seconds) but goes no further.
+    exporter = TextEncoderExporter.from_config(config.exporter, model=model)
+    # The evaluation is recorded before anything that can fail for device reasons (a tower
+    # the Task Library cannot run): the exporter waits for the evaluator. An ordering edge,
+    # not an input, so the exporter's cache key stays the one the rebuild DAG computes.
+    exporter.add_upstream_node(evaluator)
+    # An unblessed model skips the whole index build; the evaluator's log says why.
+    with Cond(blessing.future()[0].custom_property("blessed") == 1):
+        searcher = _searcher(config, paths, examples, model, exporter=exporter)
+    return _pipeline(config, paths, ingestion + training + searcher)
+
+
+def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
+    """The periodic index rebuild: no training. Resolve the latest blessed model and the
+    latest embeddings and searcher, ingest every span newer than those embeddings cover,
+    embed only the new images, extend the latest searcher's index with them, validate and
+    push. With `embedder.incremental = false` it is a full rebuild instead: every span is
+    ingested and embedded again and the index trained afresh (what the incremental
+    rebuild is measured against).
+
+    It shares the full pipeline's name, so its Resolvers see that pipeline's models and
+    embeddings in ML Metadata. Run the full pipeline once first.
+    """
+    paths = resolve_paths(config)
+    model_resolver = _latest_blessed_model()
+    model = model_resolver.outputs["model"]
+    if not config.embedder.incremental:
+        data = dataclasses.replace(config.data, spans="all")
+        ingestion = _ingestion(dataclasses.replace(config, data=data), index_only=True)
+        examples = ingestion[0].outputs["examples"]
+        searcher = _searcher(config, paths, examples, model)
+        searcher[0].add_upstream_node(ingestion[-1])
+        return _pipeline(config, paths, [*ingestion, model_resolver, *searcher])
+    embeddings_resolver = Resolver(
+        strategy_class=LatestArtifactStrategy,
+        embeddings=Channel(type=Embeddings),
+    ).with_id("LatestEmbeddings")
+    previous = embeddings_resolver.outputs["embeddings"]
+    # The searcher the rebuild follows: its index is extended, not retrained, when it can be.
+    searcher_resolver = Resolver(
+        strategy_class=LatestArtifactStrategy,
+        searcher=Channel(type=Searcher),
+    ).with_id("LatestSearcher")
+    data = dataclasses.replace(config.data, spans="latest")
+    example_gen = CocoExampleGen.from_config(data, indexed_embeddings=previous)
+    examples = example_gen.outputs["examples"]
+    # Nothing newer than the index (ingestion then re-reads the newest span only): every
+    # later step is skipped, so the tick is quick and pushes nothing.
+    newest_span = examples.future()[0].property("span")
+    # Outside the Cond (whose channels count as inputs of every node under it), the
+    # exporter's only input is the model: it stays cached until the model changes.
+    exporter = TextEncoderExporter.from_config(config.exporter, model=model)
+    with Cond(newest_span > previous.future()[0].custom_property(formats.MAX_SPAN_PROPERTY)):
+        validation = _validation(examples, index_only=True)
+        searcher = _searcher(config, paths, examples, model, previous_embeddings=previous,
+                             exporter=exporter,
+                             previous_searcher=searcher_resolver.outputs["searcher"])
+    searcher[0].add_upstream_node(validation[-1])
+    return _pipeline(config, paths, [embeddings_resolver, searcher_resolver, example_gen,
+                                     *validation, model_resolver, *searcher])
+
+
+def _pipeline(config: Config, paths: Paths, components: list) -> Pipeline:
+    return Pipeline(
+        pipeline_name=config.pipeline.name,
+        pipeline_root=paths.pipeline_root,
+        components=components,
+        enable_cache=config.pipeline.enable_cache,
+        metadata_connection_config=mlmd.sqlite_connection_config(paths.root),
+        beam_pipeline_args=beam_args(config),
+    )

@@ -1,0 +1,135 @@
+"""Runs a TFX pipeline with LocalDagRunner and an SQLite ML Metadata store.
+
+Thin on purpose: compile, give the run a known id (so its log and report are named up
+front), run under captured output with one progress line per component, then read what
+happened back from ML Metadata. The effective config is recorded on the run's context.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import traceback
+from dataclasses import dataclass, field
+from typing import IO
+
+from t2i import mlmd
+from t2i.progress import ProgressPrinter, captured_output
+
+LOG_DIR = "logs"
+# Where TFX keeps an execution's result (code, message) in ML Metadata.
+EXECUTION_RESULT_PROPERTY = "__execution_result__"
+CONFIG_PROPERTY = "t2i_config"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    log_path: str
+    succeeded: bool
+    error: str = ""
+    failed_component: str = ""
+    components: list = field(default_factory=list)  # ComponentProgress, in run order
+
+
+def new_run_id(root: str) -> str:
+    """A readable, unique id: the start time, with a suffix when a run under `root`
+    already started in the same second (a fully cached run takes about one)."""
+    base = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_id, n = base, 1
+    while os.path.exists(os.path.join(root, LOG_DIR, f"{run_id}.log")):
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None = None,
+                 terminal: IO[str] | None = None) -> RunResult:
+    """Runs `tfx_pipeline` (whose metadata config points under `root`); never raises for a
+    component failure: the result says which component failed and why. Progress lines go
+    to `terminal` (default: the real stdout, whatever the capture does to descriptors)."""
+    from tfx.dsl.compiler import compiler, constants
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    run_id = run_id or new_run_id(root)
+    log_path = os.path.join(root, LOG_DIR, f"{run_id}.log")
+    result = RunResult(run_id=run_id, log_path=log_path, succeeded=False)
+    ir = compiler.Compiler().compile(tfx_pipeline)
+    # LocalDagRunner would substitute now().isoformat(); substituting first makes the id
+    # ours, so the log file, report and summary can be named before the run starts.
+    runtime_parameter_utils.substitute_runtime_parameter(
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+    with captured_output(log_path, terminal) as terminal:
+        printer = ProgressPrinter(terminal, total=len(ir.nodes))
+        root_logger = logging.getLogger()
+        root_logger.addHandler(printer)
+        try:
+            LocalDagRunner().run_with_ir(ir)
+            result.succeeded = True
+        except Exception as error:  # report the failing component, keep the traceback in the log
+            printer.fail_current(error)
+            traceback.print_exc()
+            result.error = _last_lines(error)
+            result.failed_component = printer.components[-1].node_id if printer.components else ""
+        finally:
+            root_logger.removeHandler(printer)
+        result.components = printer.components
+    if result.succeeded:
+        _check_recorded_failures(root, result)
+    _record_config(root, run_id, config_json)
+    _write_timings(root, result)
+    return result
+
+
+def _write_timings(root: str, result: RunResult) -> None:
+    """Per-component status, wall time and peak memory, for benchmarks and reports."""
+    rows = [{"component": c.node_id, "status": c.status, "seconds": round(c.seconds, 2),
+             "peak_rss_mb": round(c.peak_rss_mb, 1)} for c in result.components]
+    with open(timings_path(root, result.run_id), "w") as f:
+        json.dump({"run_id": result.run_id, "succeeded": result.succeeded, "components": rows}, f, indent=2)
+
+
+def timings_path(root: str, run_id: str) -> str:
+    return os.path.join(root, LOG_DIR, f"{run_id}.timings.json")
+
+
+def _check_recorded_failures(root: str, result: RunResult) -> None:
+    """LocalDagRunner returns normally when a node fails before its executor starts (its
+    inputs could not be resolved, say) and only records the execution as FAILED: the
+    run is only a success if ML Metadata agrees."""
+    store = mlmd.connect(root)
+    for node in mlmd.run_executions(store, result.run_id):
+        if node.state == "FAILED":
+            raw = node.execution.custom_properties.get(EXECUTION_RESULT_PROPERTY)
+            message = json.loads(raw.string_value).get("resultMessage", "") if raw else ""
+            result.succeeded = False
+            result.failed_component = node.node_id
+            result.error = message or f"{node.node_id} failed; see the log"
+            return
+
+
+def _last_lines(error: BaseException, count: int = 6) -> str:
+    lines = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()
+    return "\n".join(lines[-count:])
+
+
+def _record_config(root: str, run_id: str, config_json: str) -> None:
+    """Stores the effective config on the run's MLMD context and next to its log."""
+    with open(os.path.join(root, LOG_DIR, f"{run_id}.config.json"), "w") as f:
+        f.write(config_json)
+    from ml_metadata import metadata_store
+
+    store = metadata_store.MetadataStore(mlmd.sqlite_connection_config(root))
+    context = store.get_context_by_type_and_name(mlmd.RUN_CONTEXT, run_id)
+    if context is None:  # the run failed before TFX registered it
+        return
+    context.custom_properties[CONFIG_PROPERTY].string_value = config_json
+    store.put_contexts([context])
+
+
+def recorded_config(store, run_id: str) -> dict:
+    context = mlmd.run_context(store, run_id)
+    raw = context.custom_properties.get(CONFIG_PROPERTY)
+    return json.loads(raw.string_value) if raw is not None and raw.string_value else {}
