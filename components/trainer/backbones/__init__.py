@@ -36,3 +36,18 @@ def load_image_backbone(spec: str, image_size: int, weights: str = "") -> ImageB
     from components.trainer.backbones import hub
 
     return hub.load_image(spec, image_size, IMAGE_BACKBONES)
+
+
+def load_text_backbone(spec: str, max_tokens: int) -> TextBackbone:
+    """spec: a name in TEXT_BACKBONES, a TF Hub handle or a SavedModel directory of a
+    BERT-style encoder with its tokenizer in assets/ (see hub_text.py). small_text is not a
+    backbone (towers.py builds it)."""
+    if spec == USE_MULTILINGUAL:
+        from components.trainer.backbones import use_multilingual
+
+        return use_multilingual.load(max_tokens)
+    if spec == MINILM_L6:
+        from components.trainer.backbones import minilm
+
+        return minilm.load(max_tokens)
+    raise BackboneError(f"text tower {spec!r}: not in the catalogue ({', '.join(TEXT_BACKBONES)})")
