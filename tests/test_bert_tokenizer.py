@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from components.common import bert_tokenizer, formats, tf_free
 from components.text_encoder_exporter import convert
-from tests import bert_fixtures
+import bert_fixtures
 
 MAX_TOKENS = 16
 TRICKY = [

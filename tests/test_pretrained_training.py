@@ -17,7 +17,7 @@ from components.text_encoder_exporter import work as exporter
 from components.trainer import pretrained
 from components.text_encoder_exporter.options import ExporterOptions
 from components.trainer.options import TrainerOptions
-from tests import bert_fixtures
+import bert_fixtures
 
 OPTIONS = dict(image_size=32, embedding_dim=16, max_tokens=16, batch_size=32, epochs=6,
                dropout=0.0, seed=3, learning_rate=3e-3, image_tower="tiny", text_tower="tiny",

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from tests import real_photos
+import real_photos
 
 pytestmark = pytest.mark.slow
 
