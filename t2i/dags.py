@@ -116,6 +116,11 @@ def _training(config: Config, examples, data_gate, kubeflow: bool) -> list:
         # in the config is what makes the cache notice a trainer change.
         "code_version": trainer_code_version(),
     }
+    if not config.trainer.feature_cache_dir and not kubeflow:
+        # Frozen backbones' features, reused by later runs on the same data (a changed
+        # head setting retrains in seconds); local runs only: the cache writes files.
+        custom_config["feature_cache_dir"] = os.path.join(
+            resolve_paths(config).pipeline_root, "feature_cache")
     trainer = Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=examples,
