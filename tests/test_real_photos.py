@@ -40,7 +40,7 @@ def _search(searcher: str, query: str, k: int) -> list[str]:
                              "--searcher", searcher, "--json"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    return [hit["file_name"] for hit in json.loads(result.stdout)["results"]]
+    return [os.path.basename(hit["file_name"]) for hit in json.loads(result.stdout)["results"]]
 
 
 def test_new_wordings_find_their_photos_on_device(pushed):
