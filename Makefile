@@ -3,11 +3,12 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test test-fast demo bench bench-full lock image clean help
+.PHONY: setup test test-fast lint demo bench bench-full lock image clean help
 
 help:
 	@echo "make demo      set up, then run the pipeline on generated sample data and query it"
 	@echo "make test      set up, then run the test suite"
+	@echo "make lint      ruff (lint + format check) and mypy; needs the venv (make setup)"
 	@echo "make bench     set up, then measure every performance figure (quick sizes)"
 	@echo "make bench-full   the same at COCO scale (123,287 items)"
 	@echo "make lock      re-resolve requirements.in into requirements.lock with uv"
@@ -21,6 +22,13 @@ test: setup
 
 test-fast: setup
 	@$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
+
+# No `setup` prerequisite: linting never re-syncs the venv (.ci/run sets up first).
+lint:
+	@test -x $(BIN)/ruff || { echo "no $(BIN)/ruff: run make setup first"; exit 1; }
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 demo: setup
 	@$(BIN)/t2i demo

@@ -11,7 +11,7 @@ pipeline root so that two rebuilds start from the same state:
                every image embedded again, and the index is trained afresh
 
 Each rebuild runs in its own child process; the reported time is the wall time of the run
-(workflows.run), without the ~20 s TFX import both pay alike; the process time is
+(workflows.run), without the TFX import both pay alike; the process time is
 reported too. The ratio incremental/full is the figure of merit (goal <= 0.3).
 
     .venv/bin/python bench/rebuild_bench.py [--images 2000] [--new-fraction 0.1]

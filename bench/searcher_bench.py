@@ -49,7 +49,7 @@ NUM_QUERIES = 200
 # exact in-leaf scoring find 92% / 94% / 96% of the true top 10 searching 4 / 8 / 16
 # leaves: neighbourhoods spill over partition borders as in real embedding collections,
 # neither isolated blobs (trivial) nor uniform noise (hopeless), and the blog config
-# lands near the 0.875 measured before (SEARCHER_FORMAT.md).
+# lands near the 0.875 measured before (docs/SEARCHER_FORMAT.md §7).
 TOPICS, ITEMS_PER_SUBTOPIC = 150, 10
 SUBTOPIC_SPREAD, ITEM_SPREAD = 1.2, 1.1
 
@@ -88,7 +88,7 @@ def export_text_encoder(work: str) -> str:
     """The fixture model at 128-d, through the real TextEncoderExporter."""
     sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
     from model_fixtures import build_fixture_model
-    from test_searcher_support import all_captions
+    from searcher_fixtures import all_captions
 
     from components.text_encoder_exporter import work as exporter
 

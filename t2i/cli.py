@@ -1,6 +1,6 @@
 """The `t2i` command line: a thin layer over functions the tests call directly.
 
-Heavy imports (TensorFlow ~8 s, the TFX DAG ~17 s) happen inside the commands that need
+Heavy imports (TensorFlow, the TFX DAG: docs/STACK.md §6) happen inside the commands that need
 them, so `t2i --help`, `t2i version` and `t2i search` start fast.
 """
 from __future__ import annotations
@@ -77,10 +77,11 @@ def search_command(query, k, searcher, image, show, as_json, images_dir, config_
     """Search the on-device searcher (TF-free): rank, similarity, image id, file, Flickr URL."""
     from t2i import search as search_lib
     from t2i.configs import ConfigError, load_config
+    from t2i.paths import Paths
 
     try:
         config = load_config(config_path, [f"pipeline.root={root}"] if root else [])
-        request = search_lib.SearchRequest(query, image, k, searcher, config.serving_dir())
+        request = search_lib.SearchRequest(query, image, k, searcher, Paths.from_config(config).serving_dir)
         path, hits = search_lib.search(request)
         click.echo(search_lib.format_json(request, path, hits) if as_json
                    else search_lib.format_table(hits))

@@ -1,8 +1,7 @@
 """`t2i compile` and `t2i submit`: Kubeflow Pipelines and Vertex AI. Registered on the
 `t2i` group by t2i/cli.py.
 
-Compiling imports TFX (~20 s); talking to KFP imports only the kfp SDK; a local schedule
-tick that finds another rebuild running imports neither.
+Compiling imports TFX (docs/STACK.md §6); talking to KFP imports only the kfp SDK.
 """
 from __future__ import annotations
 
@@ -84,7 +83,7 @@ def compile_for_kubeflow(config, kind, image, out):
     from t2i.kubeflow.compiler import compile_pipeline
     from t2i.kubeflow.errors import KubeflowError
 
-    click.echo(f"t2i: compiling the {kind} pipeline for Kubeflow (importing TFX takes ~20 s) ...")
+    click.echo(f"t2i: compiling the {kind} pipeline for Kubeflow (importing TFX first) ...")
     try:
         return compile_pipeline(config, kind, image=image, out=out)
     except KubeflowError as e:

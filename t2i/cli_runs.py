@@ -10,6 +10,8 @@ import sys
 
 import click
 
+from t2i.paths import DEFAULT_ROOT
+
 CONFIG_HELP = "A YAML/TOML config file (see README: Configuration)."
 SET_HELP = "Override one config field, e.g. --set trainer.epochs=5 (repeatable)."
 
@@ -17,7 +19,7 @@ SET_HELP = "Override one config field, e.g. --set trainer.epochs=5 (repeatable).
 def config_options(command):
     command = click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)(command)
     command = click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE", help=SET_HELP)(command)
-    command = click.option("--root", help="Pipeline root, metadata store and outputs [runs].")(command)
+    command = click.option("--root", help=f"Pipeline root, metadata store and outputs [{DEFAULT_ROOT}].")(command)
     return command
 
 
@@ -63,7 +65,7 @@ def demo_command(num_images, config_path, overrides, root):
 
 
 def store_options(command):
-    command = click.option("--root", default="runs", show_default=True, help="Local pipeline root holding metadata.sqlite.")(command)
+    command = click.option("--root", default=DEFAULT_ROOT, show_default=True, help="Local pipeline root holding metadata.sqlite.")(command)
     command = click.option("--mlmd-host", help="A remote ML Metadata gRPC service instead of the local store.")(command)
     command = click.option("--mlmd-port", type=int, default=8080, show_default=True)(command)
     return command
@@ -80,7 +82,7 @@ def open_store(root, mlmd_host, mlmd_port):
 
 @click.command("report")
 @click.argument("run_id", required=False)
-@click.option("--root", default="runs", show_default=True)
+@click.option("--root", default=DEFAULT_ROOT, show_default=True)
 def report_command(run_id, root):
     """Write the HTML report of a run (default: the latest)."""
     from t2i import report

@@ -126,7 +126,7 @@ def _manage_kfp(host: str, auth: AuthOptions, list_runs: bool, disable_id: Optio
     elif disable_id:
         recurring.disable_recurring_run(kfp_connection, disable_id)
         click.echo(f"disabled recurring run {disable_id}")
-    else:
+    elif delete_id:
         recurring.delete_recurring_run(kfp_connection, delete_id)
         click.echo(f"deleted recurring run {delete_id}")
 
@@ -134,12 +134,13 @@ def _manage_kfp(host: str, auth: AuthOptions, list_runs: bool, disable_id: Optio
 def _schedule_local(cron, print_crontab, once, ticks, config_path, overrides, root) -> None:
     from t2i.schedule import job as jobs
     from t2i.schedule.cron import CronError
-    from t2i.schedule.lock import lock_path
     from t2i.schedule.loop import run_scheduler, run_tick
 
+    from t2i.paths import Paths
+
     config = load(config_path, overrides, root)
-    log_dir = os.path.join(os.path.abspath(config.pipeline.root), "logs")
-    log_file = os.path.join(log_dir, jobs.SCHEDULE_LOG)
+    paths = Paths.from_config(config)
+    log_file = os.path.join(paths.logs_dir, jobs.SCHEDULE_LOG)
     if print_crontab:
         if cron is None:
             raise click.UsageError("--print-crontab needs --cron")
@@ -152,14 +153,14 @@ def _schedule_local(cron, print_crontab, once, ticks, config_path, overrides, ro
         return
     if not once and cron is None:
         raise click.UsageError("--local needs --cron (or --once for a single rebuild now)")
-    os.makedirs(log_dir, exist_ok=True)
+    os.makedirs(paths.logs_dir, exist_ok=True)
     with open(log_file, "a", buffering=1) as log_stream:
         def log(line: str) -> None:
             click.echo(line)
             log_stream.write(line + "\n")
 
         job = jobs.rebuild_job(config, log_stream)
-        lock = lock_path(config)
+        lock = paths.lock_file
         if once:
             result = run_tick(job, lock, 1)
             log(result.line())
@@ -179,7 +180,7 @@ def _config_argv(config_path, overrides, root) -> list[str]:
         argv += ["--config", os.path.abspath(config_path)]
     for item in overrides:
         argv += ["--set", item]
-    argv += ["--root", os.path.abspath(root or "runs")] if root else []
+    argv += ["--root", os.path.abspath(root)] if root else []
     return argv
 
 

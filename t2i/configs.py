@@ -13,17 +13,21 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.coco_example_gen import options as data_options
 from components.coco_example_gen.options import DataOptions
 from components.common.options import ConfigError, apply_values, assign
 from components.image_embedder.options import EmbedderOptions
 from components.retrieval_evaluator.options import EvaluatorOptions
+from components.searcher_builder import options as searcher_options
 from components.searcher_builder.options import SearcherOptions
 from components.searcher_pusher.options import PusherOptions
 from components.searcher_validator.options import ValidatorOptions
 from components.text_encoder_exporter.options import ExporterOptions
+from components.trainer import options as trainer_options
 from components.trainer.options import TrainerOptions
+from t2i.paths import DEFAULT_ROOT, SAMPLE_DATA_DIR
 
-__all__ = ["Config", "ConfigError", "KubeflowConfig", "PipelineConfig", "load_config"]
+__all__ = ["Config", "ConfigError", "KubeflowConfig", "PipelineConfig", "load_config", "validate"]
 
 
 @dataclass
@@ -40,7 +44,7 @@ class KubeflowConfig:
 @dataclass
 class PipelineConfig:
     name: str = "t2i-searcher"
-    root: str = "runs"
+    root: str = DEFAULT_ROOT
     enable_cache: bool = True
     beam_args: list[str] = field(default_factory=list)
     # The curated schema ImportSchemaGen imports; empty = t2i/schema/schema.pbtxt.
@@ -50,7 +54,7 @@ class PipelineConfig:
 @dataclass
 class Config:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-    data: DataOptions = field(default_factory=DataOptions)
+    data: DataOptions = field(default_factory=lambda: DataOptions(data_dir=SAMPLE_DATA_DIR))
     trainer: TrainerOptions = field(default_factory=TrainerOptions)
     evaluator: EvaluatorOptions = field(default_factory=EvaluatorOptions)
     embedder: EmbedderOptions = field(default_factory=EmbedderOptions)
@@ -59,10 +63,6 @@ class Config:
     validator: ValidatorOptions = field(default_factory=ValidatorOptions)
     pusher: PusherOptions = field(default_factory=PusherOptions)
     kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
-
-    def serving_dir(self) -> str:
-        """Where pushed searchers go: pusher.serving_dir, else <pipeline.root>/serving."""
-        return os.path.abspath(self.pusher.serving_dir or os.path.join(self.pipeline.root, "serving"))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -80,7 +80,26 @@ def load_config(path: str | None = None, overrides: typing.Iterable[str] = ()) -
         if not sep:
             raise ConfigError(f"override {item!r}: expected section.field=value")
         set_value(config, key.strip(), value.strip(), source="command line")
+    validate(config)
     return config
+
+
+# Each section's rules live with its options (components/<name>/options.py: problems), so a
+# component that runs without the app checks the same rules at its own boundary.
+SECTION_RULES: dict[str, typing.Callable[[Any], list[str]]] = {
+    "data": data_options.problems,
+    "trainer": trainer_options.problems,
+    "searcher": searcher_options.problems,
+}
+
+
+def validate(config: Config) -> None:
+    """Every rule on the config's values, checked in one pass before the DAG is built and
+    before TFX is imported (load_config calls it): one ConfigError lists every problem."""
+    problems = [problem for section, rules in SECTION_RULES.items()
+                for problem in rules(getattr(config, section))]
+    if problems:
+        raise ConfigError("invalid config: " + "; ".join(problems))
 
 
 def read_config_file(path: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ import dataclasses
 import os
 
 # The classes `tfx.v1` re-exports, from the modules that define them: importing `tfx.v1`
-# also imports its Google Cloud extensions and google-cloud-aiplatform, 8 s of a 28 s
-# import that every `t2i run` would pay for nothing.
+# also imports its Google Cloud extensions and google-cloud-aiplatform, about 8 s that every
+# `t2i run` would pay for nothing (docs/STACK.md §6).
 from tfx.components.example_validator.component import ExampleValidator
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.components.statistics_gen.component import StatisticsGen
@@ -42,29 +42,11 @@ from components.text_encoder_exporter.component import TextEncoderExporter
 from components.trainer import code_version as trainer_code_version
 from t2i import mlmd
 from t2i.configs import Config
+from t2i.paths import Paths
 from t2i.resolvers import baseline_model_resolver
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "schema.pbtxt")
 TRAINER_RUN_FN = "components.trainer.module_file.run_fn"
-
-
-@dataclasses.dataclass(frozen=True)
-class Paths:
-    root: str
-    pipeline_root: str
-    serving_dir: str
-
-
-def resolve_paths(config: Config) -> Paths:
-    root = _absolute(config.pipeline.root)
-    serving = config.pusher.serving_dir or os.path.join(root, "serving")
-    return Paths(root=root, pipeline_root=os.path.join(root, "pipelines", config.pipeline.name),
-                 serving_dir=_absolute(serving))
-
-
-def _absolute(path: str) -> str:
-    # Kubeflow roots are URIs (gs://...): abspath would turn them into local paths.
-    return path if "://" in path else os.path.abspath(path)
 
 
 # Any of these in the Beam args tells TFX the workers already have our code.
@@ -120,7 +102,7 @@ def _training(config: Config, examples, data_gate, kubeflow: bool) -> list:
         # Frozen backbones' features, reused by later runs on the same data (a changed
         # head setting retrains in seconds); local runs only: the cache writes files.
         custom_config["feature_cache_dir"] = os.path.join(
-            resolve_paths(config).pipeline_root, "feature_cache")
+            Paths.from_config(config).pipeline_root, "feature_cache")
     trainer = Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=examples,
@@ -142,11 +124,8 @@ def _searcher(config: Config, paths: Paths, examples, model, previous_embeddings
     # The model's blessing gates this branch through a Cond, not as an input: the evaluator
     # re-runs on every run (its baseline is resolved at run time), and a blessing input
     # would make every step below miss the cache even when nothing changed.
-    embedder = ImageEmbedder(
-        examples=examples, model=model, previous_embeddings=previous_embeddings,
-        batch_size=config.embedder.batch_size, num_workers=config.embedder.num_workers,
-        multiprocessing_min_images=config.embedder.multiprocessing_min_images,
-        incremental=config.embedder.incremental)
+    embedder = ImageEmbedder.from_config(config.embedder, examples=examples, model=model,
+                                         previous_embeddings=previous_embeddings)
     exporter = exporter or TextEncoderExporter.from_config(config.exporter, model=model)
     # Train-split captions tune the index on real queries, disjoint from the validator's.
     builder = SearcherBuilder.from_config(
@@ -166,7 +145,7 @@ def _searcher(config: Config, paths: Paths, examples, model, previous_embeddings
 def create_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
     """The full DAG. `kubeflow=True` swaps in what Kubeflow's compiler supports (TFX's own
     baseline resolver; see t2i/resolvers.py)."""
-    paths = resolve_paths(config)
+    paths = Paths.from_config(config)
     ingestion = _ingestion(config)
     example_gen, data_gate = ingestion[0], ingestion[-1]
     examples = example_gen.outputs["examples"]
@@ -199,7 +178,7 @@ def create_rebuild_pipeline(config: Config, kubeflow: bool = False) -> Pipeline:
     It shares the full pipeline's name, so its Resolvers see that pipeline's models and
     embeddings in ML Metadata. Run the full pipeline once first.
     """
-    paths = resolve_paths(config)
+    paths = Paths.from_config(config)
     model_resolver = _latest_blessed_model()
     model = model_resolver.outputs["model"]
     if not config.embedder.incremental:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from t2i import mlmd
+from t2i.paths import Paths
 from t2i.progress import ProgressPrinter, captured_output
 
-LOG_DIR = "logs"
 # Where TFX keeps an execution's result (code, message) in ML Metadata.
 EXECUTION_RESULT_PROPERTY = "__execution_result__"
 CONFIG_PROPERTY = "t2i_config"
@@ -31,6 +31,10 @@ class RunResult:
     error: str = ""
     failed_component: str = ""
     components: list = field(default_factory=list)  # ComponentProgress, in run order
+    # The run's executions as ML Metadata recorded them, read once after the run (empty
+    # when the run failed before TFX registered it): the summary, the report and the
+    # scheduler use these rather than reading the store again.
+    executions: list[mlmd.NodeExecution] = field(default_factory=list)
 
 
 def new_run_id(root: str) -> str:
@@ -38,7 +42,7 @@ def new_run_id(root: str) -> str:
     already started in the same second (a fully cached run takes about one)."""
     base = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_id, n = base, 1
-    while os.path.exists(os.path.join(root, LOG_DIR, f"{run_id}.log")):
+    while os.path.exists(Paths.of(root).run_log(run_id)):
         n += 1
         run_id = f"{base}-{n}"
     return run_id
@@ -54,7 +58,7 @@ def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None =
     from tfx.orchestration.portable import runtime_parameter_utils
 
     run_id = run_id or new_run_id(root)
-    log_path = os.path.join(root, LOG_DIR, f"{run_id}.log")
+    log_path = Paths.of(root).run_log(run_id)
     result = RunResult(run_id=run_id, log_path=log_path, succeeded=False)
     ir = compiler.Compiler().compile(tfx_pipeline)
     # LocalDagRunner would substitute now().isoformat(); substituting first makes the id
@@ -76,8 +80,9 @@ def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None =
         finally:
             root_logger.removeHandler(printer)
         result.components = printer.components
+    result.executions = _read_executions(root, run_id)
     if result.succeeded:
-        _check_recorded_failures(root, result)
+        _check_recorded_failures(result)
     _record_config(root, run_id, config_json)
     _write_timings(root, result)
     return result
@@ -92,15 +97,21 @@ def _write_timings(root: str, result: RunResult) -> None:
 
 
 def timings_path(root: str, run_id: str) -> str:
-    return os.path.join(root, LOG_DIR, f"{run_id}.timings.json")
+    return Paths.of(root).run_log(run_id, ".timings.json")
 
 
-def _check_recorded_failures(root: str, result: RunResult) -> None:
+def _read_executions(root: str, run_id: str) -> list[mlmd.NodeExecution]:
+    try:
+        return mlmd.run_executions(mlmd.connect(root), run_id)
+    except mlmd.StoreError:  # no store yet, or the run failed before TFX registered it
+        return []
+
+
+def _check_recorded_failures(result: RunResult) -> None:
     """LocalDagRunner returns normally when a node fails before its executor starts (its
     inputs could not be resolved, say) and only records the execution as FAILED: the
     run is only a success if ML Metadata agrees."""
-    store = mlmd.connect(root)
-    for node in mlmd.run_executions(store, result.run_id):
+    for node in result.executions:
         if node.state == "FAILED":
             raw = node.execution.custom_properties.get(EXECUTION_RESULT_PROPERTY)
             message = json.loads(raw.string_value).get("resultMessage", "") if raw else ""
@@ -117,7 +128,7 @@ def _last_lines(error: BaseException, count: int = 6) -> str:
 
 def _record_config(root: str, run_id: str, config_json: str) -> None:
     """Stores the effective config on the run's MLMD context and next to its log."""
-    with open(os.path.join(root, LOG_DIR, f"{run_id}.config.json"), "w") as f:
+    with open(Paths.of(root).run_log(run_id, ".config.json"), "w") as f:
         f.write(config_json)
     from ml_metadata import metadata_store
 
@@ -128,8 +139,3 @@ def _record_config(root: str, run_id: str, config_json: str) -> None:
     context.custom_properties[CONFIG_PROPERTY].string_value = config_json
     store.put_contexts([context])
 
-
-def recorded_config(store, run_id: str) -> dict:
-    context = mlmd.run_context(store, run_id)
-    raw = context.custom_properties.get(CONFIG_PROPERTY)
-    return json.loads(raw.string_value) if raw is not None and raw.string_value else {}

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-SQLITE_NAME = "metadata.sqlite"
+from t2i.paths import DEFAULT_ROOT, Paths
+
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
@@ -23,13 +24,9 @@ class StoreError(LookupError):
     pass
 
 
-def sqlite_path(root: str) -> str:
-    return os.path.join(root, SQLITE_NAME)
-
-
 def sqlite_connection_config(root: str, readonly: bool = False) -> metadata_store_pb2.ConnectionConfig:
     config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = sqlite_path(root)
+    config.sqlite.filename_uri = Paths.of(root).metadata_file
     config.sqlite.connection_mode = (
         metadata_store_pb2.SqliteMetadataSourceConfig.READONLY if readonly
         else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
@@ -55,10 +52,10 @@ def connect(root: str | None = None, host: str | None = None, port: int | None =
     """The local store under `root` (read-only), or the gRPC service at host:port."""
     if host:
         return _remote(host, port or 8080)
-    path = sqlite_path(root or "runs")
+    path = Paths.of(root or DEFAULT_ROOT).metadata_file
     if not os.path.exists(path):
         raise StoreError(f"{path}: no metadata store yet (run `t2i run` first, or pass --root)")
-    return metadata_store.MetadataStore(sqlite_connection_config(root or "runs", readonly=True))
+    return metadata_store.MetadataStore(sqlite_connection_config(root or DEFAULT_ROOT, readonly=True))
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,11 +20,19 @@ from components.common import runtime_env
 
 PROGRESS_LOGGER = "t2i.progress"
 
-_RUNNING = re.compile(r"^Component (\S+) is running\.$")
-_FINISHED = re.compile(r"^Component (\S+) is finished\.$")
-_CACHED = re.compile(r"^A cached execution (\d+) is used\.$")
-_SKIPPED = re.compile(r"^Skipping execution for (\S+)$")
-_FAILED = re.compile(r"^Execution (\d+) failed\.$")
+# The TFX log records the printer follows, by their format strings (the record's `msg`,
+# before its arguments are put in) and the module that logs them. Matching the format
+# string exactly, not the rendered text, means a reworded message in a TFX upgrade stops
+# matching outright; tests/test_progress.py then fails, because it checks that each string
+# still appears in its module's source (TFX 1.16 pinned).
+TFX_RECORDS = {
+    "running": ("tfx.orchestration.local.local_dag_runner", "Component %s is running."),
+    "finished": ("tfx.orchestration.local.local_dag_runner", "Component %s is finished."),
+    "cached": ("tfx.orchestration.portable.launcher", "A cached execution %d is used."),
+    "skipped": ("tfx.orchestration.portable.launcher", "Skipping execution for %s"),
+    "failed": ("tfx.orchestration.portable.launcher", "Execution %d failed."),
+}
+_EVENTS = {format_string: event for event, (_, format_string) in TFX_RECORDS.items()}
 
 
 @dataclass
@@ -55,24 +62,23 @@ class ProgressPrinter(logging.Handler):
         return None
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record must never break the run
-            return
         if record.name == PROGRESS_LOGGER:
-            self._detail(message)
-        elif match := _RUNNING.match(message):
+            try:
+                self._detail(record.getMessage())
+            except Exception:  # a malformed record must never break the run
+                pass
+            return
+        event = _EVENTS.get(record.msg) if isinstance(record.msg, str) else None
+        args = record.args if isinstance(record.args, tuple) else ()
+        if event == "running" and args:
             reset_peak_rss()
-            self.components.append(ComponentProgress(match.group(1), time.perf_counter()))
+            component = ComponentProgress(str(args[0]), time.perf_counter())
+            self.components.append(component)
             if self._interactive:
-                self._write(f"{self._prefix(self.current)} running ...", end="")
-        elif _CACHED.match(message) and self.current:
-            self.current.status = "cached"
-        elif (match := _SKIPPED.match(message)) and self.current:
-            self.current.status = "skipped"
-        elif _FAILED.match(message) and self.current:
-            self.current.status = "failed"
-        elif (match := _FINISHED.match(message)) and self.components:
+                self._write(f"{self._prefix(component)} running ...", end="")
+        elif event in ("cached", "skipped", "failed") and self.current:
+            self.current.status = event
+        elif event == "finished" and self.components:
             self._finish(self.components[-1])
 
     def fail_current(self, error: BaseException) -> None:

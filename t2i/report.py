@@ -13,9 +13,9 @@ import json
 import os
 
 from t2i import mlmd
+from t2i.paths import Paths
 from t2i.summary import artifact_figures, run_overview
 
-REPORT_DIR = "reports"
 _SUMMARY_FILES = (
     "ingest_report.json", "training_summary.json", "retrieval_metrics.json",
     "embeddings_summary.json", "export_summary.json", "searcher_summary.json",
@@ -23,10 +23,13 @@ _SUMMARY_FILES = (
 )
 
 
-def write_report(root: str, run_id: str, extra_images: dict[str, str] | None = None) -> str:
-    store = mlmd.connect(root)
-    executions = mlmd.run_executions(store, run_id)
-    overview = run_overview(store, run_id, executions)
+def write_report(root: str, run_id: str, executions: list[mlmd.NodeExecution] | None = None,
+                 ) -> str:
+    """Writes <reports>/<run id>.html. `executions`: the run's, when the caller has read
+    them already (a finished `t2i run`); else they are read from the store."""
+    if executions is None:
+        executions = mlmd.run_executions(mlmd.connect(root), run_id)
+    overview = run_overview(run_id, executions)
     sections = [
         f"<h1>t2i-searcher run {html.escape(run_id)}</h1>",
         f"<p>{html.escape(overview)}</p>",
@@ -38,9 +41,9 @@ def write_report(root: str, run_id: str, extra_images: dict[str, str] | None = N
         sections += ["<h2>Training</h2>", _training_curve(summaries["training_summary.json"])]
     for name, data in summaries.items():
         sections += [f"<h2>{html.escape(name)}</h2>", _json_table(data)]
-    for title, path in {**_artifact_images(executions), **(extra_images or {})}.items():
+    for title, path in _artifact_images(executions).items():
         sections += [f"<h2>{html.escape(title)}</h2>", _img(path)]
-    path = os.path.join(root, REPORT_DIR, f"{run_id}.html")
+    path = os.path.join(Paths.of(root).reports_dir, f"{run_id}.html")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(_PAGE.format(title=html.escape(run_id), body="\n".join(sections)))

@@ -29,7 +29,7 @@ class PreviousBlessedModelStrategy(resolver.ResolverStrategy):
             for b in input_dict.get(BLESSING_KEY, [])
             if b.get_int_custom_property("blessed") == 1
         }
-        result = {key: [] for key in input_dict}
+        result: dict[str, list] = {key: [] for key in input_dict}
         result[CANDIDATE_KEY] = list(input_dict.get(CANDIDATE_KEY, []))
         for model in sorted(input_dict.get(MODEL_KEY, []), key=lambda a: a.id, reverse=True):
             if model.id in blessed and model.id not in candidate_ids:

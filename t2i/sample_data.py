@@ -17,6 +17,7 @@ import os
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -199,7 +200,7 @@ def _fake_urls(rng: random.Random, split: str, file_name: str) -> tuple[str, str
 
 def write_collection(root: str, image_ids: range, seed: int, size_px: int) -> dict[str, int]:
     """Writes one COCO-layout collection for `image_ids`; returns images per split."""
-    documents = {}
+    documents: dict[str, dict[str, Any]] = {}
     for split, _ in SPLITS:
         os.makedirs(os.path.join(root, split), exist_ok=True)
         documents[split] = {
@@ -243,7 +244,7 @@ def generate(out_dir: str, num_images: int = 2000, seed: int = 0, spans: int = 0
         raise ValueError(f"{spans} spans need at least as many images, got {num_images}")
     _refuse_existing_collection(out_dir)
     started = time.perf_counter()
-    summary = {"out_dir": out_dir, "images": num_images, "seed": seed, "spans": {},
+    summary: dict[str, Any] = {"out_dir": out_dir, "images": num_images, "seed": seed, "spans": {},
                "captions": num_images * CAPTIONS_PER_IMAGE}
     if spans <= 0:
         summary["splits"] = write_collection(out_dir, range(1, num_images + 1), seed, image_size)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from components.common import device_search, formats, serving
 from components.common.device_search import Hit, QueryError, SearcherFileError
+from t2i.paths import DEFAULT_ROOT, SERVING_DIR
 
 LATEST = serving.LATEST
 
@@ -29,7 +30,7 @@ class SearchRequest:
     image: str | None = None
     k: int = 5
     searcher: str = LATEST
-    serving_dir: str = "runs/serving"
+    serving_dir: str = os.path.join(DEFAULT_ROOT, SERVING_DIR)
 
 
 def resolve_searcher(spec: str, serving_dir: str, image: bool) -> str:
@@ -60,7 +61,7 @@ def search(request: SearchRequest) -> tuple[str, list[Hit]]:
         device_search.query_check(path)(request.query or "")
         searcher = device_search.open_text_searcher(path, max_results=request.k)
         with device_search.native_stderr_silenced():
-            return path, device_search.search_text(searcher, request.query)
+            return path, device_search.search_text(searcher, request.query or "")
     except (SearcherFileError, QueryError) as e:
         raise SearchError(str(e)) from e
     except (FileNotFoundError, ValueError) as e:  # an unreadable --image file
@@ -115,8 +116,8 @@ def contact_sheet(hits: list[Hit], images_dir: str, out_path: str, tile: int = 2
                            outline="gray")
             draw.text((x + 10, y + title_height + tile // 2), "image not found", fill="gray")
             continue
-        with Image.open(path) as image:
-            image = image.convert("RGB")
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
             image.thumbnail((tile - 8, tile - 8))
             sheet.paste(image, (x + 4, y + title_height))
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)

@@ -1,6 +1,8 @@
 """What a finished run produced, read back from ML Metadata, for the terminal and reports."""
 from __future__ import annotations
 
+from typing import Any
+
 from t2i import mlmd
 
 # TFX's bookkeeping properties; everything else on an artifact is one of our figures.
@@ -24,7 +26,7 @@ _KEY_FIGURES = (
 def artifact_figures(artifact, limit: int = _MAX_FIGURES) -> dict:
     """Scalar custom properties worth showing (counts, recall, sizes, versions): the key
     figures first, then others; zero counts of skipped items are left out."""
-    candidates = {}
+    candidates: dict[str, Any] = {}
     for key, value in mlmd.custom_properties(artifact).items():
         if key in _INTERNAL or key.startswith("__"):
             continue
@@ -38,8 +40,7 @@ def artifact_figures(artifact, limit: int = _MAX_FIGURES) -> dict:
     return {k: candidates[k] for k in ordered[:limit]}
 
 
-def run_overview(store, run_id: str, executions=None) -> str:
-    executions = executions if executions is not None else mlmd.run_executions(store, run_id)
+def run_overview(run_id: str, executions: list[mlmd.NodeExecution]) -> str:
     counts: dict[str, int] = {}
     for node in executions:
         counts[node.state.lower()] = counts.get(node.state.lower(), 0) + 1
@@ -53,7 +54,7 @@ def run_overview(store, run_id: str, executions=None) -> str:
     return f"run {run_id}: {len(executions)} executions{span} ({states or 'none'})"
 
 
-def pushed_version(executions) -> tuple[int, str] | None:
+def pushed_version(executions) -> tuple[int | None, str] | None:
     for node in executions:
         for artifact in node.outputs.get("pushed_model", []):
             props = mlmd.custom_properties(artifact)

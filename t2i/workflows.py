@@ -5,10 +5,11 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 from t2i.configs import Config
+from t2i.paths import Paths
 
 DEMO_QUERIES = (
     "a small red circle on a beige background",
@@ -26,43 +27,33 @@ class RunOutcome:
     pushed: tuple | None  # (version, directory)
     error: str = ""
     failed_component: str = ""
+    executions: list = field(default_factory=list)  # mlmd.NodeExecution, read once
 
 
 def run(config: Config, out: IO[str] = sys.stdout, pipeline_kind: str = "full") -> RunOutcome:
     """Builds the DAG, runs it locally, prints the summary and writes the HTML report."""
     started = time.perf_counter()
-    _say(out, f"t2i: building the {pipeline_kind} pipeline (importing TFX takes ~17 s) ...")
-    from t2i import local_runner, mlmd, dags, report, summary
+    _say(out, f"t2i: building the {pipeline_kind} pipeline (importing TFX first) ...")
+    from t2i import dags, local_runner, report, summary
 
     factory = dags.create_pipeline if pipeline_kind == "full" else dags.create_rebuild_pipeline
     tfx_pipeline = factory(config)
-    paths = dags.resolve_paths(config)
+    paths = Paths.from_config(config)
     run_id = local_runner.new_run_id(paths.root)
-    _say(out, f"t2i: run {run_id}; full logs in {os.path.join(paths.root, local_runner.LOG_DIR, run_id + '.log')}")
+    _say(out, f"t2i: run {run_id}; full logs in {paths.run_log(run_id)}")
     # The process's own stdout is redirected to the log during the run; any other stream
     # (a test's, say) can take the progress lines directly.
     terminal = None if out is sys.stdout else out
     result = local_runner.run_pipeline(tfx_pipeline, paths.root, config.to_json(), run_id=run_id,
                                        terminal=terminal)
 
-    store = mlmd.connect(paths.root)
-    executions = mlmd.run_executions(store, run_id) if _run_exists(store, run_id) else []
-    report_path = report.write_report(paths.root, run_id) if executions else ""
+    executions = result.executions
+    report_path = report.write_report(paths.root, run_id, executions) if executions else ""
     pushed = summary.pushed_version(executions)
     outcome = RunOutcome(run_id, result.succeeded, result.log_path, report_path, pushed,
-                         result.error, result.failed_component)
+                         result.error, result.failed_component, executions)
     _print_summary(out, outcome, executions, paths, time.perf_counter() - started)
     return outcome
-
-
-def _run_exists(store, run_id: str) -> bool:
-    from t2i import mlmd
-
-    try:
-        mlmd.run_context(store, run_id)
-        return True
-    except mlmd.StoreError:
-        return False
 
 
 def _print_summary(out: IO[str], outcome: RunOutcome, executions, paths, seconds: float) -> None:
@@ -109,9 +100,7 @@ def demo(config: Config, num_images: int = 2000, out: IO[str] = sys.stdout) -> i
     outcome = run(config, out)
     if not outcome.succeeded:
         return 1
-    from t2i import dags  # already imported by run(): no extra cost
-
-    paths = dags.resolve_paths(config)
+    paths = Paths.from_config(config)
     sheet = os.path.join(paths.root, "demo_results.png")
     for index, query in enumerate(DEMO_QUERIES):
         args = ["search", query, "-k", "5", "--searcher", os.path.join(paths.serving_dir, "latest"),

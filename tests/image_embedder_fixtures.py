@@ -6,6 +6,7 @@ with gzipped TFRecord shards of tf.Example carrying the features formats.py name
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 
@@ -77,3 +78,12 @@ def direct_embeddings(serving_dir: str, images: dict[int, bytes]) -> dict[int, n
     (input_name,) = signature.structured_input_signature[1]
     return {image_id: signature(**{input_name: tf.constant([image])})[formats.OUTPUT_EMBEDDING].numpy()[0]
             for image_id, image in images.items()}
+
+
+def read_dead_letters(uri: str) -> list[dict]:
+    """The dead-letter records an Embeddings directory holds (none when the file is absent)."""
+    path = os.path.join(uri, formats.DEAD_LETTERS)
+    if not tf.io.gfile.exists(path):
+        return []
+    with tf.io.gfile.GFile(path) as f:
+        return [json.loads(line) for line in f if line.strip()]

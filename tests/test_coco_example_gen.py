@@ -387,7 +387,7 @@ def test_other_formats_become_upright_rgb_jpeg(tmp_path):
     report = run(tmp_path / "coco", tmp_path / "out")
     assert report["images"]["ingested"] == len(files)
     index = by_file_name(read_examples(tmp_path / "out", "index"))
-    for name, data in files.items():
+    for name in files:
         row = index[f"train2017/{name}"]
         image = decoded(row["image"][0])
         assert (image.format, image.mode) == ("JPEG", "RGB"), name

@@ -9,6 +9,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.coco_example_gen.component import CocoExampleGen
+from components.coco_example_gen.options import DataOptions
 from components.common import formats
 from t2i import configs, sample_data
 
@@ -32,7 +33,8 @@ class LocalPipeline:
         from tfx import v1 as tfx
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-        example_gen = CocoExampleGen(self.data_dir, spans=self.spans, eval_fraction=0.25)
+        example_gen = CocoExampleGen(DataOptions(data_dir=self.data_dir, spans=self.spans,
+                                                         eval_fraction=0.25))
         components = [example_gen]
         if self.with_statistics:
             components.append(
@@ -120,7 +122,7 @@ def test_all_spans_rerun_when_annotations_change(tmp_path):
 
 
 def test_component_parameters_come_from_the_data_config(tmp_path):
-    data_config = configs.DataOptions(data_dir=str(tmp_path), split="coco", spans="latest",
+    data_config = DataOptions(data_dir=str(tmp_path), split="coco", spans="latest",
                                      max_image_pixels=1000)
     component = CocoExampleGen.from_config(data_config)
     parameters = component.exec_properties
@@ -129,5 +131,6 @@ def test_component_parameters_come_from_the_data_config(tmp_path):
     assert parameters["code_version"].startswith("0.1.0+")
     assert [split["pattern"] for split in json.loads(parameters["input_config"])["splits"]] == [
         "span-{SPAN}/annotations/captions_*.json"]
+    # Checked before the DAG is built, where the config is loaded.
     with pytest.raises(ValueError, match="split mode"):
-        CocoExampleGen(str(tmp_path), split_mode="shuffle")
+        configs.load_config(overrides=[f"data.data_dir={tmp_path}", "data.split=shuffle"])

@@ -47,7 +47,7 @@ def test_embeddings_equal_the_saved_model_by_id(tmp_path, serving_dir):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     files = [os.path.basename(f) for f in embeddings_io.embedding_files(out)]
     assert files and all(re.fullmatch(r"embeddings-\d{5}-of-\d{5}\.tfrecord\.gz", f) for f in files)
-    assert embeddings_io.read_dead_letters(out) == [] and os.path.exists(os.path.join(out, formats.DEAD_LETTERS))
+    assert fx.read_dead_letters(out) == [] and os.path.exists(os.path.join(out, formats.DEAD_LETTERS))
     assert embeddings_io.read_summary(out) == summary
     assert summary["count"] == summary["input_images"] == summary["embedded_new"] == 30
     assert summary["dim"] == 16 and summary["model_artifact_id"] == 7 and summary["dead_letters"] == 0
@@ -69,7 +69,7 @@ def test_corrupt_image_is_dead_lettered_and_counts_reconcile(tmp_path, serving_d
     # One batch holds every image: the bad ones must not take the good ones down with them.
     summary = embed_images(pattern, serving_dir, out, batch_size=64)
 
-    dead = embeddings_io.read_dead_letters(out)
+    dead = fx.read_dead_letters(out)
     assert sorted(d["image_id"] for d in dead) == [5, 12]
     by_id = {d["image_id"]: d for d in dead}
     assert by_id[5]["file_name"] == fx.file_name(5)
@@ -91,7 +91,7 @@ def test_malformed_record_is_dead_lettered(tmp_path, serving_dir):
 
     summary = embed_images(pattern, serving_dir, out)
 
-    (dead,) = embeddings_io.read_dead_letters(out)
+    (dead,) = fx.read_dead_letters(out)
     assert dead["image_id"] is None and dead["file_name"] == "x.jpg" and "image_id" in dead["reason"]
     assert (summary["input_images"], summary["count"], summary["dead_letters"]) == (3, 2, 1)
 
@@ -248,5 +248,5 @@ def test_multi_processing_workers_embed_the_same_vectors(tmp_path, serving_dir):
 
     assert (summary["execution"]["mode"], summary["execution"]["workers"]) == ("multi_processing", 2)
     assert summary["execution"]["reshuffle"]
-    assert [d["image_id"] for d in embeddings_io.read_dead_letters(out)] == [9]
+    assert [d["image_id"] for d in fx.read_dead_letters(out)] == [9]
     assert_matches_model(out, serving_dir, {k: v for k, v in images.items() if k != 9})

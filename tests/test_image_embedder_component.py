@@ -8,7 +8,8 @@ from tfx.types import artifact_utils, standard_artifacts
 import image_embedder_fixtures as fx
 from components.common import embeddings_io, formats
 from components.common.artifacts import Embeddings
-from components.image_embedder.executor import Executor, UnblessedModelError
+from components.image_embedder.executor import Executor
+from components.image_embedder.options import EmbedderOptions
 from model_fixtures import build_fixture_model
 
 
@@ -21,20 +22,14 @@ def artifacts_dir(tmp_path_factory):
     return root
 
 
-def input_artifacts(root, blessed=None):
+def input_artifacts(root):
     examples = standard_artifacts.Examples()
     examples.uri = str(root / "examples")
     examples.split_names = artifact_utils.encode_split_names([formats.SPLIT_INDEX])
     model = standard_artifacts.Model()
     model.uri = str(root / "model")
     model.id = 41
-    inputs = {"examples": [examples], "model": [model]}
-    if blessed is not None:
-        blessing = standard_artifacts.ModelBlessing()
-        blessing.uri = str(root / "blessing")
-        blessing.set_int_custom_property("blessed", int(blessed))
-        inputs["model_blessing"] = [blessing]
-    return inputs
+    return {"examples": [examples], "model": [model]}
 
 
 def output_artifacts(uri):
@@ -51,7 +46,7 @@ PROPERTIES = {"batch_size": 4, "num_workers": 0, "multiprocessing_min_images": 1
 def test_executor_writes_the_artifact_and_its_custom_properties(artifacts_dir, tmp_path):
     outputs = output_artifacts(tmp_path / "embeddings")
     Executor(Executor.Context(tmp_dir=str(tmp_path / "tmp"))).Do(
-        input_artifacts(artifacts_dir, blessed=True), outputs, PROPERTIES)
+        input_artifacts(artifacts_dir), outputs, PROPERTIES)
 
     embeddings = outputs["embeddings"][0]
     items = embeddings_io.read_embeddings(embeddings.uri)
@@ -66,14 +61,6 @@ def test_executor_writes_the_artifact_and_its_custom_properties(artifacts_dir, t
     assert embeddings.get_string_custom_property("execution_mode") == "in_memory"
     assert abs(embeddings.get_float_custom_property("norm_mean") - 1) < 1e-5
     assert embeddings.get_float_custom_property("images_per_second") > 0
-
-
-def test_executor_refuses_an_unblessed_model(artifacts_dir, tmp_path):
-    outputs = output_artifacts(tmp_path / "embeddings")
-    with pytest.raises(UnblessedModelError, match=r"model .*model \(artifact 41\) is not blessed"):
-        Executor(Executor.Context(tmp_dir=str(tmp_path / "tmp"))).Do(
-            input_artifacts(artifacts_dir, blessed=False), outputs, PROPERTIES)
-    assert embeddings_io.embedding_files(outputs["embeddings"][0].uri) == []
 
 
 def test_executor_needs_an_index_split(artifacts_dir, tmp_path):
@@ -102,17 +89,16 @@ def test_component_runs_in_a_local_dag_and_reuses_rows_incrementally(artifacts_d
                         ).with_id("import_examples")
     model = Importer(source_uri=str(artifacts_dir / "model"),
                      artifact_type=standard_artifacts.Model).with_id("import_model")
-    blessing = Importer(source_uri=str(artifacts_dir / "model"), artifact_type=standard_artifacts.ModelBlessing,
-                        custom_properties={"blessed": 1}).with_id("import_blessing")
+    options = EmbedderOptions(batch_size=8)
     first = ImageEmbedder(examples.outputs["result"], model.outputs["result"],
-                          blessing.outputs["result"], batch_size=8).with_id("embed_first")
-    second = ImageEmbedder(examples.outputs["result"], model.outputs["result"], blessing.outputs["result"],
-                           previous_embeddings=first.outputs["embeddings"], batch_size=8,
+                          options=options).with_id("embed_first")
+    second = ImageEmbedder(examples.outputs["result"], model.outputs["result"],
+                           previous_embeddings=first.outputs["embeddings"], options=options,
                            ).with_id("embed_again")
     db = str(tmp_path / "metadata.sqlite")
     LocalDagRunner().run(tfx_pipeline.Pipeline(
         pipeline_name="embedder-test", pipeline_root=str(tmp_path / "root"),
-        components=[examples, model, blessing, first, second], enable_cache=False,
+        components=[examples, model, first, second], enable_cache=False,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(db)))
 
     store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(db))

@@ -16,6 +16,7 @@ from t2i.kubeflow.errors import KubeflowError
 from t2i.schedule.cron import parse_cron
 from t2i.cli import main
 from t2i.configs import Config
+from t2i.paths import Paths
 from kfp_standin_server import StandinKfp
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,7 +40,7 @@ def config():
 
 @pytest.fixture(scope="module")
 def dags():
-    from t2i import dags  # imports TFX (~20 s), once for the module
+    from t2i import dags  # imports TFX (docs/STACK.md §6), once for the module
 
     return dags
 
@@ -60,7 +61,7 @@ def _ingestion_dag(kfp_config, dags):
     gate = DataGate(anomalies=validator.outputs["anomalies"])
     return tfx.dsl.Pipeline(
         pipeline_name=kfp_config.pipeline.name,
-        pipeline_root=dags.resolve_paths(kfp_config).pipeline_root,
+        pipeline_root=Paths.from_config(kfp_config).pipeline_root,
         components=[example_gen, statistics, schema, validator, gate],
         enable_cache=kfp_config.pipeline.enable_cache,
         beam_pipeline_args=dags.beam_args(kfp_config))

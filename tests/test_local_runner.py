@@ -3,7 +3,7 @@ ML Metadata agrees (TFX returns normally when a node fails before its executor s
 import io
 import os
 
-from test_searcher_pusher import make_searcher_dir
+from searcher_fixtures import make_searcher_dir
 
 
 def _pipeline(tmp_path, condition):

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -187,11 +186,11 @@ def test_diff_shows_the_new_items_and_the_unchanged_model(runs):
     result = t2i("diff", "1", "2", "--root", config.pipeline.root)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert any("t2i.Searcher.num_items" in l and f"{SPAN_IMAGES}  ->  {SPAN_IMAGES + NEW_SPAN_IMAGES}" in l
-               for l in lines), result.stdout
-    assert any(l.startswith("  data.spans") for l in lines), result.stdout
+    assert any("t2i.Searcher.num_items" in line and f"{SPAN_IMAGES}  ->  {SPAN_IMAGES + NEW_SPAN_IMAGES}" in line
+               for line in lines), result.stdout
+    assert any(line.startswith("  data.spans") for line in lines), result.stdout
     assert "Model" in lines[-1]  # listed under "unchanged:"
-    assert not any(l.strip().startswith("Model.") for l in lines[1:-1])
+    assert not any(line.strip().startswith("Model.") for line in lines[1:-1])
 
 
 @pytest.mark.parametrize("target, message", [

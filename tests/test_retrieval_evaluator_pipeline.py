@@ -24,6 +24,7 @@ def _pipeline(root, examples_dir, min_recall_at_10):
 
     import components.trainer
     from components.retrieval_evaluator.component import RetrievalEvaluator
+    from components.retrieval_evaluator.options import EvaluatorOptions
 
     examples = tfx.dsl.Importer(
         source_uri=examples_dir, artifact_type=standard_artifacts.Examples,
@@ -39,8 +40,8 @@ def _pipeline(root, examples_dir, min_recall_at_10):
     ).with_id("latest_blessed_model_resolver")
     evaluator = RetrievalEvaluator(
         examples=examples.outputs["result"], model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"], min_recall_at_10=min_recall_at_10,
-        contact_sheet_queries=2)
+        baseline_model=baseline.outputs["model"],
+        options=EvaluatorOptions(min_recall_at_10=min_recall_at_10, contact_sheet_queries=2))
     # Stands in for the index build: any step gated on the blessing the way the DAG gates it.
     with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
         index = tfx.components.Pusher(

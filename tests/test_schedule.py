@@ -12,7 +12,8 @@ import pytest
 from t2i.configs import Config
 from t2i.schedule.cron import CronError, parse_cron
 from t2i.schedule.job import crontab_line, rebuild_job
-from t2i.schedule.lock import RebuildLock, lock_path
+from t2i.paths import Paths
+from t2i.schedule.lock import RebuildLock
 from t2i.schedule.loop import run_scheduler
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -188,7 +189,7 @@ def test_a_failing_tick_does_not_stop_the_scheduler(tmp_path):
 def test_once_from_another_process_skips_while_the_lock_is_held(tmp_path):
     config = Config()
     config.pipeline.root = str(tmp_path)
-    lock = RebuildLock(lock_path(config))
+    lock = RebuildLock(Paths.from_config(config).lock_file)
     assert lock.acquire()
     try:
         result = subprocess.run(
@@ -205,7 +206,7 @@ def test_once_from_another_process_skips_while_the_lock_is_held(tmp_path):
 def test_lock_lives_under_the_pipeline_root():
     config = Config()
     config.pipeline.root = "/data/runs"
-    assert lock_path(config) == "/data/runs/pipelines/t2i-searcher/rebuild.lock"
+    assert Paths.from_config(config).lock_file == "/data/runs/pipelines/t2i-searcher/rebuild.lock"
 
 
 # --- the real rebuild DAG, twice, on a fast schedule ----------------------------------------
@@ -231,7 +232,7 @@ def test_local_scheduler_rebuilds_twice_and_embeds_only_the_new_span(tmp_path):
         return rebuild()
 
     lines = []
-    results = run_scheduler(EVERY_SECOND, job, lock_path(config), lines.append,
+    results = run_scheduler(EVERY_SECOND, job, Paths.from_config(config).lock_file, lines.append,
                                      max_ticks=2)
     assert [r.status for r in results] == ["ok", "ok"], "\n".join(lines) + log.getvalue()
     assert results[0].detail.endswith("nothing new pushed")  # nothing had arrived

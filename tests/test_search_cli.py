@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from components.common import formats
-from test_searcher_support import REPO_ROOT, built_searcher, item_metadata_for
+from searcher_fixtures import REPO_ROOT, built_searcher, item_metadata_for
 
 T2I = os.path.join(os.path.dirname(sys.executable), "t2i")
 
@@ -83,7 +83,7 @@ def test_image_search_and_contact_sheet(build, tmp_path):
     result = t2i("--image", str(query), "--searcher", build["searcher"], "-k", "6",
                  "--show", str(sheet), "--images", str(images))
     assert result.returncode == 0, result.stderr
-    assert len([l for l in result.stdout.splitlines()[1:] if not l.startswith(" " * 10)]) == 6
+    assert len([line for line in result.stdout.splitlines()[1:] if not line.startswith(" " * 10)]) == 6
     with Image.open(sheet) as image:
         assert image.size == (5 * 224, 2 * (224 + 22))
 

@@ -13,7 +13,7 @@ from components.common import recall
 from components.searcher_builder import plan, server_index, tuning
 from components.searcher_builder.work import build_searcher
 from components.searcher_builder.options import SearcherOptions
-from test_searcher_support import (
+from searcher_fixtures import (
     built_searcher,
     clustered_unit_vectors,
     exported_encoders,

@@ -8,7 +8,7 @@ from components.common import formats
 from components.text_encoder_exporter.options import ExporterOptions
 from components.searcher_builder.options import SearcherOptions
 from components.searcher_validator.options import ValidatorOptions
-from test_searcher_support import clustered_unit_vectors, exported_encoders, write_embeddings
+from searcher_fixtures import clustered_unit_vectors, exported_encoders, write_embeddings
 
 
 @pytest.fixture(scope="module")

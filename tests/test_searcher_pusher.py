@@ -1,17 +1,11 @@
 """Pusher: versioned, atomic publication of blessed searchers; nothing for unblessed ones."""
+import json
 import os
 
 import pytest
 
 from components.common import formats, serving
-
-
-def make_searcher_dir(path, payload=b"tflite"):
-    os.makedirs(path, exist_ok=True)
-    for name in (formats.SEARCHER_TFLITE, formats.IMAGE_SEARCHER_TFLITE, formats.SEARCHER_SUMMARY):
-        with open(os.path.join(path, name), "wb") as f:
-            f.write(payload)
-    return str(path)
+from searcher_fixtures import make_searcher_dir
 
 
 def test_push_versions_increase_and_latest_moves(tmp_path):
@@ -28,7 +22,8 @@ def test_push_versions_increase_and_latest_moves(tmp_path):
     assert version == 2
     assert serving.list_versions(serving_dir) == [1, 2]
     assert serving.resolve(serving_dir) == os.path.realpath(directory)
-    assert serving.read_version_info(directory) == {"run": "b", "version": 2}
+    with open(os.path.join(directory, serving.VERSION_FILE)) as f:
+        assert json.load(f) == {"run": "b", "version": 2}
     assert sorted(os.listdir(directory)) == sorted([
         formats.SEARCHER_TFLITE, formats.IMAGE_SEARCHER_TFLITE, formats.SEARCHER_SUMMARY,
         formats.VALIDATION_SUMMARY, serving.VERSION_FILE])
@@ -78,6 +73,7 @@ def test_pusher_in_a_local_dag_run_records_the_version(tmp_path):
     from components.common.artifacts import Searcher, SearcherBlessing
     from components.searcher_pusher.component import SearcherPusher
     from t2i import local_runner, mlmd
+    from t2i.paths import Paths
 
     root = str(tmp_path / "runs")
     searcher = tfx.dsl.Importer(source_uri=make_searcher_dir(tmp_path / "searcher"),
@@ -92,14 +88,19 @@ def test_pusher_in_a_local_dag_run_records_the_version(tmp_path):
         components=[searcher, blessing, pusher], enable_cache=True,
         metadata_connection_config=mlmd.sqlite_connection_config(root))
 
-    first = local_runner.run_pipeline(pipeline, root, "{}", run_id="run-1")
+    config_json = '{"pusher": {"serving_dir": "somewhere"}}'
+    first = local_runner.run_pipeline(pipeline, root, config_json, run_id="run-1")
     assert first.succeeded, first.error
     assert [c.status for c in first.components] == ["done", "done", "done"]
     store = mlmd.connect(root)
     (push,) = [n for n in mlmd.run_executions(store, "run-1") if n.node_id == "SearcherPusher"]
     pushed = mlmd.custom_properties(push.outputs["pushed_model"][0])
     assert pushed["pushed"] == 1 and pushed["version"] == 1
-    assert local_runner.recorded_config(store, "run-1") == {}
+    # The effective config is recorded on the run's context and next to its log.
+    recorded = mlmd.run_context(store, "run-1").custom_properties[local_runner.CONFIG_PROPERTY]
+    assert recorded.string_value == config_json
+    with open(Paths.of(root).run_log("run-1", ".config.json")) as f:
+        assert f.read() == config_json
     assert os.path.exists(first.log_path)
 
     second = local_runner.run_pipeline(pipeline, root, '{"a": 1}', run_id="run-2")

@@ -8,7 +8,7 @@ import pytest
 from components.common import formats
 from components.searcher_validator.work import validate_searcher
 from components.searcher_validator.options import ValidatorOptions
-from test_searcher_support import built_searcher, clustered_unit_vectors, write_embeddings
+from searcher_fixtures import built_searcher, clustered_unit_vectors, write_embeddings
 
 
 @pytest.fixture(scope="module")

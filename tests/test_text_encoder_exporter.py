@@ -9,7 +9,7 @@ import pytest
 from components.common import formats
 from components.text_encoder_exporter import convert, work
 from components.text_encoder_exporter.options import ExporterOptions
-from test_searcher_support import exported_encoders, run_tf_free, write_examples
+from searcher_fixtures import exported_encoders, run_tf_free, write_examples
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def exported(root):
 
 
 def _metadata_json(path: str) -> dict:
-    # The metadata readers are safe next to TensorFlow (SEARCHER_FORMAT.md).
+    # The metadata readers are safe next to TensorFlow (docs/STACK.md §3).
     from tensorflow_lite_support.metadata.python import metadata
 
     displayer = metadata.MetadataDisplayer.with_model_file(path)

@@ -18,7 +18,8 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.standard_component_specs import FileBasedExampleGenSpec
 
-from components.coco_example_gen import executor, layout, plan, storage, work
+from components.coco_example_gen import executor, layout, storage
+from components.coco_example_gen.options import DataOptions
 from components.common import formats
 from components.common.artifacts import Embeddings
 from components.common.code_version import code_version as _code_version
@@ -47,16 +48,16 @@ class CocoExampleGen(FileBasedExampleGen):
     SPEC_CLASS = CocoExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, data_dir: str, *, annotations_file: str = "", image_dir: str = "",
-                 split_mode: str = plan.SPLIT_HASH, eval_fraction: float = 0.2,
-                 spans: str = layout.SPANS_ALL,
-                 max_image_pixels: int = work.DEFAULT_MAX_IMAGE_PIXELS,
+    def __init__(self, options: DataOptions, *,
                  indexed_embeddings: Optional[types.BaseChannel] = None,
                  code_version: Optional[str] = None):
-        plan.check_options(split_mode, eval_fraction, max_image_pixels)
+        """The options are checked before the DAG is built (the app's config validation,
+        options.problems) and again by the executor's ingest."""
+        data_dir = options.data_dir
         if not storage.is_remote(data_dir):
             data_dir = os.path.abspath(data_dir)  # the executor may run from another cwd
-        inputs = layout.input_patterns(layout.annotations_glob(data_dir, annotations_file), spans)
+        inputs = layout.input_patterns(
+            layout.annotations_glob(data_dir, options.annotations_file), options.spans)
         input_config = example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name=name, pattern=pattern) for name, pattern in inputs])
         # Records the split names in MLMD; the executor decides membership, not hash buckets.
@@ -68,10 +69,10 @@ class CocoExampleGen(FileBasedExampleGen):
             output_config=output_config,
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-            image_dir=image_dir,
-            split_mode=split_mode,
-            eval_fraction=float(eval_fraction),
-            max_image_pixels=int(max_image_pixels),
+            image_dir=options.image_dir,
+            split_mode=options.split,
+            eval_fraction=float(options.eval_fraction),
+            max_image_pixels=int(options.max_image_pixels),
             code_version=code_version or _code_version(PACKAGE_DIR),
             indexed_embeddings=indexed_embeddings,
             examples=types.Channel(type=standard_artifacts.Examples),
@@ -80,11 +81,8 @@ class CocoExampleGen(FileBasedExampleGen):
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)
 
     @classmethod
-    def from_config(cls, data, indexed_embeddings: Optional[types.BaseChannel] = None,
+    def from_config(cls, data: DataOptions,
+                    indexed_embeddings: Optional[types.BaseChannel] = None,
                     code_version: Optional[str] = None) -> "CocoExampleGen":
         """From the `data` section of the app's Config (DataOptions)."""
-        return cls(data.data_dir, annotations_file=data.annotations_file,
-                   image_dir=data.image_dir, split_mode=data.split,
-                   eval_fraction=data.eval_fraction, spans=data.spans,
-                   max_image_pixels=data.max_image_pixels,
-                   indexed_embeddings=indexed_embeddings, code_version=code_version)
+        return cls(data, indexed_embeddings=indexed_embeddings, code_version=code_version)

@@ -15,12 +15,11 @@ import re
 from dataclasses import dataclass
 
 from components.coco_example_gen import storage
+from components.coco_example_gen.options import SPANS_ALL, SPANS_LATEST
 
 COCO_ANNOTATIONS_GLOB = "annotations/captions_*.json"
 GENERIC_ANNOTATIONS_GLOB = "*.json"
 SPAN_DIR_PREFIX = "span-"
-SPANS_LATEST = "latest"
-SPANS_ALL = "all"
 # Names of the ExampleGen input splits (TFX's term; they are file patterns, not data splits).
 TOP_LEVEL_INPUT = "collection"
 SPAN_INPUT = "spans"

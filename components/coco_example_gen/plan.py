@@ -11,11 +11,8 @@ from dataclasses import dataclass, field
 
 from components.coco_example_gen import annotations, storage
 from components.coco_example_gen.layout import AnnotationSource
+from components.coco_example_gen.options import SPLIT_COCO, split_problems
 from components.common import formats
-
-SPLIT_HASH = "hash"
-SPLIT_COCO = "coco"
-SPLIT_MODES = (SPLIT_HASH, SPLIT_COCO)
 
 
 @dataclass
@@ -32,12 +29,10 @@ class Plan:
 
 
 def check_options(split_mode: str, eval_fraction: float, max_image_pixels: int) -> None:
-    if split_mode not in SPLIT_MODES:
-        raise ValueError(f"split mode must be one of {', '.join(SPLIT_MODES)}, got {split_mode!r}")
-    if split_mode == SPLIT_HASH and not 0.0 < eval_fraction < 1.0:
-        raise ValueError(f"eval_fraction must be between 0 and 1 (exclusive), got {eval_fraction}")
-    if max_image_pixels <= 0:
-        raise ValueError(f"max_image_pixels must be positive, got {max_image_pixels}")
+    """The ingest's own guard (it runs without the app too): the rules options.py states."""
+    problems = split_problems(split_mode, eval_fraction, max_image_pixels)
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def make_plan(sources: list[AnnotationSource], split_mode: str, eval_fraction: float) -> Plan:

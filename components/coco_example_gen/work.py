@@ -11,8 +11,8 @@ from typing import Callable, Optional, Sequence
 import apache_beam as beam
 
 from components.coco_example_gen import beam_ingest, layout, plan, report, storage
+from components.coco_example_gen.options import DataOptions
 
-DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 WORK_DIR_NAME = ".ingest-work"  # inside the output, so every runner's workers can reach it
 
 
@@ -21,8 +21,8 @@ class NothingIngestedError(RuntimeError):
 
 
 def ingest(data_dir: str, output_uri: str, *, annotations_file: str = "", image_dir: str = "",
-           split_mode: str = plan.SPLIT_HASH, eval_fraction: float = 0.2,
-           spans: str = layout.SPANS_ALL, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+           split_mode: str = DataOptions.split, eval_fraction: float = DataOptions.eval_fraction,
+           spans: str = DataOptions.spans, max_image_pixels: int = DataOptions.max_image_pixels,
            beam_pipeline_args: Optional[Sequence[str]] = None) -> dict:
     """Ingests `data_dir` (span-<N>/ folders: the latest or all of them) into `output_uri`."""
     inputs = layout.input_patterns(layout.annotations_glob(data_dir, annotations_file), spans)

@@ -65,7 +65,8 @@ def read_captions(split_dir: str, max_count: int) -> list[str]:
 def write_eval_captions(serving_dir: str, captions: Iterable[str]) -> str:
     """Writes the Model artifact's eval_captions.txt: the first EVAL_CAPTIONS_LIMIT distinct
     captions, one a line (possibly none). Returns its path."""
-    lines, seen = [], set()
+    lines: list[str] = []
+    seen: set[str] = set()
     for caption in captions:
         if len(lines) == EVAL_CAPTIONS_LIMIT:
             break

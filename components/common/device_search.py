@@ -7,7 +7,7 @@ checks, the SearcherValidator and `t2i search` all use it.
 
 Task Library imports happen inside the functions, after `block_tensorflow()`: importing
 this module is cheap and safe anywhere, calling the Task Library is only possible in a
-process without TensorFlow (DESIGN.md §3).
+process without TensorFlow (docs/STACK.md §3).
 """
 from __future__ import annotations
 

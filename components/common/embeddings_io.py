@@ -51,9 +51,9 @@ class EmbeddingSet:
 
     def take(self, rows: Sequence[int]) -> "EmbeddingSet":
         """The given rows, in that order."""
-        rows = np.asarray(rows, np.int64)
-        return EmbeddingSet(self.image_ids[rows], self.vectors[rows],
-                            [self.metadata[row] for row in rows])
+        index = np.asarray(rows, np.int64)
+        return EmbeddingSet(self.image_ids[index], self.vectors[index],
+                            [self.metadata[row] for row in index])
 
 
 def embedding_files(uri: str) -> list[str]:
@@ -195,15 +195,6 @@ def same_model(previous: dict, current: dict) -> bool:
     ids = (previous.get("artifact_id"), current.get("artifact_id"))
     return None in ids or ids[0] == ids[1]
 
-
-def read_dead_letters(uri: str) -> list[dict]:
-    import tensorflow as tf
-
-    path = os.path.join(uri, formats.DEAD_LETTERS)
-    if not tf.io.gfile.exists(path):
-        return []
-    with tf.io.gfile.GFile(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def write_json(path: str, value: dict) -> None:

@@ -84,3 +84,28 @@ def coerce(hint: Any, value: Any, parse_strings: bool) -> Any:
             raise TypeError(f"expected a string, got {value!r}")
         return value
     raise TypeError(f"unsupported field type {hint!r}")
+
+
+def as_properties(options: Any) -> dict[str, Any]:
+    """The options as TFX execution properties: one per field, booleans as 0/1 (KFP v2 has
+    no boolean execution parameters in TFX 1.16)."""
+    hints = typing.get_type_hints(type(options))
+    return {f.name: property_type(hints[f.name])(getattr(options, f.name))
+            for f in dataclasses.fields(options)}
+
+
+def from_properties(cls: type[T], exec_properties: dict[str, Any]) -> T:
+    """The options a component's executor was given (as_properties' inverse); a field with
+    no property keeps its default."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in exec_properties:
+            value = exec_properties[f.name]
+            values[f.name] = bool(int(value)) if hints[f.name] is bool else hints[f.name](value)
+    return cls(**values)
+
+
+def property_type(hint: Any) -> Any:
+    """The execution parameter type of an options field's type hint."""
+    return int if hint is bool else hint

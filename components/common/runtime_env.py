@@ -4,7 +4,6 @@ Runs on `import t2i` (and `import components`), before anything imports TensorFl
 so the variables below reach this process and every child it starts (Beam workers,
 TF-free Task Library subprocesses).
 """
-import logging
 import os
 import warnings
 
@@ -51,13 +50,6 @@ def set_verbose(verbose: bool) -> None:
 def is_verbose() -> bool:
     return os.environ.get(VERBOSE_FLAG) == "1"
 
-
-def quiet_python_loggers() -> None:
-    """absl and TF log through `logging`; keep them at WARNING unless verbose."""
-    if is_verbose():
-        return
-    for name in ("absl", "tensorflow", "apache_beam", "tfx", "ml_metadata"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 configure()

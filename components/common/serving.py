@@ -43,10 +43,6 @@ def resolve(serving_dir: str, which: str = LATEST) -> str:
     return path
 
 
-def read_version_info(version_dir: str) -> dict:
-    with open(os.path.join(version_dir, VERSION_FILE)) as f:
-        return json.load(f)
-
 
 def publish(source_files: dict[str, str], serving_dir: str, info: dict) -> tuple[int, str]:
     """Copies {name: source path} into the next version directory and points `latest` at it.

@@ -1,7 +1,7 @@
 """Running code in a process where TensorFlow cannot be imported.
 
 tflite-support's C++ extensions clash with TensorFlow's pybind types in one process
-(DESIGN.md §3), and a phone has no TensorFlow either: the on-device side (index file,
+(docs/STACK.md §3), and a phone has no TensorFlow either: the on-device side (index file,
 metadata, Task Library checks, `t2i search`) runs TF-free. Executors call `run_module`;
 a TF-free module calls `block_tensorflow()` before importing tflite_support.
 """

@@ -92,7 +92,3 @@ def encode(text: str, table: dict[str, int], length: int) -> list[int]:
     ids = [table[START]] + [table.get(piece, table[UNKNOWN]) for piece in split(text)]
     ids = ids[:length]
     return ids + [table[PAD]] * (length - len(ids))
-
-
-def unknown_pieces(text: str, table: dict[str, int]) -> list[str]:
-    return [piece for piece in split(text) if piece not in table]

@@ -1,4 +1,8 @@
-"""ImageEmbedder: embeds the Examples' index split with the (blessed) model's image tower."""
+"""ImageEmbedder: embeds the Examples' index split with the model's image tower (the DAG
+runs it only for a blessed model).
+
+Every EmbedderOptions field is an execution parameter of the same name, plus `code_version`.
+"""
 from __future__ import annotations
 
 import os
@@ -8,23 +12,20 @@ from tfx.types import channel, component_spec, standard_artifacts
 
 from components.common.artifacts import Embeddings
 from components.common.code_version import code_version
+from components.common.options import as_properties
+from components.common.spec import execution_parameters
 from components.image_embedder import executor
+from components.image_embedder.options import EmbedderOptions
 
 
 class ImageEmbedderSpec(component_spec.ComponentSpec):
     PARAMETERS = {
-        "batch_size": component_spec.ExecutionParameter(type=int),
-        "num_workers": component_spec.ExecutionParameter(type=int),
-        "multiprocessing_min_images": component_spec.ExecutionParameter(type=int),
-        # 0/1: an int, because KFP v2 has no boolean execution parameters in TFX 1.16.
-        "incremental": component_spec.ExecutionParameter(type=int),
+        **execution_parameters(EmbedderOptions),
         "code_version": component_spec.ExecutionParameter(type=str),
     }
     INPUTS = {
         executor.EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples),
         executor.MODEL_KEY: component_spec.ChannelParameter(type=standard_artifacts.Model),
-        executor.MODEL_BLESSING_KEY: component_spec.ChannelParameter(
-            type=standard_artifacts.ModelBlessing, optional=True),
         executor.PREVIOUS_EMBEDDINGS_KEY: component_spec.ChannelParameter(
             type=Embeddings, optional=True, allow_empty=True),
     }
@@ -44,23 +45,25 @@ class ImageEmbedder(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
     def __init__(self, examples: channel.BaseChannel, model: channel.BaseChannel,
-                 model_blessing: channel.BaseChannel | None = None,
                  previous_embeddings: channel.BaseChannel | None = None, *,
-                 batch_size: int = 64, num_workers: int = 0,
-                 multiprocessing_min_images: int = 100_000, incremental: bool = True,
-                 code_version: str | None = None):
+                 options: EmbedderOptions | None = None, code_version: str | None = None):
         super().__init__(spec=ImageEmbedderSpec(
             examples=examples,
             model=model,
-            model_blessing=model_blessing,
             previous_embeddings=previous_embeddings,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            multiprocessing_min_images=multiprocessing_min_images,
-            incremental=int(bool(incremental)),
+            **as_properties(options or EmbedderOptions()),
             code_version=code_version or _code_version(),
             embeddings=channel.Channel(type=Embeddings),
         ))
+
+    @classmethod
+    def from_config(cls, embedder: EmbedderOptions, examples: channel.BaseChannel,
+                    model: channel.BaseChannel,
+                    previous_embeddings: channel.BaseChannel | None = None,
+                    code_version: str | None = None) -> "ImageEmbedder":
+        """From the `embedder` section of the app's Config (EmbedderOptions)."""
+        return cls(examples, model, previous_embeddings, options=embedder,
+                   code_version=code_version)
 
 
 def _code_version() -> str:

@@ -1,7 +1,7 @@
 """How the embedding pipeline runs: the input's size, then the Beam execution mode.
 
 On this machine a multi-processing DirectRunner pays 13-19 s of start-up per run (each
-worker imports TensorFlow and loads the model; DESIGN.md §3), so it only pays off for big
+worker imports TensorFlow and loads the model; docs/STACK.md §4), so it only pays off for big
 collections: below `multiprocessing_min_images` the DirectRunner runs in-process. A runner
 or mode the user put in beam_pipeline_args is respected as given.
 

@@ -1,21 +1,21 @@
-"""ImageEmbedder executor: unpacks artifacts, refuses an unblessed model, calls embed_images."""
+"""ImageEmbedder executor: unpacks artifacts and calls work.embed_images."""
 from __future__ import annotations
 
 import os
 from typing import Any
 
 from tfx import types
-from tfx.components.util import model_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from components.common import formats
+from components.common.options import from_properties
+from components.image_embedder.options import EmbedderOptions
 from components.image_embedder.work import embed_images
 
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
-MODEL_BLESSING_KEY = "model_blessing"
 PREVIOUS_EMBEDDINGS_KEY = "previous_embeddings"
 EMBEDDINGS_KEY = "embeddings"
 
@@ -26,21 +26,11 @@ _FLOAT_PROPERTIES = ("norm_min", "norm_max", "norm_mean", "wall_seconds", "image
                      "startup_seconds", "steady_images_per_second")
 
 
-class UnblessedModelError(ValueError):
-    pass
-
-
 class Executor(base_beam_executor.BaseBeamExecutor):
     def Do(self, input_dict: dict[str, list[types.Artifact]],
            output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
-        blessings = input_dict.get(MODEL_BLESSING_KEY) or []
-        for blessing in blessings:
-            if not model_utils.is_model_blessed(blessing):
-                raise UnblessedModelError(
-                    f"model {model.uri} (artifact {model.id}) is not blessed (ModelBlessing "
-                    f"{blessing.uri}, artifact {blessing.id}): refusing to embed with it")
         previous = input_dict.get(PREVIOUS_EMBEDDINGS_KEY) or []
         if len(previous) > 1:
             raise ValueError(f"{PREVIOUS_EMBEDDINGS_KEY}: expected at most one artifact, got {len(previous)}")
@@ -51,19 +41,23 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             raise ValueError(f"Examples {examples.uri} has splits {splits}, no {formats.SPLIT_INDEX!r}")
         split_dir = os.path.join(examples.uri, f"Split-{formats.SPLIT_INDEX}")
 
+        options = from_properties(EmbedderOptions, exec_properties)
         make_pipeline = None
         if self._make_beam_pipeline_fn is not None:  # an orchestrator-supplied pipeline wins
-            make_pipeline = lambda _args: self._make_beam_pipeline_fn()  # noqa: E731
+            orchestrator_pipeline = self._make_beam_pipeline_fn
+
+            def make_pipeline(_args):
+                return orchestrator_pipeline()
         summary = embed_images(
             os.path.join(split_dir, "*"),
             path_utils.serving_model_path(model.uri),
             embeddings.uri,
             model_artifact_id=model.id or None,
             previous_embeddings_uri=previous[0].uri if previous else None,
-            incremental=bool(exec_properties.get("incremental", 1)),
-            batch_size=int(exec_properties.get("batch_size", 64)),
-            num_workers=int(exec_properties.get("num_workers", 0)),
-            multiprocessing_min_images=int(exec_properties.get("multiprocessing_min_images", 100_000)),
+            incremental=options.incremental,
+            batch_size=options.batch_size,
+            num_workers=options.num_workers,
+            multiprocessing_min_images=options.multiprocessing_min_images,
             beam_pipeline_args=self._beam_pipeline_args,
             make_pipeline=make_pipeline,
             code_version=exec_properties.get("code_version"),

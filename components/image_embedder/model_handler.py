@@ -1,7 +1,7 @@
 """Beam RunInference model handler for the image tower's SavedModel.
 
 Beam's own TensorFlow handlers load with `tf.keras.models.load_model`, which depends on
-the Keras flavour and save format (DESIGN.md §3). This handler loads with
+the Keras flavour and save format (docs/STACK.md §4). This handler loads with
 `tf.saved_model.load` and calls the `serving_default` signature (encoded image bytes ->
 "embedding"), so decoding, resizing and normalization are the model's own: the embedder
 has no second copy of the preprocessing.

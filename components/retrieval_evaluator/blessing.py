@@ -3,7 +3,7 @@
 Names follow TFX's Evaluator (tfx/components/evaluator/constants.py; a test checks they
 still match) because TFX's LatestBlessedModelStrategy resolver reads them: `blessed`
 (1/0) and `current_model_id` on the ModelBlessing. Importing TFX's constants module would
-import every TFX component (~15 s), hence the copies.
+import every TFX component (docs/STACK.md §6), hence the copies.
 """
 from __future__ import annotations
 

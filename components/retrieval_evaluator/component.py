@@ -13,15 +13,15 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import channel, component_spec, standard_artifacts
 
 from components.common.code_version import code_version as package_version
+from components.common.options import as_properties
+from components.common.spec import execution_parameters
 from components.retrieval_evaluator import executor
 from components.retrieval_evaluator.options import EvaluatorOptions
 
 
 class RetrievalEvaluatorSpec(component_spec.ComponentSpec):
     PARAMETERS = {
-        "min_recall_at_10": component_spec.ExecutionParameter(type=float),
-        "max_regression": component_spec.ExecutionParameter(type=float),
-        "contact_sheet_queries": component_spec.ExecutionParameter(type=int),
+        **execution_parameters(EvaluatorOptions),
         "code_version": component_spec.ExecutionParameter(type=str),
     }
     INPUTS = {
@@ -48,16 +48,12 @@ class RetrievalEvaluator(base_component.BaseComponent):
 
     def __init__(self, examples: channel.BaseChannel, model: channel.BaseChannel,
                  baseline_model: channel.BaseChannel | None = None, *,
-                 min_recall_at_10: float | None = None, max_regression: float | None = None,
-                 contact_sheet_queries: int | None = None, code_version: str | None = None):
-        defaults = EvaluatorOptions()
+                 options: EvaluatorOptions | None = None, code_version: str | None = None):
         super().__init__(spec=RetrievalEvaluatorSpec(
             examples=examples,
             model=model,
             baseline_model=baseline_model,
-            min_recall_at_10=float(_or(min_recall_at_10, defaults.min_recall_at_10)),
-            max_regression=float(_or(max_regression, defaults.max_regression)),
-            contact_sheet_queries=int(_or(contact_sheet_queries, defaults.contact_sheet_queries)),
+            **as_properties(options or EvaluatorOptions()),
             # Covers this package and components/common (the Examples reader and metrics).
             code_version=code_version or package_version(os.path.dirname(os.path.abspath(__file__))),
             evaluation=channel.Channel(type=standard_artifacts.ModelEvaluation),
@@ -69,12 +65,4 @@ class RetrievalEvaluator(base_component.BaseComponent):
                     model: channel.BaseChannel, baseline_model: channel.BaseChannel | None = None,
                     code_version: str | None = None) -> "RetrievalEvaluator":
         """From the `evaluator` section of the app's Config (EvaluatorOptions)."""
-        return cls(examples, model, baseline_model,
-                   min_recall_at_10=evaluator.min_recall_at_10,
-                   max_regression=evaluator.max_regression,
-                   contact_sheet_queries=evaluator.contact_sheet_queries,
-                   code_version=code_version)
-
-
-def _or(value, default):
-    return default if value is None else value
+        return cls(examples, model, baseline_model, options=evaluator, code_version=code_version)

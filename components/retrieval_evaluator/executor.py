@@ -9,7 +9,9 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components.common import formats
+from components.common.options import from_properties
 from components.retrieval_evaluator import blessing as rule
+from components.retrieval_evaluator.options import EvaluatorOptions
 from components.retrieval_evaluator.work import evaluate
 
 
@@ -27,12 +29,12 @@ class Executor(base_executor.BaseExecutor):
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
 
         eval_uri = artifact_utils.get_split_uri(examples, formats.SPLIT_EVAL)
+        options = from_properties(EvaluatorOptions, exec_properties)
         summary = evaluate(
             [io_utils.all_files_pattern(eval_uri)], _serving_dir(model), evaluation.uri,
             baseline_serving_dir=_serving_dir(baseline) if baseline else None,
-            min_recall_at_10=float(exec_properties["min_recall_at_10"]),
-            max_regression=float(exec_properties["max_regression"]),
-            contact_sheet_queries=int(exec_properties["contact_sheet_queries"]))
+            min_recall_at_10=options.min_recall_at_10, max_regression=options.max_regression,
+            contact_sheet_queries=options.contact_sheet_queries)
 
         for direction in ("text_to_image", "image_to_text"):
             for name, value in summary[direction].items():

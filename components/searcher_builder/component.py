@@ -10,9 +10,7 @@ the options and TFX caching notices a change), plus `code_version`.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
-import typing
 from typing import Optional
 
 from tfx import types
@@ -22,17 +20,17 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 from components.common import artifacts
 from components.common import code_version as code_version_lib
+from components.common.options import as_properties
+from components.common.spec import execution_parameters
 from components.searcher_builder import executor
 from components.searcher_builder.options import SearcherOptions
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-CONFIG_HINTS = typing.get_type_hints(SearcherOptions)
 
 
 class SearcherBuilderSpec(ComponentSpec):
     PARAMETERS = {
-        **{f.name: ExecutionParameter(type=CONFIG_HINTS[f.name])
-           for f in dataclasses.fields(SearcherOptions)},
+        **execution_parameters(SearcherOptions),
         "code_version": ExecutionParameter(type=str),
     }
     INPUTS = {
@@ -54,15 +52,14 @@ class SearcherBuilder(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, embeddings: types.BaseChannel, text_encoder: types.BaseChannel,
-                 config: Optional[SearcherOptions] = None,
+                 options: Optional[SearcherOptions] = None,
                  examples: Optional[types.BaseChannel] = None,
                  previous_searcher: Optional[types.BaseChannel] = None,
                  code_version: Optional[str] = None):
-        config = config or SearcherOptions()
         super().__init__(spec=SearcherBuilderSpec(
             embeddings=embeddings, text_encoder=text_encoder, examples=examples,
             previous_searcher=previous_searcher,
-            **dataclasses.asdict(config),
+            **as_properties(options or SearcherOptions()),
             code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
             searcher=types.Channel(type=artifacts.Searcher)))
 
@@ -72,5 +69,5 @@ class SearcherBuilder(base_component.BaseComponent):
                     previous_searcher: Optional[types.BaseChannel] = None,
                     code_version: Optional[str] = None) -> "SearcherBuilder":
         """From the `searcher` section of the app's Config (SearcherOptions)."""
-        return cls(embeddings, text_encoder, config=searcher, examples=examples,
+        return cls(embeddings, text_encoder, options=searcher, examples=examples,
                    previous_searcher=previous_searcher, code_version=code_version)

@@ -1,7 +1,6 @@
 """SearcherBuilder executor: unpacks artifacts and calls work.build_searcher."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from tfx import types
@@ -10,13 +9,9 @@ from tfx.types import artifact_utils
 
 from components.common import captions as captions_reader
 from components.common import formats
+from components.common.options import from_properties
 from components.searcher_builder import work
 from components.searcher_builder.options import SearcherOptions
-
-
-def config_from_properties(exec_properties: dict[str, Any]) -> SearcherOptions:
-    names = [f.name for f in dataclasses.fields(SearcherOptions)]
-    return SearcherOptions(**{name: exec_properties[name] for name in names if name in exec_properties})
 
 
 class Executor(base_executor.BaseExecutor):
@@ -25,7 +20,7 @@ class Executor(base_executor.BaseExecutor):
         embeddings = artifact_utils.get_single_uri(input_dict["embeddings"])
         text_encoder = artifact_utils.get_single_uri(input_dict["text_encoder"])
         output = artifact_utils.get_single_instance(output_dict["searcher"])
-        config = config_from_properties(exec_properties)
+        config = from_properties(SearcherOptions, exec_properties)
         captions = None
         if input_dict.get("examples"):
             # Train captions: real text queries, and none of the validator's eval captions.

@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-DISTANCES = ("dot_product", "squared_l2")
-SCORINGS = ("ah", "brute_force")
-LOOKUPS = ("auto", "int8", "float")
+from components.searcher_builder import options as searcher_options
+
 AH_CENTERS = 256  # lut256: the only code size the on-device scorer reads
 MIN_ITEMS_PER_LEAF = 2
 
@@ -107,14 +106,7 @@ def search_fraction(leaves_to_search: int, num_leaves: int) -> float:
 
 
 def _check_choices(config) -> None:
-    for name, value, allowed in (("distance", config.distance, DISTANCES),
-                                 ("scoring", config.scoring, SCORINGS),
-                                 ("lookup", config.lookup, LOOKUPS)):
-        if value not in allowed:
-            raise PlanError(f"searcher.{name} = {value!r}; expected one of {', '.join(allowed)}")
-    if config.num_leaves < 0 or config.num_leaves_to_search < 0:
-        raise PlanError("searcher.num_leaves and num_leaves_to_search must be >= 0")
-    if config.dimensions_per_block < 1:
-        raise PlanError("searcher.dimensions_per_block must be >= 1")
-    if not 0.0 < config.target_recall_at_10 <= 1.0:
-        raise PlanError("searcher.target_recall_at_10 must be in (0, 1]")
+    """The builder's own guard (it runs without the app too): the rules options.py states."""
+    problems = searcher_options.problems(config)
+    if problems:
+        raise PlanError("; ".join(problems))

@@ -2,7 +2,7 @@
 
 `build_scann` trains the partitioner and the asymmetric-hashing codebook with scann's
 builder in the on-device-compatible shape (lut256 codes, residual quantization off,
-no reordering; SEARCHER_FORMAT.md), `on_device_parts` reads scann's serialization back
+no reordering; docs/SEARCHER_FORMAT.md §3), `on_device_parts` reads scann's serialization back
 into a ScannOnDeviceConfig plus the per-item arrays the index file needs, and
 `flat_parts` makes a one-partition float index without scann for tiny collections.
 The search settings (leaves searched, lookup type) are applied later with

@@ -10,7 +10,7 @@ measured recall@10 against exact search reaches the target:
   hundred queries, not a rebuild;
 - cost model: leaves searched x (FLOAT_LOOKUP_COST for FLOAT, 1 for INT8); the work is
   proportional to the items scanned, and a FLOAT lookup table costs about a quarter more
-  per item than INT8 (SEARCHER_FORMAT.md: 0.39 vs 0.46 ms at 351/8);
+  per item than INT8 (docs/SEARCHER_FORMAT.md §4: 0.39 vs 0.46 ms at 351/8);
 - "meets the target" means the one-sided 95% lower confidence bound of the measured
   recall (mean - 1.645 standard errors over the queries) reaches it: a few hundred
   queries leave about +-0.01 of sampling noise, and a setting that only just passes on

@@ -12,15 +12,17 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 from components.common import artifacts
 from components.common import code_version as code_version_lib
+from components.common.options import as_properties
+from components.common.spec import execution_parameters
 from components.searcher_validator import executor
+from components.searcher_validator.options import ValidatorOptions
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class SearcherValidatorSpec(ComponentSpec):
     PARAMETERS = {
-        "min_recall_at_10": ExecutionParameter(type=float),
-        "max_queries": ExecutionParameter(type=int),
+        **execution_parameters(ValidatorOptions),
         "code_version": ExecutionParameter(type=str),
     }
     INPUTS = {
@@ -41,20 +43,17 @@ class SearcherValidator(base_component.BaseComponent):
 
     def __init__(self, searcher: types.BaseChannel, embeddings: types.BaseChannel,
                  text_encoder: types.BaseChannel, examples: types.BaseChannel, *,
-                 min_recall_at_10: float = 0.95, max_queries: int = 500,
-                 code_version: Optional[str] = None):
+                 options: Optional[ValidatorOptions] = None, code_version: Optional[str] = None):
         super().__init__(spec=SearcherValidatorSpec(
             searcher=searcher, embeddings=embeddings, text_encoder=text_encoder,
-            examples=examples, min_recall_at_10=float(min_recall_at_10),
-            max_queries=int(max_queries),
+            examples=examples, **as_properties(options or ValidatorOptions()),
             code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
             blessing=types.Channel(type=artifacts.SearcherBlessing)))
 
     @classmethod
-    def from_config(cls, validator, searcher: types.BaseChannel, embeddings: types.BaseChannel,
+    def from_config(cls, validator: ValidatorOptions, searcher: types.BaseChannel, embeddings: types.BaseChannel,
                     text_encoder: types.BaseChannel, examples: types.BaseChannel,
                     code_version: Optional[str] = None) -> "SearcherValidator":
         """From the `validator` section of the app's Config (ValidatorOptions)."""
-        return cls(searcher, embeddings, text_encoder, examples,
-                   min_recall_at_10=validator.min_recall_at_10,
-                   max_queries=validator.max_queries, code_version=code_version)
+        return cls(searcher, embeddings, text_encoder, examples, options=validator,
+                   code_version=code_version)

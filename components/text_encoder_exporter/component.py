@@ -16,18 +16,17 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 from components.common import artifacts
 from components.common import code_version as code_version_lib
+from components.common.options import as_properties
+from components.common.spec import execution_parameters
 from components.text_encoder_exporter import executor
+from components.text_encoder_exporter.options import ExporterOptions
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class TextEncoderExporterSpec(ComponentSpec):
     PARAMETERS = {
-        "quantize": ExecutionParameter(type=int),  # 0/1: dynamic-range quantization
-        "model_name": ExecutionParameter(type=str),
-        "author": ExecutionParameter(type=str),
-        "min_cosine_float": ExecutionParameter(type=float),
-        "min_cosine_quantized": ExecutionParameter(type=float),
+        **execution_parameters(ExporterOptions),
         "code_version": ExecutionParameter(type=str),
     }
     INPUTS = {"model": ChannelParameter(type=standard_artifacts.Model)}
@@ -43,21 +42,15 @@ class TextEncoderExporter(base_component.BaseComponent):
     SPEC_CLASS = TextEncoderExporterSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, model: types.BaseChannel, *,
-                 quantize: bool = False, model_name: str = "t2i text encoder",
-                 author: str = "t2i-searcher", min_cosine_float: float = 0.999,
-                 min_cosine_quantized: float = 0.99, code_version: Optional[str] = None):
+    def __init__(self, model: types.BaseChannel, *, options: Optional[ExporterOptions] = None,
+                 code_version: Optional[str] = None):
         super().__init__(spec=TextEncoderExporterSpec(
-            model=model, quantize=int(quantize), model_name=model_name,
-            author=author, min_cosine_float=float(min_cosine_float),
-            min_cosine_quantized=float(min_cosine_quantized),
+            model=model, **as_properties(options or ExporterOptions()),
             code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
             text_encoder=types.Channel(type=artifacts.TextEncoder)))
 
     @classmethod
-    def from_config(cls, exporter, model: types.BaseChannel,
+    def from_config(cls, exporter: ExporterOptions, model: types.BaseChannel,
                     code_version: Optional[str] = None) -> "TextEncoderExporter":
         """From the `exporter` section of the app's Config (ExporterOptions)."""
-        return cls(model, quantize=exporter.quantize, model_name=exporter.model_name,
-                   author=exporter.author, min_cosine_float=exporter.min_cosine_float,
-                   min_cosine_quantized=exporter.min_cosine_quantized, code_version=code_version)
+        return cls(model, options=exporter, code_version=code_version)

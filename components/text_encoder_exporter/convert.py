@@ -3,7 +3,7 @@
 The Task Library feeds a batch of one with a fixed token length (the regex tokenizer pads
 to the input tensor's size) and a fixed image size, so each tower's signature is wrapped
 in a function with a fully known input shape, saved as a SavedModel and converted from
-there (Keras 3's `from_keras_model` aborts the process; SEARCHER_FORMAT.md). Only the
+there (Keras 3's `from_keras_model` aborts the process; docs/STACK.md §7). Only the
 signature's own variables are tracked by the wrapper: the text SavedModel also holds the
 string signature's vocabulary hash table, which TFLite builtins cannot express.
 """

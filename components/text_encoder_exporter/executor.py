@@ -8,6 +8,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from components.common.options import from_properties
 from components.text_encoder_exporter import work
 from components.text_encoder_exporter.options import ExporterOptions
 
@@ -17,11 +18,7 @@ class Executor(base_executor.BaseExecutor):
            output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
         model = artifact_utils.get_single_instance(input_dict["model"])
         output = artifact_utils.get_single_instance(output_dict["text_encoder"])
-        options = ExporterOptions(
-            quantize=bool(exec_properties["quantize"]),
-            model_name=exec_properties["model_name"], author=exec_properties["author"],
-            min_cosine_float=float(exec_properties["min_cosine_float"]),
-            min_cosine_quantized=float(exec_properties["min_cosine_quantized"]))
+        options = from_properties(ExporterOptions, exec_properties)
         summary = work.export_encoders(path_utils.serving_model_path(model.uri), output.uri,
                                          options)
         output.set_int_custom_property("quantized", int(options.quantize))

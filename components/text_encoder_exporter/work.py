@@ -59,7 +59,7 @@ def read_model_config(serving_dir: str) -> dict:
             "encoder). The Task Library's TextSearcher needs a tokenized int32 input "
             "described in metadata (regex, BERT WordPiece or SentencePiece tokenizer); a "
             "raw-string tower has no verified TFLite path (Universal Sentence Encoder needs "
-            "SentencePiece/Flex ops that fail in TextEmbedder; SEARCHER_FORMAT.md). Train "
+            "SentencePiece/Flex ops that fail in TextEmbedder; docs/STACK.md §7). Train "
             "with a tokenized text tower instead: trainer.text_tower=minilm_l6, "
             "use_multilingual or small_text.")
     if style not in (formats.TEXT_STYLE_REGEX_IDS, formats.TEXT_STYLE_BERT_IDS):

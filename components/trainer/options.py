@@ -92,34 +92,41 @@ def resolved(options: TrainerOptions) -> TrainerOptions:
     return dataclasses.replace(options, **changes) if changes else options
 
 
-def validate(options: TrainerOptions) -> None:
-    problems = []
+def problems(options: TrainerOptions) -> list[str]:
+    """What is wrong with the options, one message each (empty: nothing)."""
+    found = []
     for name in ("embedding_dim", "batch_size", "epochs",
                  "image_width", "text_width", "text_layers", "text_heads"):
         if getattr(options, name) < 1:
-            problems.append(f"{name} must be at least 1 (got {getattr(options, name)})")
+            found.append(f"{name} must be at least 1 (got {getattr(options, name)})")
     if options.image_size < 0 or 0 < options.image_size < 8:
-        problems.append(f"image_size must be 0 (the tower's own) or at least 8 "
-                        f"(got {options.image_size})")
+        found.append(f"image_size must be 0 (the tower's own) or at least 8 "
+                     f"(got {options.image_size})")
     if options.batch_size < 2:
-        problems.append("batch_size must be at least 2: the loss contrasts each pair with the "
-                        "rest of the batch")
+        found.append("batch_size must be at least 2: the loss contrasts each pair with the "
+                     "rest of the batch")
     if options.max_tokens < 0 or options.max_tokens == 1:
-        problems.append("max_tokens must be 0 (the tower's own) or at least 2 (<START> or "
-                        f"[CLS] plus one token; got {options.max_tokens})")
+        found.append("max_tokens must be 0 (the tower's own) or at least 2 (<START> or "
+                     f"[CLS] plus one token; got {options.max_tokens})")
     if options.learning_rate <= 0:
-        problems.append(f"learning_rate must be positive (got {options.learning_rate})")
+        found.append(f"learning_rate must be positive (got {options.learning_rate})")
     if not 0 <= options.warmup_fraction < 1:
-        problems.append(f"warmup_fraction must be in [0, 1) (got {options.warmup_fraction})")
+        found.append(f"warmup_fraction must be in [0, 1) (got {options.warmup_fraction})")
     if not 0 <= options.dropout < 1:
-        problems.append(f"dropout must be in [0, 1) (got {options.dropout})")
+        found.append(f"dropout must be in [0, 1) (got {options.dropout})")
     if not 0 < options.min_temperature <= options.initial_temperature <= 1:
-        problems.append("temperatures must satisfy 0 < min_temperature <= initial_temperature <= 1 "
-                        f"(got {options.min_temperature}, {options.initial_temperature})")
+        found.append("temperatures must satisfy 0 < min_temperature <= initial_temperature <= 1 "
+                     f"(got {options.min_temperature}, {options.initial_temperature})")
     if options.weight_decay < 0:
-        problems.append(f"weight_decay must be >= 0 (got {options.weight_decay})")
-    if problems:
-        raise ConfigError("Trainer custom_config: " + "; ".join(f"trainer.{p}" for p in problems))
+        found.append(f"weight_decay must be >= 0 (got {options.weight_decay})")
+    return [f"trainer.{p}" for p in found]
+
+
+def validate(options: TrainerOptions) -> None:
+    """The Trainer's own guard on its custom_config (it runs without the app too)."""
+    found = problems(options)
+    if found:
+        raise ConfigError("Trainer custom_config: " + "; ".join(found))
 
 
 def as_dict(options: TrainerOptions) -> dict[str, Any]:

@@ -40,7 +40,8 @@ def create_recurring_run(connection: Connection, compiled: CompiledPipeline, sch
 
 def list_recurring_runs(connection: Connection, client=None) -> list[RecurringRun]:
     client = client or connect(connection)
-    rows, token = [], ""
+    rows: list[RecurringRun] = []
+    token = ""
     with api_errors(connection), quiet():
         while True:
             page = client.list_recurring_runs(page_token=token, page_size=100,

@@ -40,17 +40,20 @@ def diff_versions(store, a: str, b: str) -> VersionDiff:
                 same = False
         if same:
             unchanged.append(section)
-    version = lambda artifact: mlmd.custom_properties(artifact)["version"]  # noqa: E731
-    return VersionDiff(version(pushed_a), version(pushed_b), rows, unchanged)
+    return VersionDiff(_version(pushed_a), _version(pushed_b), rows, unchanged)
+
+
+def _version(pushed: metadata_store_pb2.Artifact) -> int:
+    return mlmd.custom_properties(pushed)["version"]
 
 
 def _provenance_facts(store, pushed: metadata_store_pb2.Artifact) -> dict[str, dict]:
     """Per component: its parameters, and per output type: artifact ids and figures."""
     lineage = trace(store, [pushed.id])
     facts: dict[str, dict] = {}
-    spans = sorted({mlmd.custom_properties(a).get("span")
-                    for a in lineage.artifacts.values() if lineage.type_of(a.id) == "Examples"}
-                   - {None})
+    spans = sorted({span for a in lineage.artifacts.values()
+                    if lineage.type_of(a.id) == "Examples"
+                    and (span := mlmd.custom_properties(a).get("span")) is not None})
     facts["data"] = {"spans": ",".join(str(s) for s in spans)}
     for artifact_id, artifact in lineage.artifacts.items():
         type_name = lineage.type_of(artifact_id)

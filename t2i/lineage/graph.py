@@ -107,7 +107,7 @@ def resolve_target(store, target: str) -> list[int]:
 
 def pushed_versions(store) -> dict[int, metadata_store_pb2.Artifact]:
     """version number -> the PushedModel artifact that recorded it."""
-    versions = {}
+    versions: dict[int, metadata_store_pb2.Artifact] = {}
     for artifact in store.get_artifacts_by_type(PUSHED_MODEL_TYPE):
         props = mlmd.custom_properties(artifact)
         if props.get("pushed") == 1 and isinstance(props.get("version"), int):

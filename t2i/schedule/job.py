@@ -25,7 +25,7 @@ def rebuild_job(config, log_stream) -> Job:
                            f"{outcome.failed_component or 'the pipeline'}; log {outcome.log_path}")
         # LocalDagRunner can finish without raising while ML Metadata records failed steps
         # (e.g. a condition that cannot be evaluated): the tick must not call that a success.
-        failed = _failed_steps(config, outcome.run_id)
+        failed = [node.node_id for node in outcome.executions if node.state == "FAILED"]
         if failed:
             return False, (f"rebuild run {outcome.run_id} recorded failed steps: {', '.join(failed)}; "
                            f"log {outcome.log_path}")
@@ -33,14 +33,6 @@ def rebuild_job(config, log_stream) -> Job:
                   else "nothing new pushed")
         return True, f"rebuild run {outcome.run_id} succeeded; {pushed}"
     return job
-
-
-def _failed_steps(config, run_id: str) -> list[str]:
-    from t2i import mlmd
-
-    store = mlmd.connect(os.path.abspath(config.pipeline.root))
-    return [node.node_id for node in mlmd.run_executions(store, run_id)
-            if node.state == "FAILED"]
 
 
 def crontab_line(schedule: CronSchedule, argv: list[str], log_file: str, workdir: str) -> str:

@@ -8,15 +8,6 @@ import os
 from typing import Optional
 
 
-LOCK_NAME = "rebuild.lock"
-
-
-def lock_path(config) -> str:
-    """<pipeline root>/rebuild.lock: the same folder pipeline.resolve_paths names, computed
-    without importing TFX, so a tick that finds the lock taken is skipped at once."""
-    root = os.path.abspath(config.pipeline.root)
-    return os.path.join(root, "pipelines", config.pipeline.name, LOCK_NAME)
-
 
 class RebuildLock:
     """An exclusive, non-blocking flock. The kernel drops it when the holder exits, so a

@@ -59,10 +59,11 @@ def run_scheduler(schedule: CronSchedule, job: Job, lock_file: str, log: Callabl
         result = run_tick(job, lock_file, len(results) + 1)
         results.append(result)
         log(result.line())
-        missed, first_missed = 0, None
+        missed, first_missed = 0, due
         due = it.get_next(float)
         while due <= clock():
-            missed, first_missed = missed + 1, first_missed or due
+            first_missed = due if not missed else first_missed
+            missed += 1
             due = it.get_next(float)
         if missed and (max_ticks is None or len(results) < max_ticks):
             log(f"{now_text()} skipped {missed} tick(s) due from {_time_text(first_missed)} "

@@ -154,3 +154,12 @@ def built_searcher(root, num_items: int = 2000, spread: float = 1.0, name: str =
         _CACHE[key] = {**encoders, "embeddings": embeddings, "searcher": out, "ids": ids,
                        "vectors": vectors, "summary": summary}
     return _CACHE[key]
+
+
+def make_searcher_dir(path, payload=b"tflite"):
+    """A stand-in Searcher artifact directory: the files the pusher copies, with `payload`."""
+    os.makedirs(path, exist_ok=True)
+    for name in (formats.SEARCHER_TFLITE, formats.IMAGE_SEARCHER_TFLITE, formats.SEARCHER_SUMMARY):
+        with open(os.path.join(path, name), "wb") as f:
+            f.write(payload)
+    return str(path)
