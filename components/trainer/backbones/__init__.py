@@ -8,8 +8,14 @@ local weights file. Anything else is taken as a TF Hub handle or a SavedModel di
 from __future__ import annotations
 
 from components.trainer.backbones.contract import (  # noqa: F401  (re-exported)
-    TOKENIZER_REGEX, TOKENIZER_SENTENCEPIECE, TOKENIZER_WORDPIECE, BackboneError,
-    ImageBackbone, TextBackbone, TokenizerSpec)
+    TOKENIZER_REGEX,
+    TOKENIZER_SENTENCEPIECE,
+    TOKENIZER_WORDPIECE,
+    BackboneError,
+    ImageBackbone,
+    TextBackbone,
+    TokenizerSpec,
+)
 
 EFFICIENTNET_LITE0 = "efficientnet_lite0"
 USE_MULTILINGUAL = "use_multilingual"
@@ -40,8 +46,9 @@ def load_image_backbone(spec: str, image_size: int, weights: str = "") -> ImageB
 
 def load_text_backbone(spec: str, max_tokens: int) -> TextBackbone:
     """spec: a name in TEXT_BACKBONES, a TF Hub handle or a SavedModel directory of a
-    BERT-style encoder with its tokenizer in assets/ (see hub_text.py). small_text is not a
-    backbone (towers.py builds it)."""
+    BERT-style encoder with its tokenizer in assets/ (see hub_text.py; raw-string SavedModels
+    are refused with what to provide instead). small_text is not a backbone (towers.py builds
+    it)."""
     if spec == USE_MULTILINGUAL:
         from components.trainer.backbones import use_multilingual
 
@@ -50,4 +57,17 @@ def load_text_backbone(spec: str, max_tokens: int) -> TextBackbone:
         from components.trainer.backbones import minilm
 
         return minilm.load(max_tokens)
-    raise BackboneError(f"text tower {spec!r}: not in the catalogue ({', '.join(TEXT_BACKBONES)})")
+    from components.trainer.backbones import hub_text
+
+    return hub_text.load_text(spec, max_tokens, TEXT_BACKBONES)
+
+
+def check_text_backbone(spec: str, max_tokens: int) -> None:
+    """Fails (BackboneError) with what to provide instead when a text tower cannot reach the
+    device, e.g. a raw-string SavedModel; run it before training starts. Catalogue names pass
+    (their packages are checked when loaded)."""
+    if spec in TEXT_BACKBONES:
+        return
+    from components.trainer.backbones import hub_text
+
+    hub_text.inspect(spec, max_tokens, TEXT_BACKBONES)

@@ -33,8 +33,8 @@ STDDEV_RGB = 128.0
 
 # keras.applications' B0 block arguments with Lite's change: no squeeze-and-excitation.
 _LITE_BLOCKS = [
-    dict(kernel_size=k, repeats=r, filters_in=i, filters_out=o, expand_ratio=e, id_skip=True,
-         strides=s, se_ratio=0.0)
+    {"kernel_size": k, "repeats": r, "filters_in": i, "filters_out": o, "expand_ratio": e,
+     "id_skip": True, "strides": s, "se_ratio": 0.0}
     for k, r, i, o, e, s in [(3, 1, 32, 16, 1, 1), (3, 2, 16, 24, 6, 2), (5, 2, 24, 40, 6, 2),
                              (3, 3, 40, 80, 6, 2), (5, 3, 80, 112, 6, 1), (5, 4, 112, 192, 6, 2),
                              (3, 1, 192, 320, 6, 1)]

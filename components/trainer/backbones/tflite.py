@@ -1,5 +1,5 @@
 """Backbone -> TFLite with built-in ops only, and running it: the device check the catalogue's
-tests and bench/towers_bench.py make. (The exporter has its own path for whole towers.)"""
+tests and bench/backbones_bench.py make. (The exporter has its own path for whole towers.)"""
 from __future__ import annotations
 
 import tempfile
@@ -15,6 +15,10 @@ class _Serving(tf.Module):
         # model traces every layer's call for Keras' own SavedModel metadata (200 s for
         # EfficientNet-Lite0 on this machine), which TFLite conversion does not need.
         self._variables = list(model.variables)
+        # A hub.KerasLayer's loaded SavedModel owns resources (assets, restored functions)
+        # beyond its variables: track those objects too.
+        self._loaded = [layer.resolved_object for layer in model.submodules
+                        if hasattr(layer, "resolved_object")]
 
         # autograph=False: Keras would otherwise autograph-convert every layer call (over a
         # minute for EfficientNet on this machine); the model has no Python control flow.

