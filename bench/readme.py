@@ -26,6 +26,8 @@ def markdown(results: dict) -> str:
         lines += _embedder(steps["embedder"])
     if "training" in steps:
         lines += _training(steps["training"])
+    if "towers" in steps:
+        lines += towers_table(steps["towers"])
     if "pipeline" in steps:
         lines += _pipeline(steps["pipeline"])
     if "rebuild" in steps:
@@ -158,6 +160,28 @@ def _training(step: dict) -> list[str]:
             f"with data loading, per-epoch eval and export); eval text→image R@1 {t2i['recall@1']:.3f}, "
             f"R@10 {t2i['recall@10']:.3f}, median rank {t2i['median_rank']:.0f}; image→text R@1 "
             f"{i2t['recall@1']:.3f}, R@10 {i2t['recall@10']:.3f}; peak RSS {step['peak_rss_mb']:.0f} MB.", ""]
+
+
+def towers_table(step: dict) -> list[str]:
+    lines = [f"### Tower pairs ({step['images']:,}-image sample; eval split; bench/towers_bench.py)",
+             "", "| text × image | R@1 | R@10 | R@10 on device (float / int8) | inputs + fit s "
+             "| images/s | text encoder on device | query embed p50 ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in step["pairs"]:
+        device = row["device_float"]
+        quantized = row.get("device_quantized")
+        on_device = f"{device['text_to_image']['recall@10']:.3f}"
+        size = f"{device['text_encoder_bytes'] / 1e6:.1f} MB"
+        if quantized:
+            on_device += f" / {quantized['text_to_image']['recall@10']:.3f}"
+            size += f" (int8 {quantized['text_encoder_bytes'] / 1e6:.1f} MB)"
+        wall = row["training_wall_seconds"]
+        lines.append(
+            f"| {row['text_tower']} × {row['image_tower']} ({row['image_size']} px) "
+            f"| {row['text_to_image']['recall@1']:.3f} | {row['text_to_image']['recall@10']:.3f} "
+            f"| {on_device} | {(wall['inputs'] or 0):.0f} + {wall['fit']:.0f} "
+            f"| {row['embedding_images_per_second']:.0f} | {size} | {device['query_embed_ms_p50']:.2f} |")
+    return lines + [""]
 
 
 def _pipeline(step: dict) -> list[str]:

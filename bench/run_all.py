@@ -10,6 +10,10 @@ Steps (each a child process, its peak RSS taken from the kernel's accounting of 
              exact numpy and server-side ScaNN latency beside them
   embedder   bench/embedder_bench.py: images/s in-process and with 1 and 2 Beam workers
   training   bench/train_bench.py: examples/s, wall time, eval R@1/R@10
+  towers     bench/towers_bench.py: every text x image tower pair (small_text,
+             use_multilingual, minilm_l6 x small_cnn, efficientnet_lite0) on the sample:
+             R@1/R@10 (SavedModel and on device, float and quantized), training time,
+             images/s, text encoder bytes on device, query embedding p50
   pipeline   `t2i run` on the 2,000-image sample (first run, cached re-run), per component
              with peak memory
   rebuild    bench/rebuild_bench.py: an incremental rebuild adding 10% new images against a
@@ -171,6 +175,13 @@ def training_step(work: str, mode: str) -> dict:
     return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
 
 
+def towers_step(work: str, mode: str) -> dict:
+    out = os.path.join(work, "towers.json")
+    child = run_measured([sys.executable, "-m", "bench.towers_bench", "--images",
+                          str(SAMPLE_IMAGES), "--workdir", work, "--output", out])
+    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+
+
 def pipeline_step(work: str, mode: str) -> dict:
     """`t2i run` as a user types it, on the sample: first run and cached re-run."""
     from t2i import sample_data
@@ -210,7 +221,8 @@ def _latest_timings(root: str) -> dict:
 
 STEPS = {"searcher": searcher_step, "embedder": embedder_step,
          "embedder_tower": embedder_tower_step, "training": training_step,
-         "pipeline": pipeline_step, "rebuild": rebuild_step, "scale": scale_step}
+         "towers": towers_step, "pipeline": pipeline_step, "rebuild": rebuild_step,
+         "scale": scale_step}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,7 @@ runner's `env` (t2i/run_environment.py), never from the config directly.
 
 CocoExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> DataGate
   -> Trainer -> RetrievalEvaluator (baseline: latest blessed model)
-  -> TextEncoderExporter, and for a blessed model: ImageEmbedder -> SearcherBuilder
+  -> TextEncoderExporter (after the evaluator), and for a blessed model: ImageEmbedder -> SearcherBuilder
   -> SearcherValidator -> Pusher (pushes only a blessed searcher)
 """
 from __future__ import annotations
@@ -84,6 +84,11 @@ def _training(config: Config, examples, data_gate, kubeflow: bool) -> list:
         # in the config is what makes the cache notice a trainer change.
         "code_version": trainer_code_version(),
     }
+    if not config.trainer.feature_cache_dir and not kubeflow:
+        # Frozen backbones' features, reused by later runs on the same data (a changed
+        # head setting retrains in seconds); local runs only: the cache writes files.
+        custom_config["feature_cache_dir"] = os.path.join(
+            Paths.from_config(config).pipeline_root, "feature_cache")
     trainer = Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=examples,
@@ -137,6 +142,10 @@ def create_pipeline(config: Config, env: RunEnvironment) -> Pipeline:
     # inputs and the first rebuild reuses this export from the cache. An unblessed model is
     # exported too (a few seconds) but goes no further.
     exporter = TextEncoderExporter.from_config(config.exporter, model=model)
+    # The evaluation is recorded before anything that can fail for device reasons (a tower
+    # the Task Library cannot run): the exporter waits for the evaluator. An ordering edge,
+    # not an input, so the exporter's cache key stays the one the rebuild DAG computes.
+    exporter.add_upstream_node(evaluator)
     # An unblessed model skips the whole index build; the evaluator's log says why.
     with Cond(blessing.future()[0].custom_property("blessed") == 1):
         searcher = _searcher(config, env, examples, model, exporter=exporter)

@@ -60,7 +60,7 @@ def search(request: SearchRequest) -> tuple[str, list[Hit]]:
             with device_search.native_stderr_silenced():
                 return path, device_search.search_image(searcher, request.image)
         device_search.check_model_file(path, needs_index=True, needs_vocab=True)
-        device_search.check_query(request.query or "", device_search.read_vocab(path))
+        device_search.query_check(path)(request.query or "")
         searcher = device_search.open_text_searcher(path, max_results=request.k)
         with device_search.native_stderr_silenced():
             return path, device_search.search_text(searcher, request.query or "")

@@ -191,6 +191,9 @@ def demo(config: Config, num_images: int = 2000, out: IO[str] = sys.stdout,
         _say(out, f"t2i demo: generated {summary['images']} sample images in {data_dir} ({summary['seconds']} s)")
     else:
         _say(out, f"t2i demo: using the sample collection in {data_dir}")
+    trainer = config.trainer
+    _say(out, f"t2i demo: towers: image {trainer.image_tower}, text {trainer.text_tower} "
+              "(trainer.image_tower / trainer.text_tower)")
     outcome = run(config, out, wait=wait)
     if not outcome.succeeded:
         return 1

@@ -291,6 +291,7 @@ def _small_config(tmp_path, data) -> Config:
     return load_config(None, [
         f"pipeline.root={tmp_path / 'runs'}", f"data.data_dir={data}",
         f"pusher.serving_dir={tmp_path / 'serving'}", "trainer.epochs=1", "trainer.image_size=32",
+        "trainer.image_tower=small_cnn", "trainer.text_tower=small_text",
         "trainer.image_width=8", "trainer.text_width=16", "trainer.text_heads=2",
         "trainer.embedding_dim=16", "trainer.batch_size=32", "evaluator.min_recall_at_10=0",
         "validator.min_recall_at_10=0", "searcher.scoring=brute_force",

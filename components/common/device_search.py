@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
-from components.common import item_metadata, tokenizer
+from components.common import bert_tokenizer, item_metadata, tokenizer
 from components.common.tf_free import block_tensorflow
 
 # The associated file holding the on-device ScaNN index (the name Model Maker used).
@@ -84,9 +84,54 @@ def check_model_file(path: str, *, needs_index: bool, needs_vocab: bool = False)
         raise SearcherFileError(
             f"{path}: no on-device index packed in the model (no {INDEX_FILE_NAME}); "
             "it is not a searcher made by SearcherBuilder, or its end was cut off")
-    if needs_vocab and VOCAB_FILE_NAME not in names:
-        raise SearcherFileError(f"{path}: no {VOCAB_FILE_NAME} packed in the model; "
-                                "the text tokenizer metadata is missing or the file is truncated")
+    if needs_vocab:
+        info = text_tokenizer(path)
+        if info.file_name not in names:
+            raise SearcherFileError(f"{path}: no {info.file_name} packed in the model; the text "
+                                    "tokenizer metadata is missing or the file is truncated")
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """The tokenizer a text model's metadata names: regex | wordpiece | sentencepiece."""
+
+    kind: str
+    file_name: str
+
+
+_TOKENIZER_KINDS = {"RegexTokenizerOptions": "regex",
+                    "BertTokenizerOptions": bert_tokenizer.WORDPIECE,
+                    "SentencePieceTokenizerOptions": bert_tokenizer.SENTENCEPIECE}
+
+
+def text_tokenizer(path: str) -> TokenizerInfo:
+    """Reads the tokenizer from the model's metadata: the regex tokenizer on the input
+    tensor, or the BERT layout's subgraph-level WordPiece / SentencePiece unit."""
+    import json
+
+    block_tensorflow()
+    from tensorflow_lite_support.metadata.python import metadata as tflite_metadata
+
+    try:
+        with native_stderr_silenced():
+            displayer = tflite_metadata.MetadataDisplayer.with_model_file(path)
+        subgraph = json.loads(displayer.get_metadata_json())["subgraph_metadata"][0]
+    except (ValueError, KeyError, IndexError) as e:
+        raise SearcherFileError(f"{path}: no readable TFLite metadata ({e}); export the text "
+                                "model with TextEncoderExporter") from e
+    units = list(subgraph.get("input_process_units", []))
+    for tensor in subgraph.get("input_tensor_metadata", []):
+        units += tensor.get("process_units", [])
+    for unit in units:
+        kind = _TOKENIZER_KINDS.get(unit.get("options_type", ""))
+        if kind is None:
+            continue
+        options = unit.get("options", {})
+        files = options.get("sentencePiece_model") or options.get("vocab_file") or []
+        if files:
+            return TokenizerInfo(kind, files[0]["name"])
+    raise SearcherFileError(f"{path}: the metadata names no text tokenizer (regex, WordPiece or "
+                            "SentencePiece); it is not a text model made by TextEncoderExporter")
 
 
 def _check_packed_crcs(path: str) -> None:
@@ -118,6 +163,29 @@ def read_vocab(path: str) -> dict[str, int]:
         if token and token_id.isdigit():
             table[token] = int(token_id)
     return table
+
+
+def query_check(path: str) -> Callable[[str], None]:
+    """What refuses a query for the text model at `path`: a regex-tokenized model refuses
+    empty queries and queries made only of unknown words; a BERT-layout model (subword
+    tokenizer: no word is unknown) refuses queries with no token at all."""
+    info = text_tokenizer(path)
+    if info.kind == "regex":
+        vocab = read_vocab(path)
+        return lambda text: check_query(text, vocab)
+    return _check_has_subwords
+
+
+def _check_has_subwords(text: str) -> None:
+    if not text.strip():
+        raise QueryError("the query is empty (it has no words)")
+
+
+def sample_query(path: str) -> str:
+    """A query the text model at `path` understands (for smoke checks)."""
+    if text_tokenizer(path).kind == "regex":
+        return next((t for t in read_vocab(path) if not t.startswith("<")), "")
+    return "a photo"
 
 
 def check_query(text: str, vocab: dict[str, int]) -> None:

@@ -28,18 +28,26 @@ INGEST_REPORT = "ingest_report.json"
 MODEL_IMAGE_ENCODER = "image_encoder"  # SavedModel
 MODEL_TEXT_ENCODER = "text_encoder"  # SavedModel
 MODEL_VOCAB = "vocab.txt"  # Task Library regex-tokenizer vocabulary
+# BERT-layout text towers: the tokenizer file the device metadata carries (a WordPiece
+# vocabulary or a SentencePiece model), under tokenizer/ with its own name.
+MODEL_TOKENIZER_DIR = "tokenizer"
 MODEL_CONFIG = "model_config.json"  # towers, sizes, tokenizer, image normalization
 # Up to 200 distinct eval-split captions, one a line, each image's first caption first
 # (components/common/captions.py): the TextEncoderExporter checks its TFLite files on them.
 MODEL_EVAL_CAPTIONS = "eval_captions.txt"
 TRAINING_SUMMARY = "training_summary.json"
-# Everything a trained model directory holds, nothing else.
+# Everything a trained model directory holds, nothing else (regex-token text towers; a
+# BERT-layout text tower has MODEL_BERT_FILES instead).
 MODEL_FILES = (MODEL_IMAGE_ENCODER, MODEL_TEXT_ENCODER, MODEL_VOCAB, MODEL_CONFIG,
                MODEL_EVAL_CAPTIONS, TRAINING_SUMMARY)
+MODEL_BERT_FILES = (MODEL_IMAGE_ENCODER, MODEL_TEXT_ENCODER, MODEL_TOKENIZER_DIR, MODEL_CONFIG,
+                    MODEL_EVAL_CAPTIONS, TRAINING_SUMMARY)
 # Signatures. Image: "serving_default" takes encoded image bytes [batch] -> "embedding";
 # "embed_pixels" takes float32 [batch, H, W, 3] RGB in 0..255 -> "embedding".
 # Text: "serving_default" takes raw strings [batch] -> "embedding";
-# "embed_token_ids" takes int32 [batch, max_tokens] -> "embedding".
+# "embed_token_ids" takes int32 [batch, max_tokens] -> "embedding". A BERT-layout text
+# tower has only "embed_token_ids", taking ids, segment_ids and mask, int32 [batch, T]
+# each (components/common/bert_tokenizer.py makes them from text, as the device does).
 SIGNATURE_IMAGE_BYTES = "serving_default"
 SIGNATURE_IMAGE_PIXELS = "embed_pixels"
 SIGNATURE_TEXT_STRINGS = "serving_default"
@@ -76,9 +84,14 @@ VALIDATION_SUMMARY = "validation_summary.json"
 #   image_norm_mean, image_norm_std: float  Task Library NormalizationOptions for the TFLite
 #                                        image tower: model input = (pixel - mean) / std; the
 #                                        pixel signature takes RGB 0..255, so mean 0, std 1
-#   text_input_style: "regex_ids" (int32 ids, Task Library regex tokenizer) or "strings"
-#   max_tokens: int                      length of the token-id input ("regex_ids" only)
+#   text_input_style: "regex_ids" (int32 ids, Task Library regex tokenizer), "bert_ids"
+#                                        (ids, segment ids, mask; WordPiece/SentencePiece)
+#                                        or "strings"
+#   max_tokens: int                      length of the token-id input(s)
+#   tokenizer: {"kind": "wordpiece" | "sentencepiece", "file": "tokenizer/<name>"}
+#                                        ("bert_ids" only; file relative to the model dir)
 #   delimiter_regex: str                 tokenizer.DELIMITER_REGEX ("regex_ids" only)
 #   image_tower, text_tower: str         what the Trainer built them from
 TEXT_STYLE_REGEX_IDS = "regex_ids"
+TEXT_STYLE_BERT_IDS = "bert_ids"
 TEXT_STYLE_STRINGS = "strings"

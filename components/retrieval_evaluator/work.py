@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from components.common import examples_io, formats
+from components.common import examples_io, formats, text_model
 from components.common import retrieval_metrics
 from components.retrieval_evaluator import blessing as rule, figures
 
@@ -100,7 +100,11 @@ def evaluate(eval_patterns: list[str], serving_dir: str, output_dir: str, *,
 
 def embed_split(files: list[str], serving_dir: str, batch_size: int = 64) -> Embedded:
     """Embeds every image (streamed, batch by batch) and every caption of the split."""
-    image_signature, text_signature = _load_signatures(serving_dir)
+    image_signature = _load_image_signature(serving_dir)
+    try:
+        embed_texts = text_model.text_embedder(serving_dir)
+    except text_model.TextModelError as e:
+        raise EvaluationError(str(e)) from e
     image_ids, image_embeddings, pending, captions, index = [], [], [], [], []
 
     def flush():
@@ -119,27 +123,21 @@ def embed_split(files: list[str], serving_dir: str, batch_size: int = 64) -> Emb
     flush()
     if not image_ids:
         raise EvaluationError(f"the eval split {files} has no images")
-    text_embeddings = [
-        text_signature(tf.constant(captions[start:start + 256]))[formats.OUTPUT_EMBEDDING].numpy()
-        for start in range(0, len(captions), 256)]
     dim = image_embeddings[0].shape[1]
+    text_embeddings = embed_texts(captions) if captions else np.zeros([0, dim], np.float32)
     return Embedded(np.asarray(image_ids, np.int64), np.concatenate(image_embeddings), captions,
-                    np.asarray(index, np.int64),
-                    np.concatenate(text_embeddings) if text_embeddings else np.zeros([0, dim], np.float32))
+                    np.asarray(index, np.int64), text_embeddings)
 
 
-def _load_signatures(serving_dir: str):
-    signatures = []
-    for name, key in ((formats.MODEL_IMAGE_ENCODER, formats.SIGNATURE_IMAGE_BYTES),
-                      (formats.MODEL_TEXT_ENCODER, formats.SIGNATURE_TEXT_STRINGS)):
-        path = os.path.join(serving_dir, name)
-        if not tf.saved_model.contains_saved_model(path):
-            raise EvaluationError(f"{path}: no SavedModel (is {serving_dir} a Trainer's Format-Serving?)")
-        loaded = tf.saved_model.load(path)
-        if key not in loaded.signatures:
-            raise EvaluationError(f"{path}: no '{key}' signature (has {sorted(loaded.signatures)})")
-        signatures.append(loaded.signatures[key])
-    return signatures
+def _load_image_signature(serving_dir: str):
+    path = os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER)
+    key = formats.SIGNATURE_IMAGE_BYTES
+    if not tf.saved_model.contains_saved_model(path):
+        raise EvaluationError(f"{path}: no SavedModel (is {serving_dir} a Trainer's Format-Serving?)")
+    loaded = tf.saved_model.load(path)
+    if key not in loaded.signatures:
+        raise EvaluationError(f"{path}: no '{key}' signature (has {sorted(loaded.signatures)})")
+    return loaded.signatures[key]
 
 
 def _retrieval_metrics(embedded: Embedded) -> tuple[dict, dict]:

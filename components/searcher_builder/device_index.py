@@ -110,11 +110,11 @@ def lookup_queries(tuning_request: dict, delimiter: str, work_dir: str) -> Tunin
 def caption_queries(tuning_request: dict, text_encoder: str) -> TuningQueries:
     """Real captions, embedded by TextEmbedder on the text encoder (device tokenization),
     answered exactly over the item vectors; captions the device would refuse are skipped."""
-    vocab = device_search.read_vocab(text_encoder)
+    check = device_search.query_check(text_encoder)
     texts = []
     for caption in tuning_request["captions"]:
         try:
-            device_search.check_query(caption, vocab)
+            check(caption)
             texts.append(caption)
         except device_search.QueryError:
             pass
@@ -189,8 +189,7 @@ def prepare_queries(request: dict, work_dir: str) -> TuningQueries:
 
 def smoke_check(searcher_path: str, image_searcher_path: str, parts: Parts) -> dict:
     """Both outputs load in the Task Library and return items of this index."""
-    vocab = device_search.read_vocab(searcher_path)
-    word = next((t for t in vocab if not t.startswith("<")), "")
+    word = device_search.sample_query(searcher_path)
     text_hits = device_search.search_text(device_search.open_text_searcher(searcher_path), word)
     gray = np.full((32, 32, 3), 128, np.uint8)
     image_hits = device_search.search_image(

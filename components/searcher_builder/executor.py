@@ -31,8 +31,9 @@ class Executor(base_executor.BaseExecutor):
             embeddings, text_encoder, output.uri, config, tuning_captions=captions,
             previous_searcher_dir=artifact_utils.get_single_uri(previous) if previous else None)
         chosen = summary["chosen"]
-        for key in ("num_items", "index_bytes", "searcher_bytes"):
-            output.set_int_custom_property(key, int(summary[key]))
+        for key in ("num_items", "index_bytes", "searcher_bytes", "text_encoder_bytes"):
+            if summary.get(key) is not None:
+                output.set_int_custom_property(key, int(summary[key]))
         output.set_int_custom_property("num_leaves", int(chosen["num_leaves"]))
         output.set_int_custom_property("leaves_to_search", int(chosen["leaves_to_search"]))
         output.set_string_custom_property("lookup", str(chosen["lookup"]))

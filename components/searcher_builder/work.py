@@ -251,6 +251,10 @@ def _summary(plan: IndexPlan, reply: dict, export_summary: dict, start: float,
         "bytes_per_item": round(reply["index_bytes"] / plan.num_items, 1),
         "searcher_bytes": reply["searcher_bytes"],
         "image_searcher_bytes": reply["image_searcher_bytes"],
+        # What of searcher.tflite is the text encoder (with its tokenizer file); the rest
+        # is the index and metadata.
+        "text_encoder_bytes": export_summary.get("text_encoder_bytes"),
+        "text_encoder_quantized": bool(export_summary.get("options", {}).get("quantize")),
         "text_encoder_version": export_summary.get("version", ""),
         "build_seconds": round(time.time() - start, 2),
         "train_seconds": round(train_seconds, 2),

@@ -20,12 +20,13 @@ from components.common import device_search  # noqa: E402
 from components.common import recall  # noqa: E402
 
 
-def usable_queries(captions: list[str], vocab: dict[str, int]) -> tuple[list[str], int]:
-    """Captions the searcher would answer (not empty, not all unknown words)."""
+def usable_queries(captions: list[str], check) -> tuple[list[str], int]:
+    """Captions the searcher would answer (device_search.query_check: not empty, not all
+    unknown words)."""
     kept = []
     for caption in captions:
         try:
-            device_search.check_query(caption, vocab)
+            check(caption)
             kept.append(caption)
         except device_search.QueryError:
             pass
@@ -82,7 +83,8 @@ def run(request: dict) -> dict:
 
     searcher = device_search.open_text_searcher(request["searcher"], max_results=k)
     embedder = device_search.open_text_embedder(request["text_encoder"])
-    captions, refused = usable_queries(request["captions"], device_search.read_vocab(request["searcher"]))
+    captions, refused = usable_queries(request["captions"],
+                                       device_search.query_check(request["searcher"]))
     if not captions:
         raise ValueError("no usable eval caption: every one is empty or made of unknown words")
     with device_search.native_stderr_silenced():

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 from components.common import device_search  # noqa: E402
 from components.common.tflite_metadata import (  # noqa: E402
     image_model_with_metadata,
-    text_model_with_metadata,
+    text_model_for,
 )
 
 
@@ -37,11 +37,12 @@ def image_embeddings(model_path: str, pixels: np.ndarray) -> np.ndarray:
 
 def run(request: dict) -> dict:
     with open(request["text_raw"], "rb") as f:
-        text_model = text_model_with_metadata(f.read(), request["vocab"], request["delimiter"],
-                                              request["text_general"])
+        text_model = text_model_for(f.read(), request)
     with open(request["text_out"], "wb") as f:
         f.write(text_model)
     np.save(request["text_embeddings_out"], text_embeddings(request["text_out"], request["texts"]))
+    if "image_raw" not in request:
+        return {"text_bytes": len(text_model)}
 
     with open(request["image_raw"], "rb") as f:
         image_model = image_model_with_metadata(f.read(), request["norm_mean"], request["norm_std"],

@@ -19,7 +19,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from components.common import captions, code_version, formats, tf_free
+from components.common import captions, code_version, formats, text_model, tf_free
 from components.text_encoder_exporter import convert
 from components.text_encoder_exporter.options import ExporterOptions
 
@@ -60,11 +60,14 @@ def read_model_config(serving_dir: str) -> dict:
             "described in metadata (regex, BERT WordPiece or SentencePiece tokenizer); a "
             "raw-string tower has no verified TFLite path (Universal Sentence Encoder needs "
             "SentencePiece/Flex ops that fail in TextEmbedder; docs/STACK.md §7). Train "
-            "with trainer.text_tower=small_text to get an exportable text tower.")
-    if style != formats.TEXT_STYLE_REGEX_IDS:
+            "with a tokenized text tower instead: trainer.text_tower=minilm_l6, "
+            "use_multilingual or small_text.")
+    if style not in (formats.TEXT_STYLE_REGEX_IDS, formats.TEXT_STYLE_BERT_IDS):
         raise convert.ExportError(f"{path}: unknown text_input_style {style!r}")
+    style_keys = (("delimiter_regex",) if style == formats.TEXT_STYLE_REGEX_IDS
+                  else ("tokenizer",))
     missing = [k for k in ("embedding_dim", "image_size", "image_norm_mean", "image_norm_std",
-                           "max_tokens", "delimiter_regex") if k not in config]
+                           "max_tokens", *style_keys) if k not in config]
     if missing:
         raise convert.ExportError(f"{path}: missing keys {missing}")
     return config
@@ -78,8 +81,15 @@ def model_fingerprint(serving_dir: str) -> str:
         for name in sorted(filenames):
             with open(os.path.join(dirpath, name), "rb") as f:
                 digest.update(name.encode() + f.read())
-    with open(os.path.join(serving_dir, formats.MODEL_VOCAB), "rb") as f:
-        digest.update(f.read())
+    for name in (formats.MODEL_VOCAB, formats.MODEL_CONFIG):
+        path = os.path.join(serving_dir, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                digest.update(f.read())
+    tokenizer_dir = os.path.join(serving_dir, formats.MODEL_TOKENIZER_DIR)
+    for name in sorted(os.listdir(tokenizer_dir)) if os.path.isdir(tokenizer_dir) else []:
+        with open(os.path.join(tokenizer_dir, name), "rb") as f:
+            digest.update(name.encode() + f.read())
     return digest.hexdigest()[:12]
 
 
@@ -97,7 +107,7 @@ def _general_metadata(options: ExporterOptions, config: dict, version: str) -> t
         "name": options.model_name, "version": version, "author": options.author,
         "description": (f"Text tower of a text-to-image dual encoder: a query -> a {dim}-d "
                         "L2-normalized embedding; dot product with image embeddings ranks "
-                        f"images. Regex tokenizer, {config['max_tokens']} tokens "
+                        f"images. {_tokenizer_name(config)}, {config['max_tokens']} tokens "
                         f"({config.get('text_tower', '?')})."),
     }
     image = {
@@ -108,6 +118,12 @@ def _general_metadata(options: ExporterOptions, config: dict, version: str) -> t
                         f"L2-normalized embedding ({config.get('image_tower', '?')})."),
     }
     return text, image
+
+
+def _tokenizer_name(config: dict) -> str:
+    if config["text_input_style"] == formats.TEXT_STYLE_BERT_IDS:
+        return f"BERT layout, {config['tokenizer']['kind']} tokenizer"
+    return "Regex tokenizer"
 
 
 def check_pixels(image_size: int, count: int = NUM_CHECK_IMAGES, seed: int = 0) -> np.ndarray:
@@ -140,18 +156,16 @@ def export_encoders(serving_dir: str, output_dir: str, options: ExporterOptions)
     with tempfile.TemporaryDirectory(prefix="t2i-export-") as tmp:
         files = {name: os.path.join(tmp, name) for name in (
             "text.tflite", "image.tflite", "pixels.npy", "text_emb.npy", "image_emb.npy")}
+        bert = config["text_input_style"] == formats.TEXT_STYLE_BERT_IDS
+        convert_text = convert.convert_bert_text_encoder if bert else convert.convert_text_encoder
         with open(files["text.tflite"], "wb") as f:
-            f.write(convert.convert_text_encoder(text_dir, config["max_tokens"], options.quantize))
+            f.write(convert_text(text_dir, config["max_tokens"], options.quantize))
         with open(files["image.tflite"], "wb") as f:
             f.write(convert.convert_image_encoder(image_dir, config["image_size"], options.quantize))
         np.save(files["pixels.npy"], pixels)
-        # The model's vocab.txt is what the Task Library tokenizes with; copy it under its
-        # canonical name so the packed associated file is called vocab.txt.
-        vocab = os.path.join(tmp, formats.MODEL_VOCAB)
-        shutil.copyfile(os.path.join(serving_dir, formats.MODEL_VOCAB), vocab)
         reply = tf_free.run_module(DEVICE_MODULE, {
+            **_tokenizer_request(serving_dir, config, tmp),
             "text_raw": files["text.tflite"], "image_raw": files["image.tflite"],
-            "vocab": vocab, "delimiter": config["delimiter_regex"],
             "text_general": text_general, "image_general": image_general,
             "norm_mean": float(config["image_norm_mean"]),
             "norm_std": float(config["image_norm_std"]),
@@ -162,7 +176,7 @@ def export_encoders(serving_dir: str, output_dir: str, options: ExporterOptions)
         device_text = np.load(files["text_emb.npy"])
         device_image = np.load(files["image_emb.npy"])
 
-    text_cos = cosines(device_text, convert.embed_texts(text_dir, texts))
+    text_cos = cosines(device_text, text_model.text_embedder(serving_dir)(texts))
     image_cos = cosines(device_image, convert.embed_pixels(image_dir, pixels.astype(np.float32)))
     summary = {
         "format_version": formats.FORMAT_VERSION,
@@ -170,6 +184,8 @@ def export_encoders(serving_dir: str, output_dir: str, options: ExporterOptions)
         "version": version,
         "embedding_dim": config["embedding_dim"],
         "max_tokens": config["max_tokens"],
+        "text_input_style": config["text_input_style"],
+        "tokenizer": (config["tokenizer"]["kind"] if config.get("tokenizer") else "regex"),
         "image_size": config["image_size"],
         "text_encoder_bytes": reply["text_bytes"],
         "image_encoder_bytes": reply["image_bytes"],
@@ -188,6 +204,24 @@ def export_encoders(serving_dir: str, output_dir: str, options: ExporterOptions)
         json.dump(summary, f, indent=2)
     _raise_on_mismatch(texts, text_cos, image_cos, required_cosine(options), output_dir)
     return summary
+
+
+def _tokenizer_request(serving_dir: str, config: dict, tmp: str) -> dict:
+    """The tokenizer part of the device request. The packed associated file takes the
+    file's base name, so the file is copied under the name it should have on device."""
+    if config["text_input_style"] == formats.TEXT_STYLE_BERT_IDS:
+        source = os.path.join(serving_dir, config["tokenizer"]["file"])
+        if not os.path.isfile(source):
+            raise convert.ExportError(f"{source}: the tokenizer file model_config.json names "
+                                      "is missing")
+        target = os.path.join(tmp, os.path.basename(source))
+        shutil.copyfile(source, target)
+        return {"tokenizer_kind": config["tokenizer"]["kind"], "tokenizer_file": target}
+    # The model's vocab.txt is what the Task Library tokenizes with; copy it under its
+    # canonical name so the packed associated file is called vocab.txt.
+    vocab = os.path.join(tmp, formats.MODEL_VOCAB)
+    shutil.copyfile(os.path.join(serving_dir, formats.MODEL_VOCAB), vocab)
+    return {"vocab": vocab, "delimiter": config["delimiter_regex"]}
 
 
 def _raise_on_mismatch(texts: list[str], text_cos: np.ndarray, image_cos: np.ndarray,

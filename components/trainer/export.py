@@ -79,14 +79,64 @@ class TextEncoderModule(_Exported):
         return {formats.OUTPUT_EMBEDDING: self.encoder(inputs)}
 
 
+class BertTextEncoderModule(_Exported):
+    """BERT layout: the token-id signature only, (ids, segment_ids, mask) int32 [batch, T].
+    Text is tokenized outside the graph (components/common/text_model.py), exactly as the
+    device does: WordPiece / SentencePiece are not TensorFlow built-in ops."""
+
+    def __init__(self, encoder: tf.keras.Model, max_tokens: int):
+        super().__init__(encoder)
+        spec = [tf.TensorSpec([None, max_tokens], tf.int32, name=name)
+                for name in ("ids", "segment_ids", "mask")]
+        self.embed_token_ids = tf.function(self._embed_token_ids, autograph=False,
+                                           input_signature=spec)
+
+    def _embed_token_ids(self, ids, segment_ids, mask):
+        return {formats.OUTPUT_EMBEDDING: self.encoder([ids, segment_ids, mask])}
+
+
+def save_image_encoder(serving_dir: str, image_encoder: tf.keras.Model, image_size: int) -> None:
+    image_module = ImageEncoderModule(image_encoder, image_size)
+    tf.saved_model.save(image_module, os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER),
+                        signatures={formats.SIGNATURE_IMAGE_BYTES: image_module.embed_bytes,
+                                    formats.SIGNATURE_IMAGE_PIXELS: image_module.embed_pixels})
+
+
+def export_bert_model(serving_dir: str, image_encoder: tf.keras.Model,
+                      text_encoder: tf.keras.Model, options, max_tokens: int,
+                      tokenizer: dict) -> dict:
+    """Writes image_encoder/, a BERT-layout text_encoder/ and model_config.json (the
+    tokenizer file is already under tokenizer/); returns the model config."""
+    save_image_encoder(serving_dir, image_encoder, options.image_size)
+    text_module = BertTextEncoderModule(text_encoder, max_tokens)
+    tf.saved_model.save(text_module, os.path.join(serving_dir, formats.MODEL_TEXT_ENCODER),
+                        signatures={formats.SIGNATURE_TEXT_TOKEN_IDS: text_module.embed_token_ids})
+    return _write_config(serving_dir, options, {
+        "text_input_style": formats.TEXT_STYLE_BERT_IDS, "max_tokens": max_tokens,
+        "tokenizer": tokenizer})
+
+
+def _write_config(serving_dir: str, options, text: dict) -> dict:
+    config = {
+        "embedding_dim": options.embedding_dim,
+        "image_size": options.image_size,
+        # The pixel signature takes RGB 0..255 and scales inside the model.
+        "image_norm_mean": 0.0,
+        "image_norm_std": 1.0,
+        **text,
+        "image_tower": options.image_tower,
+        "text_tower": options.text_tower,
+    }
+    with open(os.path.join(serving_dir, formats.MODEL_CONFIG), "w") as f:
+        json.dump(config, f, indent=2)
+    return config
+
+
 def export_model(serving_dir: str, image_encoder: tf.keras.Model, text_encoder: tf.keras.Model,
                  options) -> dict:
     """Writes image_encoder/, text_encoder/ and model_config.json (vocab.txt is already
     there for token-id towers); returns the model config."""
-    image_module = ImageEncoderModule(image_encoder, options.image_size)
-    tf.saved_model.save(image_module, os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER),
-                        signatures={formats.SIGNATURE_IMAGE_BYTES: image_module.embed_bytes,
-                                    formats.SIGNATURE_IMAGE_PIXELS: image_module.embed_pixels})
+    save_image_encoder(serving_dir, image_encoder, options.image_size)
     style = towers.text_input_style(options.text_tower)
     regex_ids = style == formats.TEXT_STYLE_REGEX_IDS
     vocab_path = os.path.join(serving_dir, formats.MODEL_VOCAB) if regex_ids else None
@@ -96,18 +146,7 @@ def export_model(serving_dir: str, image_encoder: tf.keras.Model, text_encoder: 
         signatures[formats.SIGNATURE_TEXT_TOKEN_IDS] = text_module.embed_token_ids
     tf.saved_model.save(text_module, os.path.join(serving_dir, formats.MODEL_TEXT_ENCODER),
                         signatures=signatures)
-    config = {
-        "embedding_dim": options.embedding_dim,
-        "image_size": options.image_size,
-        # The pixel signature takes RGB 0..255 and scales inside the model.
-        "image_norm_mean": 0.0,
-        "image_norm_std": 1.0,
+    return _write_config(serving_dir, options, {
         "text_input_style": style,
         "max_tokens": options.max_tokens if regex_ids else None,
-        "delimiter_regex": tokenizer.DELIMITER_REGEX if regex_ids else None,
-        "image_tower": options.image_tower,
-        "text_tower": options.text_tower,
-    }
-    with open(os.path.join(serving_dir, formats.MODEL_CONFIG), "w") as f:
-        json.dump(config, f, indent=2)
-    return config
+        "delimiter_regex": tokenizer.DELIMITER_REGEX if regex_ids else None})

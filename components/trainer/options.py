@@ -20,17 +20,21 @@ EXTRA_KEYS = ("code_version",)
 
 @dataclass
 class TrainerOptions:
-    # small_cnn | efficientnet_b0..b3 | a TF Hub handle or local SavedModel path.
-    image_tower: str = "small_cnn"
-    # For efficientnet_*: "imagenet", "none" or a path to a weights file.
-    image_weights: str = "imagenet"
-    # small_text | a TF Hub handle or local SavedModel path taking raw strings.
-    text_tower: str = "small_text"
-    # Defaults tuned on the 2,000-image sample (bench/train_bench.py): 64 px and 20 epochs
-    # train in about a minute on 2 CPU cores. Photos with a pretrained tower want ~224 px.
-    image_size: int = 64
+    # The defaults are the offline pretrained towers (weights inside installed packages;
+    # bench/towers_bench.py compares the pairs): efficientnet_lite0 | efficientnet_b0..b3 |
+    # small_cnn (from scratch: tests, tiny demos) | a TF Hub handle or SavedModel path.
+    image_tower: str = "efficientnet_lite0"
+    # efficientnet_lite0: "" (its packaged ImageNet weights) or "none"; efficientnet_b0..b3:
+    # "imagenet" (downloads: needs the network), "none" or a weights file.
+    image_weights: str = ""
+    # minilm_l6 | use_multilingual | small_text (from scratch: tests, tiny demos) | a TF Hub
+    # BERT-style encoder or SavedModel with its tokenizer.
+    text_tower: str = "minilm_l6"
+    # 0 = the tower's own: 224 px for pretrained image towers, 64 px for small_cnn (tuned
+    # on the 2,000-image sample); 32 tokens for BERT-layout text towers, 24 for small_text.
+    image_size: int = 0
     embedding_dim: int = 128
-    max_tokens: int = 24
+    max_tokens: int = 0
     vocab_min_count: int = 1
     vocab_max_size: int = 20000
     batch_size: int = 64
@@ -43,6 +47,13 @@ class TrainerOptions:
     # The learnable temperature is clipped to [min_temperature, 1] (CLIP: logit scale <= 100).
     min_temperature: float = 0.01
     freeze_backbone: bool = True
+    # Frozen backbones: their features are computed once per image and caption; with a
+    # directory here they are also kept there, keyed by backbone and data, and reused by
+    # later runs (empty: recomputed every training run).
+    feature_cache_dir: str = ""
+    # Heads on frozen backbones' features: at least this many gradient steps (a collection
+    # of 80 images at batch 64 is one step an epoch); such epochs cost milliseconds.
+    min_steps: int = 300
     seed: int = 42
     # small_cnn: filters of the first stage (doubling per stage). small_text: token
     # embedding width, transformer layers and attention heads.
@@ -64,18 +75,39 @@ def from_custom_config(custom_config: dict[str, Any] | None) -> tuple[TrainerOpt
     return options, extras
 
 
+# trainer.image_size / max_tokens = 0: the tower's own.
+SMALL_CNN_IMAGE_SIZE, BACKBONE_IMAGE_SIZE = 64, 224
+SMALL_TEXT_MAX_TOKENS, BERT_MAX_TOKENS = 24, 32
+
+
+def resolved(options: TrainerOptions) -> TrainerOptions:
+    """The options with image_size and max_tokens 0 replaced by the towers' own values."""
+    changes = {}
+    if options.image_size == 0:
+        changes["image_size"] = (SMALL_CNN_IMAGE_SIZE if options.image_tower == "small_cnn"
+                                 else BACKBONE_IMAGE_SIZE)
+    if options.max_tokens == 0:
+        changes["max_tokens"] = (SMALL_TEXT_MAX_TOKENS if options.text_tower == "small_text"
+                                 else BERT_MAX_TOKENS)
+    return dataclasses.replace(options, **changes) if changes else options
+
+
 def problems(options: TrainerOptions) -> list[str]:
     """What is wrong with the options, one message each (empty: nothing)."""
     found = []
-    for name in ("image_size", "embedding_dim", "max_tokens", "batch_size", "epochs",
+    for name in ("embedding_dim", "batch_size", "epochs",
                  "image_width", "text_width", "text_layers", "text_heads"):
         if getattr(options, name) < 1:
             found.append(f"{name} must be at least 1 (got {getattr(options, name)})")
+    if options.image_size < 0 or 0 < options.image_size < 8:
+        found.append(f"image_size must be 0 (the tower's own) or at least 8 "
+                     f"(got {options.image_size})")
     if options.batch_size < 2:
         found.append("batch_size must be at least 2: the loss contrasts each pair with the "
                      "rest of the batch")
-    if options.max_tokens < 2:
-        found.append("max_tokens must be at least 2 (<START> plus one word)")
+    if options.max_tokens < 0 or options.max_tokens == 1:
+        found.append("max_tokens must be 0 (the tower's own) or at least 2 (<START> or "
+                     f"[CLS] plus one token; got {options.max_tokens})")
     if options.learning_rate <= 0:
         found.append(f"learning_rate must be positive (got {options.learning_rate})")
     if not 0 <= options.warmup_fraction < 1:

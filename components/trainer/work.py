@@ -40,6 +40,13 @@ class Trained:
 def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str, run_dir: str,
           options, extras: dict | None = None) -> Trained:
     """Trains the dual encoder and writes the Model artifact under serving_dir."""
+    from components.trainer import pretrained
+
+    options = trainer_options.resolved(options)
+    if pretrained.uses_backbones(options):
+        # Pretrained backbones: features once, heads trained on them (pretrained.py).
+        return pretrained.train(train_patterns, eval_patterns, serving_dir, run_dir, options,
+                                extras)
     started = time.perf_counter()
     extras = extras or {}
     trainer_options.validate(options)

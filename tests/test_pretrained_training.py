@@ -1,0 +1,86 @@
+"""Training on frozen backbones (features once, heads trained), exported as whole towers
+and checked on device: tiny honest backbones with real WordPiece / SentencePiece files.
+
+The catalogue's real towers (EfficientNet-Lite0, MiniLM, USE-multilingual) go through the
+same code in the slow end-to-end tests and in bench/towers_bench.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from components.common import formats, text_model
+from components.text_encoder_exporter import work as exporter
+from components.trainer import pretrained
+from components.text_encoder_exporter.options import ExporterOptions
+from components.trainer.options import TrainerOptions
+import bert_fixtures
+
+OPTIONS = dict(image_size=32, embedding_dim=16, max_tokens=16, batch_size=32, epochs=6,
+               dropout=0.0, seed=3, learning_rate=3e-3, image_tower="tiny", text_tower="tiny",
+               min_steps=0)
+
+
+@pytest.fixture(scope="module")
+def examples_dir(sample_collection, tmp_path_factory):
+    from components.coco_example_gen.work import ingest
+
+    out = str(tmp_path_factory.mktemp("examples"))
+    ingest(sample_collection, out)
+    return out
+
+
+def _patterns(examples_dir, split):
+    return [os.path.join(examples_dir, f"Split-{split}", "*")]
+
+
+def _corpus(examples_dir) -> list[str]:
+    from components.common import examples_io
+
+    files = examples_io.expand_patterns(_patterns(examples_dir, "train"), "train")
+    return bert_fixtures.sentencepiece_corpus(examples_io.scan_split(files).all_captions())
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "sentencepiece"])
+def test_heads_train_on_cached_features_and_export_to_the_device(tmp_path, examples_dir, kind):
+    loaders = bert_fixtures.tiny_loaders(str(tmp_path), kind, _corpus(examples_dir))
+    options = TrainerOptions(**OPTIONS, feature_cache_dir=str(tmp_path / "cache"))
+    serving = str(tmp_path / "serving")
+    result = pretrained.train(_patterns(examples_dir, "train"), _patterns(examples_dir, "eval"),
+                              serving, "", options, loaders=loaders)
+    summary = result.summary
+    assert summary["towers"]["image"]["cache"] == "miss"
+    assert summary["towers"]["text"]["cache"] == "miss"
+    # Only the heads train: the backbones' weights are not among the trained parameters.
+    assert summary["towers"]["image"]["trained_parameters"] < summary["parameters"]["image_encoder"]
+    losses = summary["loss_curve"]
+    assert losses[-1] < losses[0], losses
+    assert sorted(os.listdir(serving)) == sorted(formats.MODEL_BERT_FILES)
+    with open(os.path.join(serving, formats.MODEL_CONFIG)) as f:
+        config = json.load(f)
+    assert config["text_input_style"] == formats.TEXT_STYLE_BERT_IDS
+    assert config["tokenizer"]["kind"] == kind
+
+    # The whole exported text tower equals the head on the cached features.
+    texts = ["a red circle", "Two BLUE squares on the left", ""]
+    embeddings = text_model.text_embedder(serving)(texts)
+    assert embeddings.shape == (3, 16)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+
+    # A second run with the same backbones and data reuses the features.
+    again = pretrained.train(_patterns(examples_dir, "train"), _patterns(examples_dir, "eval"),
+                             str(tmp_path / "serving2"), "",
+                             TrainerOptions(**{**OPTIONS, "epochs": 1},
+                                           feature_cache_dir=str(tmp_path / "cache")),
+                             loaders=loaders)
+    assert again.summary["towers"]["image"]["cache"] == "hit"
+    assert again.summary["towers"]["text"]["cache"] == "hit"
+
+    # On device: TextEmbedder (BERT-layout metadata, the model's tokenizer file packed)
+    # matches the SavedModel on eval captions and the tricky strings.
+    summary = exporter.export_encoders(serving, str(tmp_path / "exported"), ExporterOptions())
+    assert summary["check"]["text_min_cosine"] >= 0.999
+    assert summary["tokenizer"] == kind
