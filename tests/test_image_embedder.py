@@ -135,8 +135,10 @@ def test_incremental_run_carries_previous_rows_over_unchanged(tmp_path, serving_
     rng = np.random.default_rng(0)
     old_vectors = rng.normal(size=(4, 16)).astype(np.float32)
     old_vectors /= np.linalg.norm(old_vectors, axis=1, keepdims=True)
+    # Ids 1-3 are the same files again (already indexed); 99's metadata is opaque bytes.
+    old_metadata = [item_metadata.ItemMetadata(i, fx.file_name(i)).encode() for i in old_ids[:3]]
     embeddings_io.write_embeddings(
-        previous, old_ids, old_vectors, [b"old-%d" % i for i in old_ids],
+        previous, old_ids, old_vectors, old_metadata + [b"old-99"],
         summary={"count": 4, "dim": 16, "model": {"artifact_id": 3, "uri": serving_dir}})
     images = images_for(range(1, 7))
     out = str(tmp_path / "embeddings")
