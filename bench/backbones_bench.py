@@ -8,6 +8,7 @@ ops only, float32). Prints one JSON object, also per tower on stderr as it goes.
 
 Each tower is measured in its own child process, one after the other.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,10 +20,16 @@ import time
 
 IMAGE_TOWERS = ("efficientnet_lite0",)
 TEXT_TOWERS = ("use_multilingual", "minilm_l6")
-CAPTIONS = ["a dog running on the beach", "two cats sleeping on a red sofa",
-            "a man riding a bicycle down a busy street", "a plate of food with broccoli",
-            "a yellow bus parked next to a tall building", "children playing soccer in a park",
-            "an old woman holding an umbrella in the rain", "a train crossing a bridge at sunset"]
+CAPTIONS = [
+    "a dog running on the beach",
+    "two cats sleeping on a red sofa",
+    "a man riding a bicycle down a busy street",
+    "a plate of food with broccoli",
+    "a yellow bus parked next to a tall building",
+    "children playing soccer in a park",
+    "an old woman holding an umbrella in the rain",
+    "a train crossing a bridge at sunset",
+]
 
 
 def _measure(tower: str, image_size: int, max_tokens: int) -> dict:
@@ -54,18 +61,22 @@ def _measure(tower: str, image_size: int, max_tokens: int) -> dict:
     while rounds < 3 or time.perf_counter() - begin < 10:
         predict(inputs)
         rounds += 1
-    per_second = rounds * len(inputs if unit == "images" else inputs[0]) / (
-        time.perf_counter() - begin)
+    per_second = (
+        rounds * len(inputs if unit == "images" else inputs[0]) / (time.perf_counter() - begin)
+    )
     convert_start = time.perf_counter()
     flatbuffer = tflite.convert(backbone.model)
-    return {"tower": tower, "feature_dim": backbone.feature_dim,
-            "import_seconds": round(imported - start, 2),
-            "load_seconds": round(loaded - imported, 2),
-            f"{unit}_per_second": round(per_second, 1),
-            "batch": len(inputs if unit == "images" else inputs[0]),
-            "tflite_bytes": len(flatbuffer),
-            "tflite_convert_seconds": round(time.perf_counter() - convert_start, 1),
-            "licence": backbone.licence}
+    return {
+        "tower": tower,
+        "feature_dim": backbone.feature_dim,
+        "import_seconds": round(imported - start, 2),
+        "load_seconds": round(loaded - imported, 2),
+        f"{unit}_per_second": round(per_second, 1),
+        "batch": len(inputs if unit == "images" else inputs[0]),
+        "tflite_bytes": len(flatbuffer),
+        "tflite_convert_seconds": round(time.perf_counter() - convert_start, 1),
+        "licence": backbone.licence,
+    }
 
 
 def main() -> None:
@@ -79,12 +90,28 @@ def main() -> None:
     if args.child:
         print(json.dumps(_measure(args.child, args.image_size, args.max_tokens)))
         return
-    report = {"image_size": args.image_size, "max_tokens": args.max_tokens,
-              "load_average_at_start": os.getloadavg()[0], "towers": []}
+    report = {
+        "image_size": args.image_size,
+        "max_tokens": args.max_tokens,
+        "load_average_at_start": os.getloadavg()[0],
+        "towers": [],
+    }
     for tower in args.towers.split(","):
         done = subprocess.run(
-            [sys.executable, __file__, "--child", tower, "--image-size", str(args.image_size),
-             "--max-tokens", str(args.max_tokens)], capture_output=True, text=True, check=False)
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                tower,
+                "--image-size",
+                str(args.image_size),
+                "--max-tokens",
+                str(args.max_tokens),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode:
             sys.stderr.write(done.stderr[-3000:])
             raise SystemExit(f"{tower}: the measurement failed (exit {done.returncode})")

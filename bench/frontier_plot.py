@@ -4,6 +4,7 @@ One panel per collection size: every measured (number of leaves, leaves searched
 point of the searcher bench's frontier pass, the points no other beats on both axes
 joined as the frontier, the blog config, our auto-tuned default and exact search.
 """
+
 from __future__ import annotations
 
 import matplotlib
@@ -25,31 +26,70 @@ def write(searcher_step: dict, path: str) -> str:
         for count, colour in zip(leaves, colours):
             for lookup, marker in (("int8", "o"), ("float", "^")):
                 mine = [p for p in points if p["num_leaves"] == count and p["lookup"] == lookup]
-                ax.scatter([p["p50_ms"] for p in mine], [p["recall_at_10"] for p in mine],
-                           s=14, marker=marker, color=colour, alpha=0.7,
-                           label=f"{count} leaves, {lookup}")
+                ax.scatter(
+                    [p["p50_ms"] for p in mine],
+                    [p["recall_at_10"] for p in mine],
+                    s=14,
+                    marker=marker,
+                    color=colour,
+                    alpha=0.7,
+                    label=f"{count} leaves, {lookup}",
+                )
         front = pareto(points)
-        ax.plot([p["p50_ms"] for p in front], [p["recall_at_10"] for p in front], color="black",
-                linewidth=1, label="frontier (ours)")
+        ax.plot(
+            [p["p50_ms"] for p in front],
+            [p["recall_at_10"] for p in front],
+            color="black",
+            linewidth=1,
+            label="frontier (ours)",
+        )
         rows = {r["config"]: r for r in size["rows"]}
         blog = rows.get("blog 351/4 INT8")
         default = rows.get("default (auto)")
         if blog:
-            ax.scatter([blog["p50_ms"]], [blog["recall_at_10"]], s=120, marker="*", color="red",
-                       zorder=5, label="blog 351/4 INT8")
+            ax.scatter(
+                [blog["p50_ms"]],
+                [blog["recall_at_10"]],
+                s=120,
+                marker="*",
+                color="red",
+                zorder=5,
+                label="blog 351/4 INT8",
+            )
             ax.axvspan(blog["p50_ms"] * 0.9, blog["p50_ms"] * 1.1, color="red", alpha=0.07)
-            ax.axvline(blog["p50_ms"] * 1.25, color="red", linestyle=":", linewidth=1,
-                       label="1.25x blog p50")
+            ax.axvline(
+                blog["p50_ms"] * 1.25,
+                color="red",
+                linestyle=":",
+                linewidth=1,
+                label="1.25x blog p50",
+            )
         if default:
-            ax.scatter([default["p50_ms"]], [default["recall_at_10"]], s=110, marker="D",
-                       color="orange", edgecolor="black", zorder=6,
-                       label=f"default {default['leaves_to_search']}/{default['num_leaves']} "
-                             f"{default['lookup']}")
+            ax.scatter(
+                [default["p50_ms"]],
+                [default["recall_at_10"]],
+                s=110,
+                marker="D",
+                color="orange",
+                edgecolor="black",
+                zorder=6,
+                label=f"default {default['leaves_to_search']}/{default['num_leaves']} "
+                f"{default['lookup']}",
+            )
         ax.axhline(0.95, color="grey", linestyle="--", linewidth=1, label="recall 0.95")
-        exact = next((b for b in size.get("baselines", []) if b["config"].startswith("exact")), None)
+        exact = next(
+            (b for b in size.get("baselines", []) if b["config"].startswith("exact")), None
+        )
         if exact:
-            ax.scatter([exact["p50_ms"]], [1.0], s=80, marker="s", color="green", zorder=5,
-                       label=f"{exact['config']} (not on device)")
+            ax.scatter(
+                [exact["p50_ms"]],
+                [1.0],
+                s=80,
+                marker="s",
+                color="green",
+                zorder=5,
+                label=f"{exact['config']} (not on device)",
+            )
         ax.axhline(1.0, color="green", linewidth=0.5)
         ax.set_xscale("log")
         ax.set_xlabel("p50 ms per query (Task Library TextSearcher, CPU time)")

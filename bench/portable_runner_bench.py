@@ -8,6 +8,7 @@ The embedder uses the tests' small fixture dual encoder (tests/model_fixtures.py
 measures the runners, not a tower. Each stage runs once per runner, in one process, side
 by side, so the ratio holds on a shared machine even when the absolute figures do not.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
+)
 
 import t2i  # noqa: E402,F401  (sets the process environment before TensorFlow)
 
@@ -45,15 +48,18 @@ def main() -> None:
     image = "t2i-searcher:bench"
     rows, outputs = {}, {}
     with local_portable_beam(os.path.join(work, "beam-logs")) as portable:
-        runners = {"DirectRunner": beam_options.build([], image=image),
-                   "PortableRunner": beam_options.build(portable.beam_args, image=image)}
+        runners = {
+            "DirectRunner": beam_options.build([], image=image),
+            "PortableRunner": beam_options.build(portable.beam_args, image=image),
+        }
         for runner, beam_args in runners.items():
             started = time.perf_counter()
             examples = run_example_gen(data, os.path.join(work, f"examples-{runner}"), beam_args)
             ingest = time.perf_counter() - started
             started = time.perf_counter()
-            embeddings = run_embedder(examples, model_dir, os.path.join(work, f"emb-{runner}"),
-                                      beam_args)
+            embeddings = run_embedder(
+                examples, model_dir, os.path.join(work, f"emb-{runner}"), beam_args
+            )
             embed = time.perf_counter() - started
             summary = embeddings_io.read_summary(embeddings.uri)
             rows[runner] = {
@@ -65,17 +71,27 @@ def main() -> None:
                 "embed_startup_seconds": summary["startup_seconds"],
                 "execution_mode": summary["execution"]["mode"],
             }
-            outputs[runner] = (split_records(examples), embeddings_io.read_embeddings(embeddings.uri))
+            outputs[runner] = (
+                split_records(examples),
+                embeddings_io.read_embeddings(embeddings.uri),
+            )
     (direct_records, direct_emb), (portable_records, portable_emb) = outputs.values()
     equal_records = all(direct_records[s] == portable_records[s] for s in direct_records)
     same_ids = direct_emb.image_ids.tolist() == portable_emb.image_ids.tolist()
-    max_diff = float(np.max(np.abs(direct_emb.vectors - portable_emb.vectors))) if same_ids else None
-    result = {"images": args.images, "image_size": args.image_size,
-              "cores": len(os.sched_getaffinity(0)), "runners": rows,
-              "records_equal": equal_records,
-              "records_per_split": {s: len(r) for s, r in direct_records.items()},
-              "embedding_ids_equal": same_ids, "embedding_max_abs_diff": max_diff,
-              "work_dir": work}
+    max_diff = (
+        float(np.max(np.abs(direct_emb.vectors - portable_emb.vectors))) if same_ids else None
+    )
+    result = {
+        "images": args.images,
+        "image_size": args.image_size,
+        "cores": len(os.sched_getaffinity(0)),
+        "runners": rows,
+        "records_equal": equal_records,
+        "records_per_split": {s: len(r) for s, r in direct_records.items()},
+        "embedding_ids_equal": same_ids,
+        "embedding_max_abs_diff": max_diff,
+        "work_dir": work,
+    }
     print(json.dumps(result, indent=2))
 
 

@@ -1,5 +1,6 @@
 """Turns a `make bench` result into Markdown and puts it in the README's Performance
 section, so the README never carries a typed-in number."""
+
 from __future__ import annotations
 
 import os
@@ -43,7 +44,9 @@ def _steps(steps: dict) -> list[str]:
     lines = ["| step | wall s | peak RSS MB (largest child process) |", "|---|---:|---:|"]
     for name, step in steps.items():
         peak = step.get("peak_rss_mb") or max(
-            (run.get("process_peak_rss_mb", 0) for run in step.values() if isinstance(run, dict)), default=0)
+            (run.get("process_peak_rss_mb", 0) for run in step.values() if isinstance(run, dict)),
+            default=0,
+        )
         lines.append(f"| {name} | {step.get('step_seconds', 0):.0f} | {peak:.0f} |")
     return lines + [""]
 
@@ -53,24 +56,32 @@ def _load(values) -> str:
 
 
 def _searcher(step: dict, frontier_png: str | None = None) -> list[str]:
-    lines = ["### On-device searcher (synthetic clustered 128-d unit vectors, 200 queries through the Task Library `TextSearcher`)", "",
-             "p50: per-query CPU time of the search call (the lowest of 3 passes' medians; on a shared "
-             "machine wall time also counts other processes' turns). \"side by side\": the blog config "
-             "and our default timed interleaved in one process, 9 rounds.", "",
-             "| items | config | leaves searched | lookup | recall@10 | p50 ms | side-by-side p50 ms | wall p50 ms | bytes/item | build s |",
-             "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "### On-device searcher (synthetic clustered 128-d unit vectors, 200 queries through the Task Library `TextSearcher`)",
+        "",
+        "p50: per-query CPU time of the search call (the lowest of 3 passes' medians; on a shared "
+        'machine wall time also counts other processes\' turns). "side by side": the blog config '
+        "and our default timed interleaved in one process, 9 rounds.",
+        "",
+        "| items | config | leaves searched | lookup | recall@10 | p50 ms | side-by-side p50 ms | wall p50 ms | bytes/item | build s |",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for size in step["sizes"]:
         for row in size["rows"]:
             side = row.get("side_by_side_p50_ms")
             build = row.get("build_seconds")
-            lines.append(f"| {row['num_items']:,} | {row['config']} | {row['leaves_to_search']}/{row['num_leaves']} "
-                         f"| {row['lookup']} | {row['recall_at_10']:.3f} | {row['p50_ms']:.3f} "
-                         f"| {f'{side:.3f}' if side else ''} | {row.get('wall_p50_ms') or float('nan'):.3f} "
-                         f"| {row['bytes_per_item']:.0f} | {f'{build:.1f}' if build else ''} |")
+            lines.append(
+                f"| {row['num_items']:,} | {row['config']} | {row['leaves_to_search']}/{row['num_leaves']} "
+                f"| {row['lookup']} | {row['recall_at_10']:.3f} | {row['p50_ms']:.3f} "
+                f"| {f'{side:.3f}' if side else ''} | {row.get('wall_p50_ms') or float('nan'):.3f} "
+                f"| {row['bytes_per_item']:.0f} | {f'{build:.1f}' if build else ''} |"
+            )
         for row in size.get("baselines", []):
             bytes_per_item = f"{row['bytes_per_item']:.0f}" if row.get("bytes_per_item") else ""
-            lines.append(f"| {size['num_items']:,} | {row['config']} | | | {row['recall_at_10']:.3f} "
-                         f"| {row['p50_ms']:.3f} | | | {bytes_per_item} | |")
+            lines.append(
+                f"| {size['num_items']:,} | {row['config']} | | | {row['recall_at_10']:.3f} "
+                f"| {row['p50_ms']:.3f} | | | {bytes_per_item} | |"
+            )
     lines.append("")
     for size in step["sizes"]:
         goals = size.get("goals")
@@ -79,35 +90,53 @@ def _searcher(step: dict, frontier_png: str | None = None) -> list[str]:
         chosen = size["default_chosen"]
         near = goals.get("best_near_blog") or {}
         search = (size["tuning"]["default (auto)"] or {}).get("build_search") or {}
-        lines += [f"{size['num_items']:,} items: the default (auto-tuned: {chosen['num_leaves']} leaves, "
-                  f"{chosen['leaves_to_search']} searched, {chosen['lookup']}; {len(search.get('builds', []))} "
-                  f"builds tried, build + tuning {size['default_build_seconds']:.0f} s) reaches recall@10 "
-                  f"{goals['default_recall']:.3f} at {goals['default_p50_over_blog']:.2f}x the blog config's "
-                  f"p50 side by side (goal: >= 0.95 at <= 1.25x: {'met' if goals['recall_goal_met'] else 'not met'}); "
-                  f"the best recall measured within +-10% of the blog's p50 is "
-                  f"{near.get('recall_at_10', float('nan')):.3f} ({near.get('leaves_to_search')}/"
-                  f"{near.get('num_leaves')} {near.get('lookup')}; goal >= 0.94); {goals['bytes_per_item']:.0f} "
-                  "bytes per item (goal <= 150).", ""]
+        lines += [
+            f"{size['num_items']:,} items: the default (auto-tuned: {chosen['num_leaves']} leaves, "
+            f"{chosen['leaves_to_search']} searched, {chosen['lookup']}; {len(search.get('builds', []))} "
+            f"builds tried, build + tuning {size['default_build_seconds']:.0f} s) reaches recall@10 "
+            f"{goals['default_recall']:.3f} at {goals['default_p50_over_blog']:.2f}x the blog config's "
+            f"p50 side by side (goal: >= 0.95 at <= 1.25x: {'met' if goals['recall_goal_met'] else 'not met'}); "
+            f"the best recall measured within +-10% of the blog's p50 is "
+            f"{near.get('recall_at_10', float('nan')):.3f} ({near.get('leaves_to_search')}/"
+            f"{near.get('num_leaves')} {near.get('lookup')}; goal >= 0.94); {goals['bytes_per_item']:.0f} "
+            "bytes per item (goal <= 150).",
+            "",
+        ]
         by_metadata = size.get("bytes_per_item_by_metadata")
         if by_metadata:
-            lines += [f"Bytes per item at {size['num_items']:,} items by item metadata layout (same index):", "",
-                      "| metadata | mean raw bytes | index bytes/item |", "|---|---:|---:|"]
-            lines += [f"| {name} | {v['mean_metadata_bytes']:.1f} | {v['bytes_per_item']:.1f} |"
-                      for name, v in by_metadata.items()]
+            lines += [
+                f"Bytes per item at {size['num_items']:,} items by item metadata layout (same index):",
+                "",
+                "| metadata | mean raw bytes | index bytes/item |",
+                "|---|---:|---:|",
+            ]
+            lines += [
+                f"| {name} | {v['mean_metadata_bytes']:.1f} | {v['bytes_per_item']:.1f} |"
+                for name, v in by_metadata.items()
+            ]
             lines.append("")
         front = pareto(size.get("frontier", []))
         if front:
-            lines += [f"Frontier at {size['num_items']:,} items (points no other measured setting beats on both "
-                      "recall and p50):", "",
-                      "| leaves | searched | lookup | recall@10 | p50 ms | items scanned + centroids | bytes/item |",
-                      "|---:|---:|---|---:|---:|---:|---:|"]
-            lines += [f"| {p['num_leaves']} | {p['leaves_to_search']} | {p['lookup']} | {p['recall_at_10']:.3f} "
-                      f"| {p['p50_ms']:.3f} | {p.get('work', float('nan')):.0f} | {p['bytes_per_item']:.0f} |"
-                      for p in front]
+            lines += [
+                f"Frontier at {size['num_items']:,} items (points no other measured setting beats on both "
+                "recall and p50):",
+                "",
+                "| leaves | searched | lookup | recall@10 | p50 ms | items scanned + centroids | bytes/item |",
+                "|---:|---:|---|---:|---:|---:|---:|",
+            ]
+            lines += [
+                f"| {p['num_leaves']} | {p['leaves_to_search']} | {p['lookup']} | {p['recall_at_10']:.3f} "
+                f"| {p['p50_ms']:.3f} | {p.get('work', float('nan')):.0f} | {p['bytes_per_item']:.0f} |"
+                for p in front
+            ]
             lines.append("")
     if frontier_png:
-        lines += [f"![recall@10 vs p50 frontier]({frontier_png})", "",
-                  f"(The picture is generated by `make bench` beside its JSON and not committed: `{frontier_png}`.)", ""]
+        lines += [
+            f"![recall@10 vs p50 frontier]({frontier_png})",
+            "",
+            f"(The picture is generated by `make bench` beside its JSON and not committed: `{frontier_png}`.)",
+            "",
+        ]
     return lines
 
 
@@ -120,53 +149,74 @@ def pareto(points: list[dict]) -> list[dict]:
     return front
 
 
-_EMBEDDER_MODES = {"in_memory": "in-process", "multi_processing_1": "1 Beam worker (2 TF threads)",
-                   "multi_processing_1_one_thread": "1 Beam worker (1 TF thread)",
-                   "multi_processing_2": "2 Beam workers (1 TF thread each)"}
+_EMBEDDER_MODES = {
+    "in_memory": "in-process",
+    "multi_processing_1": "1 Beam worker (2 TF threads)",
+    "multi_processing_1_one_thread": "1 Beam worker (1 TF thread)",
+    "multi_processing_2": "2 Beam workers (1 TF thread each)",
+}
 
 
 def _embedder(step: dict) -> list[str]:
-    lines = [f"### ImageEmbedder (Beam RunInference; {step.get('model', 'the Trainer default image tower, untrained')})", "",
-             "| images | mode | start-up s | steady images/s | wall s | peak RSS MB |",
-             "|---:|---|---:|---:|---:|---:|"]
+    lines = [
+        f"### ImageEmbedder (Beam RunInference; {step.get('model', 'the Trainer default image tower, untrained')})",
+        "",
+        "| images | mode | start-up s | steady images/s | wall s | peak RSS MB |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
     speedups = []
     modes = dict(_EMBEDDER_MODES, tf_loop="plain TensorFlow loop (no Beam)")
     for size, result in sorted(step["sizes"].items(), key=lambda kv: int(kv[0])):
         for mode, run in result["runs"].items():
-            lines.append(f"| {int(size):,} | {modes.get(mode, mode)} | {run['startup_seconds']:.1f} "
-                         f"| {run['steady_images_per_second']:.0f} | {run['wall_seconds']:.1f} "
-                         f"| {run['peak_rss_mb']:.0f} |")
+            lines.append(
+                f"| {int(size):,} | {modes.get(mode, mode)} | {run['startup_seconds']:.1f} "
+                f"| {run['steady_images_per_second']:.0f} | {run['wall_seconds']:.1f} "
+                f"| {run['peak_rss_mb']:.0f} |"
+            )
         if "vs_tf_loop" in result:
             loop = result["runs"]["tf_loop"]["steady_images_per_second"]
-            ratios = ", ".join(f"{_EMBEDDER_MODES.get(m, m)} {r:.2f}x" for m, r in result["vs_tf_loop"].items())
-            speedups.append(f"{int(size):,} images: against a plain TensorFlow loop over the same records "
-                            f"with the same model and threads ({loop:.0f} images/s): {ratios} (goal 0.8x)")
+            ratios = ", ".join(
+                f"{_EMBEDDER_MODES.get(m, m)} {r:.2f}x" for m, r in result["vs_tf_loop"].items()
+            )
+            speedups.append(
+                f"{int(size):,} images: against a plain TensorFlow loop over the same records "
+                f"with the same model and threads ({loop:.0f} images/s): {ratios} (goal 0.8x)"
+            )
         steady = result.get("speedup_steady")
         if not steady:
             continue
-        speedups.append(f"{int(size):,} images: 2 workers vs 1 at steady state {steady['2_vs_1_workers']}x "
-                        f"({steady['2_vs_1_workers_one_thread_each']}x against a 1-thread worker), "
-                        f"vs in-process {steady['2_workers_vs_in_memory']}x")
+        speedups.append(
+            f"{int(size):,} images: 2 workers vs 1 at steady state {steady['2_vs_1_workers']}x "
+            f"({steady['2_vs_1_workers_one_thread_each']}x against a 1-thread worker), "
+            f"vs in-process {steady['2_workers_vs_in_memory']}x"
+        )
     return lines + [""] + [f"Speed-up, {line}." for line in speedups] + [""]
 
 
 def _training(step: dict) -> list[str]:
     t2i = step["text_to_image"]
     i2t = step["image_to_text"]
-    return ["### Training (default towers, 2,000-image sample, "
-            f"{step['train_images']} train / {step['eval_images']} eval images)", "",
-            f"Training {step['training_wall_seconds']:.0f} s for {step['epochs']} epochs "
-            f"({step['examples_per_second']:.0f} examples/s; run_fn {step['run_fn_wall_seconds']:.0f} s "
-            f"with data loading, per-epoch eval and export); eval text→image R@1 {t2i['recall@1']:.3f}, "
-            f"R@10 {t2i['recall@10']:.3f}, median rank {t2i['median_rank']:.0f}; image→text R@1 "
-            f"{i2t['recall@1']:.3f}, R@10 {i2t['recall@10']:.3f}; peak RSS {step['peak_rss_mb']:.0f} MB.", ""]
+    return [
+        "### Training (default towers, 2,000-image sample, "
+        f"{step['train_images']} train / {step['eval_images']} eval images)",
+        "",
+        f"Training {step['training_wall_seconds']:.0f} s for {step['epochs']} epochs "
+        f"({step['examples_per_second']:.0f} examples/s; run_fn {step['run_fn_wall_seconds']:.0f} s "
+        f"with data loading, per-epoch eval and export); eval text→image R@1 {t2i['recall@1']:.3f}, "
+        f"R@10 {t2i['recall@10']:.3f}, median rank {t2i['median_rank']:.0f}; image→text R@1 "
+        f"{i2t['recall@1']:.3f}, R@10 {i2t['recall@10']:.3f}; peak RSS {step['peak_rss_mb']:.0f} MB.",
+        "",
+    ]
 
 
 def towers_table(step: dict) -> list[str]:
-    lines = [f"### Tower pairs ({step['images']:,}-image sample; eval split; bench/towers_bench.py)",
-             "", "| text × image | R@1 | R@10 | R@10 on device (float / int8) | inputs + fit s "
-             "| images/s | text encoder on device | query embed p50 ms |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"### Tower pairs ({step['images']:,}-image sample; eval split; bench/towers_bench.py)",
+        "",
+        "| text × image | R@1 | R@10 | R@10 on device (float / int8) | inputs + fit s "
+        "| images/s | text encoder on device | query embed p50 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in step["pairs"]:
         device = row["device_float"]
         quantized = row.get("device_quantized")
@@ -180,68 +230,109 @@ def towers_table(step: dict) -> list[str]:
             f"| {row['text_tower']} × {row['image_tower']} ({row['image_size']} px) "
             f"| {row['text_to_image']['recall@1']:.3f} | {row['text_to_image']['recall@10']:.3f} "
             f"| {on_device} | {(wall['inputs'] or 0):.0f} + {wall['fit']:.0f} "
-            f"| {row['embedding_images_per_second']:.0f} | {size} | {device['query_embed_ms_p50']:.2f} |")
+            f"| {row['embedding_images_per_second']:.0f} | {size} | {device['query_embed_ms_p50']:.2f} |"
+        )
     return lines + [""]
 
 
 def _pipeline(step: dict) -> list[str]:
-    lines = [f"### `t2i run` on the {step['images']:,}-image sample (per component; peak RSS of the runner process)", "",
-             "| component | first run s | peak MB | cached re-run s |", "|---|---:|---:|---:|"]
+    lines = [
+        f"### `t2i run` on the {step['images']:,}-image sample (per component; peak RSS of the runner process)",
+        "",
+        "| component | first run s | peak MB | cached re-run s |",
+        "|---|---:|---:|---:|",
+    ]
     cached = {c["component"]: c for c in step["cached_rerun"]["components"]}
     for row in step["first_run"]["components"]:
         again = cached.get(row["component"], {})
-        lines.append(f"| {row['component']} | {row['seconds']:.1f} | {row['peak_rss_mb']:.0f} "
-                     f"| {again.get('seconds', 0):.1f} ({again.get('status', '-')}) |")
+        lines.append(
+            f"| {row['component']} | {row['seconds']:.1f} | {row['peak_rss_mb']:.0f} "
+            f"| {again.get('seconds', 0):.1f} ({again.get('status', '-')}) |"
+        )
     first, rerun = step["first_run"], step["cached_rerun"]
-    lines += ["", f"Whole command (process start, TFX import included): first run "
-              f"{first['process_wall_seconds']:.0f} s, cached re-run {rerun['process_wall_seconds']:.0f} s.", ""]
+    lines += [
+        "",
+        f"Whole command (process start, TFX import included): first run "
+        f"{first['process_wall_seconds']:.0f} s, cached re-run {rerun['process_wall_seconds']:.0f} s.",
+        "",
+    ]
     return lines
 
 
 def _rebuild(step: dict) -> list[str]:
     by_mode = {run["mode"]: run for run in step["runs"]}
-    lines = [f"### Index rebuild after {step['new_images']:,} new images on {step['images']:,} "
-             "(both from the same pipeline root; seconds per component)", "",
-             "| component | incremental s | full s |", "|---|---:|---:|"]
-    incremental, full = by_mode["incremental"]["component_seconds"], by_mode["full"]["component_seconds"]
+    lines = [
+        f"### Index rebuild after {step['new_images']:,} new images on {step['images']:,} "
+        "(both from the same pipeline root; seconds per component)",
+        "",
+        "| component | incremental s | full s |",
+        "|---|---:|---:|",
+    ]
+    incremental, full = (
+        by_mode["incremental"]["component_seconds"],
+        by_mode["full"]["component_seconds"],
+    )
     for component in sorted(set(incremental) | set(full), key=lambda c: -full.get(c, 0)):
-        lines.append(f"| {component} | {incremental.get(component, 0):.1f} | {full.get(component, 0):.1f} |")
+        lines.append(
+            f"| {component} | {incremental.get(component, 0):.1f} | {full.get(component, 0):.1f} |"
+        )
     extended = by_mode["incremental"]["nodes"].get("index_extended")
     processes = {mode: by_mode[mode]["process_seconds"] for mode in ("incremental", "full")}
-    lines += ["", f"Rebuild run time: incremental {step['incremental_seconds']:.1f} s "
-              f"(index {'extended' if extended else 'retrained'}), full {step['full_seconds']:.1f} s; "
-              f"ratio {step['ratio']} (goal {step['goal']}); peak RSS {step['peak_rss_mb']:.0f} MB. "
-              f"Whole process, with the TFX import both pay: incremental {processes['incremental']:.0f} s, "
-              f"full {processes['full']:.0f} s (ratio {processes['incremental'] / processes['full']:.2f}).", ""]
+    lines += [
+        "",
+        f"Rebuild run time: incremental {step['incremental_seconds']:.1f} s "
+        f"(index {'extended' if extended else 'retrained'}), full {step['full_seconds']:.1f} s; "
+        f"ratio {step['ratio']} (goal {step['goal']}); peak RSS {step['peak_rss_mb']:.0f} MB. "
+        f"Whole process, with the TFX import both pay: incremental {processes['incremental']:.0f} s, "
+        f"full {processes['full']:.0f} s (ratio {processes['incremental'] / processes['full']:.2f}).",
+        "",
+    ]
     return lines
 
 
 def _scale(step: dict) -> list[str]:
     sizes = step["sizes"]
     towers = step.get("towers", {})
-    head = ", ".join(f"{s['images']:,} images ({s['data_mb']:.0f} MB, {s['mean_jpeg_kb']:.0f} KB per JPEG)"
-                     for s in sizes)
-    lines = [f"### `t2i run` at collection scale (photo-like 640x480 JPEGs; towers {towers.get('image_tower')} "
-             f"/ {towers.get('text_tower')}): {head}", ""]
+    head = ", ".join(
+        f"{s['images']:,} images ({s['data_mb']:.0f} MB, {s['mean_jpeg_kb']:.0f} KB per JPEG)"
+        for s in sizes
+    )
+    lines = [
+        f"### `t2i run` at collection scale (photo-like 640x480 JPEGs; towers {towers.get('image_tower')} "
+        f"/ {towers.get('text_tower')}): {head}",
+        "",
+    ]
     header = "| component | " + " | ".join(f"{s['images']:,} s | peak MB | disk MB" for s in sizes)
-    lines += [header + " | growth exponent | fitted s at 123,287 |",
-              "|---|" + "---:|---:|---:|" * len(sizes) + "---:|---:|"]
+    lines += [
+        header + " | growth exponent | fitted s at 123,287 |",
+        "|---|" + "---:|---:|---:|" * len(sizes) + "---:|---:|",
+    ]
     growth = {g["component"]: g for g in step.get("growth", [])}
     per_size = [{c["component"]: c for c in s["components"]} for s in sizes]
     for name in per_size[-1]:
         cells = []
         for table in per_size:
             c = table.get(name, {})
-            cells.append(f"{c.get('seconds', 0):.1f} | {c.get('peak_rss_mb') or 0:.0f} | {c.get('disk_mb', 0):.1f}")
+            cells.append(
+                f"{c.get('seconds', 0):.1f} | {c.get('peak_rss_mb') or 0:.0f} | {c.get('disk_mb', 0):.1f}"
+            )
         g = growth.get(name, {})
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {g.get('seconds_exponent', '')} "
-                     f"| {g.get('seconds_at_coco', '')} |")
+        lines.append(
+            f"| {name} | " + " | ".join(cells) + f" | {g.get('seconds_exponent', '')} "
+            f"| {g.get('seconds_at_coco', '')} |"
+        )
     whole = growth.get("whole `t2i run` (process)")
     if whole:
-        lines += ["", f"Whole `t2i run` process: " + ", ".join(
-            f"{s['images']:,} images {s['process_wall_seconds']:.0f} s (peak RSS {s['process_peak_rss_mb']:.0f} MB)"
-            for s in sizes) + f"; growth exponent {whole['seconds_exponent']}, fitted "
-            f"{whole['seconds_at_coco'] / 60:.0f} min at 123,287 images."]
+        lines += [
+            "",
+            "Whole `t2i run` process: "
+            + ", ".join(
+                f"{s['images']:,} images {s['process_wall_seconds']:.0f} s (peak RSS {s['process_peak_rss_mb']:.0f} MB)"
+                for s in sizes
+            )
+            + f"; growth exponent {whole['seconds_exponent']}, fitted "
+            f"{whole['seconds_at_coco'] / 60:.0f} min at 123,287 images.",
+        ]
     return lines + [""]
 
 

@@ -19,6 +19,7 @@ reported too. The ratio incremental/full is the figure of merit (goal <= 0.3).
 
 The machine may be shared: the load average is recorded before and after.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,13 @@ import t2i  # noqa: F401  (sets the process environment before TensorFlow)
 
 # Blessing thresholds are irrelevant to the timing; a short training keeps set-up quick.
 # The small towers: the rebuild is what is measured here, not the training.
-SETUP_OVERRIDES = ["trainer.image_tower=small_cnn", "trainer.text_tower=small_text",
-                   "trainer.epochs=3", "evaluator.min_recall_at_10=0", "validator.min_recall_at_10=0"]
+SETUP_OVERRIDES = [
+    "trainer.image_tower=small_cnn",
+    "trainer.text_tower=small_text",
+    "trainer.epochs=3",
+    "evaluator.min_recall_at_10=0",
+    "validator.min_recall_at_10=0",
+]
 
 
 def main() -> None:
@@ -45,7 +51,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000, help="images in the first span")
     parser.add_argument("--new-fraction", type=float, default=0.1, help="new images, as a fraction")
     parser.add_argument("--repeats", type=int, default=1, help="rebuild pairs (order alternates)")
-    parser.add_argument("--workdir", default=None, help="where to put data and roots (removed after)")
+    parser.add_argument(
+        "--workdir", default=None, help="where to put data and roots (removed after)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--output", help="also write the JSON here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -54,9 +62,13 @@ def main() -> None:
         return _child(json.loads(args.child))
 
     work = tempfile.mkdtemp(prefix="rebuild-bench-", dir=args.workdir)
-    report = {"command": " ".join([os.path.relpath(sys.executable)] + sys.argv),
-              "cpu_count": os.cpu_count(), "load_before": os.getloadavg(),
-              "images": args.images, "new_images": max(1, round(args.images * args.new_fraction))}
+    report = {
+        "command": " ".join([os.path.relpath(sys.executable)] + sys.argv),
+        "cpu_count": os.cpu_count(),
+        "load_before": os.getloadavg(),
+        "images": args.images,
+        "new_images": max(1, round(args.images * args.new_fraction)),
+    }
     try:
         report.update(_measure(work, args, report["new_images"]))
     finally:
@@ -96,18 +108,33 @@ def _measure(work: str, args, new_images: int) -> dict:
             details.append(dict(result, mode=mode, repeat=repeat))
             shutil.rmtree(root, ignore_errors=True)
     incremental, full = statistics.median(times["incremental"]), statistics.median(times["full"])
-    return {"setup_seconds": setup["run_seconds"], "incremental_seconds": incremental,
-            "full_seconds": full, "ratio": round(incremental / full, 3), "goal": 0.3,
-            "runs": details}
+    return {
+        "setup_seconds": setup["run_seconds"],
+        "incremental_seconds": incremental,
+        "full_seconds": full,
+        "ratio": round(incremental / full, 3),
+        "goal": 0.3,
+        "runs": details,
+    }
 
 
 def _run_child(root: str, data: str, kind: str, extra: list[str]) -> dict:
-    overrides = SETUP_OVERRIDES + [f"pipeline.root={root}", f"data.data_dir={data}",
-                                   f"pusher.serving_dir={os.path.join(root, 'serving')}"] + extra
+    overrides = (
+        SETUP_OVERRIDES
+        + [
+            f"pipeline.root={root}",
+            f"data.data_dir={data}",
+            f"pusher.serving_dir={os.path.join(root, 'serving')}",
+        ]
+        + extra
+    )
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, __file__, "--child",
-                             json.dumps({"kind": kind, "overrides": overrides})],
-                            capture_output=True, text=True, timeout=6 * 3600)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps({"kind": kind, "overrides": overrides})],
+        capture_output=True,
+        text=True,
+        timeout=6 * 3600,
+    )
     if result.returncode != 0:
         raise SystemExit(f"rebuild_bench: child failed:\n{result.stderr[-3000:]}")
     payload = json.loads(result.stdout.strip().splitlines()[-1])
@@ -137,10 +164,19 @@ def _child(spec: dict) -> None:
                 props = mlmd.custom_properties(node.outputs["searcher"][0])
                 figures["index_extended"] = bool(props.get("incremental"))
                 figures["index_build_seconds"] = props.get("build_seconds")
-    print(json.dumps({"succeeded": outcome.succeeded, "run_seconds": round(seconds, 1),
-                      "run_id": outcome.run_id, "pushed": outcome.pushed, "nodes": figures,
-                      "component_seconds": _component_seconds(config, outcome.run_id),
-                      "error": outcome.error}))
+    print(
+        json.dumps(
+            {
+                "succeeded": outcome.succeeded,
+                "run_seconds": round(seconds, 1),
+                "run_id": outcome.run_id,
+                "pushed": outcome.pushed,
+                "nodes": figures,
+                "component_seconds": _component_seconds(config, outcome.run_id),
+                "error": outcome.error,
+            }
+        )
+    )
 
 
 def _component_seconds(config, run_id: str) -> dict:

@@ -29,6 +29,7 @@ Writes runs/bench/<timestamp>.json and .md, then regenerates the README's Perfor
 section from them (bench/readme.py). Machines here are shared and noisy: ratios measured
 within one run are what to trust.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,9 @@ SCALE_SIZES = {"quick": "1000,2000", "full": "5000,20000"}
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="20,000 searcher items, 2,000 images (default)")
+    size.add_argument(
+        "--quick", action="store_true", help="20,000 searcher items, 2,000 images (default)"
+    )
     size.add_argument("--full", action="store_true", help="123,287 searcher items, 50,000 images")
     parser.add_argument("--only", help="comma-separated steps: " + ",".join(STEPS))
     args = parser.parse_args(argv)
@@ -74,8 +77,9 @@ def main(argv=None) -> int:
     if results["steps"].get("searcher", {}).get("sizes"):
         from bench import frontier_plot
 
-        png = frontier_plot.write(results["steps"]["searcher"],
-                                  os.path.join(BENCH_DIR, f"{stamp}-frontier.png"))
+        png = frontier_plot.write(
+            results["steps"]["searcher"], os.path.join(BENCH_DIR, f"{stamp}-frontier.png")
+        )
         results["frontier_png"] = os.path.relpath(png, REPO)
     with open(json_path, "w") as f:
         json.dump(results, f, indent=2)
@@ -92,9 +96,12 @@ def main(argv=None) -> int:
 
 def machine() -> dict:
     return {
-        "cpus": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "cpu_model": _cpu_model(), "platform": platform.platform(),
-        "python": platform.python_version(), "load_average_before": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "cpu_model": _cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_before": os.getloadavg(),
     }
 
 
@@ -123,8 +130,12 @@ def run_measured(args: list[str]) -> dict:
     wall = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(args[:4])} failed ({process.returncode}):\n{stderr[-3000:]}")
-    return {"wall_seconds": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "stdout": stdout, "stderr": stderr}
+    return {
+        "wall_seconds": round(wall, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "stdout": stdout,
+        "stderr": stderr,
+    }
 
 
 def _json_file(path: str) -> dict:
@@ -134,19 +145,31 @@ def _json_file(path: str) -> dict:
 
 # ----------------------------------------------------------------------------- steps
 
+
 def searcher_step(work: str, mode: str) -> dict:
     out = os.path.join(work, "searcher.json")
     sizes = "20000,123287" if mode == "full" else "20000"
-    child = run_measured([sys.executable, "-m", "bench.searcher_bench", "--sizes", sizes, "--output", out])
-    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+    child = run_measured(
+        [sys.executable, "-m", "bench.searcher_bench", "--sizes", sizes, "--output", out]
+    )
+    return {
+        **_json_file(out),
+        "wall_seconds": child["wall_seconds"],
+        "peak_rss_mb": child["peak_rss_mb"],
+    }
 
 
 def embedder_step(work: str, mode: str) -> dict:
     out = os.path.join(work, "embedder.json")
     sizes = "2000,50000" if mode == "full" else "2000"
-    child = run_measured([sys.executable, "bench/embedder_bench.py", "--sizes", sizes,
-                          "--output", out, "--skip-tmp"])
-    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+    child = run_measured(
+        [sys.executable, "bench/embedder_bench.py", "--sizes", sizes, "--output", out, "--skip-tmp"]
+    )
+    return {
+        **_json_file(out),
+        "wall_seconds": child["wall_seconds"],
+        "peak_rss_mb": child["peak_rss_mb"],
+    }
 
 
 def embedder_tower_step(work: str, mode: str) -> dict:
@@ -154,32 +177,83 @@ def embedder_tower_step(work: str, mode: str) -> dict:
     and threads, with the pretrained tower's compute (EfficientNetB0, weights=None)."""
     out = os.path.join(work, "embedder_tower.json")
     sizes = "2000,20000" if mode == "full" else "2000"
-    child = run_measured([sys.executable, "bench/embedder_bench.py", "--sizes", sizes,
-                          "--tower", "efficientnet_b0", "--runs", "tf_loop,multi_processing_1,in_memory",
-                          "--output", out, "--skip-tmp"])
-    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+    child = run_measured(
+        [
+            sys.executable,
+            "bench/embedder_bench.py",
+            "--sizes",
+            sizes,
+            "--tower",
+            "efficientnet_b0",
+            "--runs",
+            "tf_loop,multi_processing_1,in_memory",
+            "--output",
+            out,
+            "--skip-tmp",
+        ]
+    )
+    return {
+        **_json_file(out),
+        "wall_seconds": child["wall_seconds"],
+        "peak_rss_mb": child["peak_rss_mb"],
+    }
 
 
 def scale_step(work: str, mode: str) -> dict:
     """bench/scale_bench.py: the whole DAG on photo-like collections at two sizes."""
     out = os.path.join(work, "scale.json")
-    child = run_measured([sys.executable, "-m", "bench.scale_bench", "--sizes", SCALE_SIZES[mode],
-                          "--workdir", work, "--output", out])
-    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+    child = run_measured(
+        [
+            sys.executable,
+            "-m",
+            "bench.scale_bench",
+            "--sizes",
+            SCALE_SIZES[mode],
+            "--workdir",
+            work,
+            "--output",
+            out,
+        ]
+    )
+    return {
+        **_json_file(out),
+        "wall_seconds": child["wall_seconds"],
+        "peak_rss_mb": child["peak_rss_mb"],
+    }
 
 
 def training_step(work: str, mode: str) -> dict:
     out = os.path.join(work, "training.json")
-    child = run_measured([sys.executable, "bench/train_bench.py", "--images", str(SAMPLE_IMAGES),
-                          "--output", out])
-    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+    child = run_measured(
+        [sys.executable, "bench/train_bench.py", "--images", str(SAMPLE_IMAGES), "--output", out]
+    )
+    return {
+        **_json_file(out),
+        "wall_seconds": child["wall_seconds"],
+        "peak_rss_mb": child["peak_rss_mb"],
+    }
 
 
 def towers_step(work: str, mode: str) -> dict:
     out = os.path.join(work, "towers.json")
-    child = run_measured([sys.executable, "-m", "bench.towers_bench", "--images",
-                          str(SAMPLE_IMAGES), "--workdir", work, "--output", out])
-    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+    child = run_measured(
+        [
+            sys.executable,
+            "-m",
+            "bench.towers_bench",
+            "--images",
+            str(SAMPLE_IMAGES),
+            "--workdir",
+            work,
+            "--output",
+            out,
+        ]
+    )
+    return {
+        **_json_file(out),
+        "wall_seconds": child["wall_seconds"],
+        "peak_rss_mb": child["peak_rss_mb"],
+    }
 
 
 def pipeline_step(work: str, mode: str) -> dict:
@@ -193,8 +267,11 @@ def pipeline_step(work: str, mode: str) -> dict:
     result = {"images": SAMPLE_IMAGES}
     for name in ("first_run", "cached_rerun"):
         child = run_measured([t2i, "run", "--data", data, "--root", root])
-        result[name] = {"process_wall_seconds": child["wall_seconds"],
-                        "process_peak_rss_mb": child["peak_rss_mb"], **_latest_timings(root)}
+        result[name] = {
+            "process_wall_seconds": child["wall_seconds"],
+            "process_peak_rss_mb": child["peak_rss_mb"],
+            **_latest_timings(root),
+        }
     return result
 
 
@@ -203,26 +280,54 @@ def rebuild_step(work: str, mode: str) -> dict:
     rebuild, both started from the same pipeline root."""
     out = os.path.join(work, "rebuild.json")
     images = REBUILD_IMAGES[mode]
-    child = run_measured([sys.executable, "bench/rebuild_bench.py", "--images", str(images),
-                          "--new-fraction", str(NEW_FRACTION), "--workdir", work, "--output", out])
-    return {**_json_file(out), "wall_seconds": child["wall_seconds"], "peak_rss_mb": child["peak_rss_mb"]}
+    child = run_measured(
+        [
+            sys.executable,
+            "bench/rebuild_bench.py",
+            "--images",
+            str(images),
+            "--new-fraction",
+            str(NEW_FRACTION),
+            "--workdir",
+            work,
+            "--output",
+            out,
+        ]
+    )
+    return {
+        **_json_file(out),
+        "wall_seconds": child["wall_seconds"],
+        "peak_rss_mb": child["peak_rss_mb"],
+    }
 
 
 def _latest_timings(root: str) -> dict:
     """The newest run's per-component status, seconds and peak RSS (local_runner writes them)."""
     logs = os.path.join(root, "logs")
-    newest = max((f for f in os.listdir(logs) if f.endswith(".timings.json")),
-                 key=lambda f: os.path.getmtime(os.path.join(logs, f)))
+    newest = max(
+        (f for f in os.listdir(logs) if f.endswith(".timings.json")),
+        key=lambda f: os.path.getmtime(os.path.join(logs, f)),
+    )
     timings = _json_file(os.path.join(logs, newest))
     rows = timings["components"]
-    return {"run_id": timings["run_id"], "succeeded": timings["succeeded"],
-            "components_seconds": round(sum(r["seconds"] for r in rows), 1), "components": rows}
+    return {
+        "run_id": timings["run_id"],
+        "succeeded": timings["succeeded"],
+        "components_seconds": round(sum(r["seconds"] for r in rows), 1),
+        "components": rows,
+    }
 
 
-STEPS = {"searcher": searcher_step, "embedder": embedder_step,
-         "embedder_tower": embedder_tower_step, "training": training_step,
-         "towers": towers_step, "pipeline": pipeline_step, "rebuild": rebuild_step,
-         "scale": scale_step}
+STEPS = {
+    "searcher": searcher_step,
+    "embedder": embedder_step,
+    "embedder_tower": embedder_tower_step,
+    "training": training_step,
+    "towers": towers_step,
+    "pipeline": pipeline_step,
+    "rebuild": rebuild_step,
+    "scale": scale_step,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

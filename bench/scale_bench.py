@@ -13,6 +13,7 @@ upper estimate for components with a large fixed part only if b stays put at lar
 sizes: the larger the two sizes, the better the fit. The machine may be shared: the load
 average is recorded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,19 +59,29 @@ def run_size(n: int, work: str) -> dict:
     disk = {name: du_bytes(os.path.join(pipeline_dir, name)) for name in os.listdir(pipeline_dir)}
     components = []
     for row in timings["components"]:
-        components.append({"component": row["component"], "seconds": row["seconds"],
-                           "peak_rss_mb": row.get("peak_rss_mb"),
-                           "disk_mb": round(disk.get(row["component"], 0) / 1e6, 1),
-                           "status": row.get("status")})
-    result = {"images": n, "generate_seconds": round(generate_seconds, 1),
-              "data_mb": round(data_bytes / 1e6, 1),
-              "mean_jpeg_kb": round(data_bytes / n / 1e3, 1),
-              "splits": generated.get("splits"),
-              "process_wall_seconds": child["wall_seconds"],
-              "process_peak_rss_mb": child["peak_rss_mb"],
-              "root_disk_mb": round(du_bytes(root) / 1e6, 1),
-              "succeeded": timings["succeeded"], "components": components,
-              "load_before": load_before, "load_after": os.getloadavg()}
+        components.append(
+            {
+                "component": row["component"],
+                "seconds": row["seconds"],
+                "peak_rss_mb": row.get("peak_rss_mb"),
+                "disk_mb": round(disk.get(row["component"], 0) / 1e6, 1),
+                "status": row.get("status"),
+            }
+        )
+    result = {
+        "images": n,
+        "generate_seconds": round(generate_seconds, 1),
+        "data_mb": round(data_bytes / 1e6, 1),
+        "mean_jpeg_kb": round(data_bytes / n / 1e3, 1),
+        "splits": generated.get("splits"),
+        "process_wall_seconds": child["wall_seconds"],
+        "process_peak_rss_mb": child["peak_rss_mb"],
+        "root_disk_mb": round(du_bytes(root) / 1e6, 1),
+        "succeeded": timings["succeeded"],
+        "components": components,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+    }
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(root, ignore_errors=True)
     return result
@@ -86,8 +97,11 @@ def growth(small: dict, large: dict) -> list[dict]:
         first = before.get(c["component"])
         if not first:
             continue
-        row = {"component": c["component"], "seconds_small": first["seconds"],
-               "seconds_large": c["seconds"]}
+        row = {
+            "component": c["component"],
+            "seconds_small": first["seconds"],
+            "seconds_large": c["seconds"],
+        }
         for key, unit in (("seconds", "seconds"), ("disk_mb", "disk_mb")):
             a, b = first[key] or 0, c[key] or 0
             if a > 0.05 and b > 0.05:
@@ -97,9 +111,15 @@ def growth(small: dict, large: dict) -> list[dict]:
         rows.append(row)
     whole_a, whole_b = small["process_wall_seconds"], large["process_wall_seconds"]
     exponent = math.log(whole_b / whole_a) / math.log(ratio)
-    rows.append({"component": "whole `t2i run` (process)", "seconds_small": whole_a,
-                 "seconds_large": whole_b, "seconds_exponent": round(exponent, 2),
-                 "seconds_at_coco": round(whole_b * (COCO_IMAGES / large["images"]) ** exponent, 1)})
+    rows.append(
+        {
+            "component": "whole `t2i run` (process)",
+            "seconds_small": whole_a,
+            "seconds_large": whole_b,
+            "seconds_exponent": round(exponent, 2),
+            "seconds_at_coco": round(whole_b * (COCO_IMAGES / large["images"]) ** exponent, 1),
+        }
+    )
     return rows
 
 
@@ -110,8 +130,10 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    result = {"towers": "the DAG's defaults (trainer.image_tower / text_tower of TrainerOptions)",
-              "sizes": []}
+    result = {
+        "towers": "the DAG's defaults (trainer.image_tower / text_tower of TrainerOptions)",
+        "sizes": [],
+    }
     from components.trainer.options import TrainerOptions
 
     options = TrainerOptions()

@@ -8,6 +8,7 @@ and the Task Library's own search time the server measured.
 
     PYTHONPATH=$PWD .venv/bin/python -m bench.serve_bench --root runs --queries 300
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,12 @@ def free_port() -> int:
 def start_server(root: str, port: int) -> subprocess.Popen:
     t2i = os.path.join(os.path.dirname(sys.executable), "t2i")
     env = {**os.environ, "PYTHONPATH": REPO_ROOT}
-    process = subprocess.Popen([t2i, "serve", "--root", root, "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    process = subprocess.Popen(
+        [t2i, "serve", "--root", root, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -86,7 +91,9 @@ def main() -> None:
         process.terminate()
         process.wait(timeout=30)
     result = {
-        "root": os.path.abspath(args.root), "queries": len(queries), "k": args.k,
+        "root": os.path.abspath(args.root),
+        "queries": len(queries),
+        "k": args.k,
         "version": version,
         "api_search_p50_ms": round(float(np.percentile(round_trip, 50)), 2),
         "api_search_p95_ms": round(float(np.percentile(round_trip, 95)), 2),
@@ -94,10 +101,12 @@ def main() -> None:
         "task_library_p95_ms": round(float(np.percentile(search, 95)), 3),
         "load_average": os.getloadavg(),
     }
-    print(f"/api/search on v{version}, {result['queries']} queries, k={args.k}, server warm: "
-          f"p50 {result['api_search_p50_ms']} ms, p95 {result['api_search_p95_ms']} ms "
-          f"(Task Library search alone: p50 {result['task_library_p50_ms']} ms, "
-          f"p95 {result['task_library_p95_ms']} ms); load average {result['load_average']}")
+    print(
+        f"/api/search on v{version}, {result['queries']} queries, k={args.k}, server warm: "
+        f"p50 {result['api_search_p50_ms']} ms, p95 {result['api_search_p95_ms']} ms "
+        f"(Task Library search alone: p50 {result['task_library_p50_ms']} ms, "
+        f"p95 {result['task_library_p95_ms']} ms); load average {result['load_average']}"
+    )
     print(json.dumps(result))
 
 

@@ -16,6 +16,7 @@ backbone meets the data once; the pair's "inputs" seconds show the first computa
     nice -n 10 .venv/bin/python -m bench.towers_bench [--images 2000] [--pairs minilm_l6:efficientnet_lite0,...]
         [--output f.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ TEXT_TOWERS = ("small_text", "use_multilingual", "minilm_l6")
 IMAGE_TOWERS = ("small_cnn", "efficientnet_lite0")
 # Per-tower settings the pair uses (the rest are TrainerOptions defaults).
 IMAGE_SETTINGS = {"small_cnn": {"image_size": 64}, "efficientnet_lite0": {"image_size": 224}}
-TEXT_SETTINGS = {"small_text": {"max_tokens": 24}, "use_multilingual": {"max_tokens": 32},
-                 "minilm_l6": {"max_tokens": 32}}
+TEXT_SETTINGS = {
+    "small_text": {"max_tokens": 24},
+    "use_multilingual": {"max_tokens": 32},
+    "minilm_l6": {"max_tokens": 32},
+}
 DEVICE_MODULE = "bench.device_text_embed"
 EMBED_IMAGES = 256
 
@@ -42,22 +46,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pairs", default="",
-                        help="comma-separated text:image pairs (default: all six)")
+    parser.add_argument(
+        "--pairs", default="", help="comma-separated text:image pairs (default: all six)"
+    )
     parser.add_argument("--epochs", type=int, default=0, help="override trainer.epochs")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--output")
     args = parser.parse_args()
 
-    pairs = ([tuple(p.split(":")) for p in args.pairs.split(",")] if args.pairs
-             else [(t, i) for t in TEXT_TOWERS for i in IMAGE_TOWERS])
+    pairs = (
+        [tuple(p.split(":")) for p in args.pairs.split(",")]
+        if args.pairs
+        else [(t, i) for t in TEXT_TOWERS for i in IMAGE_TOWERS]
+    )
     from components.coco_example_gen.work import ingest
     from t2i import sample_data
 
     work = tempfile.mkdtemp(prefix="towers-bench-", dir=args.workdir)
-    report = {"command": " ".join([os.path.relpath(sys.executable)] + sys.argv),
-              "images": args.images, "cpu_count": os.cpu_count(),
-              "load_average_before": os.getloadavg(), "pairs": []}
+    report = {
+        "command": " ".join([os.path.relpath(sys.executable)] + sys.argv),
+        "images": args.images,
+        "cpu_count": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+        "pairs": [],
+    }
     try:
         collection, examples = os.path.join(work, "collection"), os.path.join(work, "examples")
         sample_data.generate(collection, num_images=args.images, seed=args.seed)
@@ -79,17 +91,20 @@ def main() -> None:
 def pair_options(text_tower: str, image_tower: str, cache_dir: str, epochs: int):
     from components.trainer import options as trainer_options
 
-    settings = {"text_tower": text_tower, "image_tower": image_tower,
-                **IMAGE_SETTINGS[image_tower], **TEXT_SETTINGS[text_tower],
-                "feature_cache_dir": cache_dir}
+    settings = {
+        "text_tower": text_tower,
+        "image_tower": image_tower,
+        **IMAGE_SETTINGS[image_tower],
+        **TEXT_SETTINGS[text_tower],
+        "feature_cache_dir": cache_dir,
+    }
     if epochs:
         settings["epochs"] = epochs
     options, _ = trainer_options.from_custom_config(settings)
     return options
 
 
-def measure_pair(text_tower: str, image_tower: str, examples: str, work: str,
-                 epochs: int) -> dict:
+def measure_pair(text_tower: str, image_tower: str, examples: str, work: str, epochs: int) -> dict:
     from components.common import examples_io, formats
     from components.common import retrieval_metrics as metrics
     from components.retrieval_evaluator import work as evaluator
@@ -102,42 +117,59 @@ def measure_pair(text_tower: str, image_tower: str, examples: str, work: str,
     options = pair_options(text_tower, image_tower, os.path.join(work, "feature_cache"), epochs)
     eval_pattern = [os.path.join(examples, "Split-eval", "*")]
     started = time.perf_counter()
-    trained = train.train([os.path.join(examples, "Split-train", "*")], eval_pattern, serving,
-                          "", options)
+    trained = train.train(
+        [os.path.join(examples, "Split-train", "*")], eval_pattern, serving, "", options
+    )
     run_fn_seconds = time.perf_counter() - started
     wall = trained.summary["wall_seconds"]
 
     embedded = evaluator.embed_split(examples_io.expand_patterns(eval_pattern, "eval"), serving)
-    savedmodel = _recall(embedded.text_embeddings, embedded.image_embeddings,
-                         embedded.caption_image_index, metrics)
-    row = {"text_tower": text_tower, "image_tower": image_tower,
-           "image_size": options.image_size, "max_tokens": options.max_tokens,
-           "epochs": options.epochs, "eval_images": int(len(embedded.image_ids)),
-           "eval_captions": len(embedded.captions),
-           "text_to_image": savedmodel,
-           "training_wall_seconds": {"inputs": wall.get("inputs"), "fit": wall["training"],
-                                     "run_fn": round(run_fn_seconds, 1)},
-           "embedding_images_per_second": _image_throughput(serving, examples, formats)}
+    savedmodel = _recall(
+        embedded.text_embeddings, embedded.image_embeddings, embedded.caption_image_index, metrics
+    )
+    row = {
+        "text_tower": text_tower,
+        "image_tower": image_tower,
+        "image_size": options.image_size,
+        "max_tokens": options.max_tokens,
+        "epochs": options.epochs,
+        "eval_images": int(len(embedded.image_ids)),
+        "eval_captions": len(embedded.captions),
+        "text_to_image": savedmodel,
+        "training_wall_seconds": {
+            "inputs": wall.get("inputs"),
+            "fit": wall["training"],
+            "run_fn": round(run_fn_seconds, 1),
+        },
+        "embedding_images_per_second": _image_throughput(serving, examples, formats),
+    }
 
     quantize_options = (False, True) if text_tower != "small_text" else (False,)
     for quantize in quantize_options:
         out = os.path.join(work, name, f"export-{'int8' if quantize else 'float'}")
         summary = exporter.export_encoders(serving, out, ExporterOptions(quantize=quantize))
-        device = _device_text(os.path.join(out, formats.TEXT_ENCODER_TFLITE), embedded.captions,
-                              out)
+        device = _device_text(
+            os.path.join(out, formats.TEXT_ENCODER_TFLITE), embedded.captions, out
+        )
         key = "device_quantized" if quantize else "device_float"
         row[key] = {
             "text_encoder_bytes": summary["text_encoder_bytes"],
             "image_encoder_bytes": summary["image_encoder_bytes"],
             "text_min_cosine_vs_savedmodel": round(summary["check"]["text_min_cosine"], 5),
             "query_embed_ms_p50": device["p50_ms"],
-            "text_to_image": _recall(device["embeddings"], embedded.image_embeddings,
-                                     embedded.caption_image_index, metrics),
+            "text_to_image": _recall(
+                device["embeddings"],
+                embedded.image_embeddings,
+                embedded.caption_image_index,
+                metrics,
+            ),
         }
     if "device_quantized" in row:
         row["quantized_recall_at_10_drop"] = round(
             row["device_float"]["text_to_image"]["recall@10"]
-            - row["device_quantized"]["text_to_image"]["recall@10"], 4)
+            - row["device_quantized"]["text_to_image"]["recall@10"],
+            4,
+        )
     return row
 
 
@@ -161,7 +193,7 @@ def _image_throughput(serving: str, examples: str, formats) -> float:
     signature(tf.constant(encoded[:64]))
     started = time.perf_counter()
     for start in range(0, len(encoded), 64):
-        signature(tf.constant(encoded[start:start + 64]))
+        signature(tf.constant(encoded[start : start + 64]))
     return round(len(encoded) / (time.perf_counter() - started), 1)
 
 

@@ -11,6 +11,7 @@ examples/s, and the machine's load while training (the CPU may be shared).
 
 Epoch lines go to stderr; the JSON is the last line on stdout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0, help="sample-data seed")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="config override, e.g. trainer.epochs=20 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="config override, e.g. trainer.epochs=20 (repeatable)",
+    )
     parser.add_argument("--workdir", default=None, help="where to put data and outputs")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--output", help="also write the JSON here")
@@ -55,13 +61,20 @@ def main() -> None:
         sample_data.generate(collection, num_images=args.images, seed=args.seed)
         from components.coco_example_gen.work import ingest
 
-        ingested = ingest(collection, examples, split_mode=config.data.split,
-                          eval_fraction=config.data.eval_fraction)
+        ingested = ingest(
+            collection,
+            examples,
+            split_mode=config.data.split,
+            eval_fraction=config.data.eval_fraction,
+        )
         report = {
             "command": " ".join([os.path.relpath(sys.executable)] + sys.argv),
             "cpu_count": os.cpu_count(),
-            "images": args.images, "sample_seed": args.seed, "splits": ingested["splits"],
-            "trainer": vars(config.trainer), "evaluator": vars(config.evaluator),
+            "images": args.images,
+            "sample_seed": args.seed,
+            "splits": ingested["splits"],
+            "trainer": vars(config.trainer),
+            "evaluator": vars(config.evaluator),
         }
         report.update(_train_and_evaluate(config, examples, work))
     finally:
@@ -86,16 +99,23 @@ def _train_and_evaluate(config, examples: str, work: str) -> dict:
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
     with load:
-        trained = trainer.train([os.path.join(examples, "Split-train", "*")],
-                                [os.path.join(examples, "Split-eval", "*")],
-                                serving, os.path.join(work, "model_run"), options)
+        trained = trainer.train(
+            [os.path.join(examples, "Split-train", "*")],
+            [os.path.join(examples, "Split-eval", "*")],
+            serving,
+            os.path.join(work, "model_run"),
+            options,
+        )
     run_fn_seconds = time.perf_counter() - started
     cpu_share = (_cpu_seconds() - cpu_before) / run_fn_seconds
     evaluation = evaluator.evaluate(
-        [os.path.join(examples, "Split-eval", "*")], serving, os.path.join(work, "evaluation"),
+        [os.path.join(examples, "Split-eval", "*")],
+        serving,
+        os.path.join(work, "evaluation"),
         min_recall_at_10=config.evaluator.min_recall_at_10,
         max_regression=config.evaluator.max_regression,
-        contact_sheet_queries=config.evaluator.contact_sheet_queries)
+        contact_sheet_queries=config.evaluator.contact_sheet_queries,
+    )
     summary = trained.summary
 
     def directions(name):
@@ -104,10 +124,13 @@ def _train_and_evaluate(config, examples: str, work: str) -> dict:
     return {
         "text_to_image": directions("text_to_image"),
         "image_to_text": directions("image_to_text"),
-        "eval_images": evaluation["eval_images"], "eval_captions": evaluation["eval_captions"],
+        "eval_images": evaluation["eval_images"],
+        "eval_captions": evaluation["eval_captions"],
         "blessed": evaluation["blessed"],
-        "train_images": summary["train_images"], "steps": summary["steps"],
-        "batch_size": summary["batch_size"], "epochs": summary["epochs"],
+        "train_images": summary["train_images"],
+        "steps": summary["steps"],
+        "batch_size": summary["batch_size"],
+        "epochs": summary["epochs"],
         # training = fit() minus the per-epoch eval passes; total = the whole run_fn work
         # (reading and checking the data, vocabulary, fit, export).
         "training_wall_seconds": summary["wall_seconds"]["training"],
@@ -153,8 +176,12 @@ class _LoadSampler:
         self.samples.append(os.getloadavg()[0])
 
     def summary(self) -> dict:
-        return {"min": round(min(self.samples), 2), "mean": round(sum(self.samples) / len(self.samples), 2),
-                "max": round(max(self.samples), 2), "samples": len(self.samples)}
+        return {
+            "min": round(min(self.samples), 2),
+            "mean": round(sum(self.samples) / len(self.samples), 2),
+            "max": round(max(self.samples), 2),
+            "samples": len(self.samples),
+        }
 
 
 if __name__ == "__main__":

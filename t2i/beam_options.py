@@ -20,6 +20,7 @@ TFX's dependency-flag trap (DESIGN.md §3): without one of `--extra_package`,
 TFX (venv or image), so every family gets a dependency flag: the staged wheel where there is
 one, else `--sdk_container_image=<image>`, which the DirectRunner and portable runners ignore.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,13 +28,27 @@ from typing import Optional, Sequence
 
 DIRECT, PORTABLE, DATAFLOW = "direct", "portable", "dataflow"
 _DIRECT_RUNNERS = {"directrunner", "direct", "switchingdirectrunner", "bundlebaseddirectrunner"}
-_PORTABLE_RUNNERS = {"portablerunner", "flinkrunner", "sparkrunner", "prismrunner",
-                     "portable", "flink", "spark", "prism"}
+_PORTABLE_RUNNERS = {
+    "portablerunner",
+    "flinkrunner",
+    "sparkrunner",
+    "prismrunner",
+    "portable",
+    "flink",
+    "spark",
+    "prism",
+}
 _DATAFLOW_RUNNERS = {"dataflowrunner", "dataflow"}
 PORTABLE_JOB_TIMEOUT_SECONDS = 86_400
 # What TFX's dependency_utils checks (as option names) before building its sdist.
-_DEPENDENCY_FLAGS = ("--extra_package", "--extra_packages", "--setup_file", "--requirements_file",
-                     "--sdk_container_image", "--worker_harness_container_image")
+_DEPENDENCY_FLAGS = (
+    "--extra_package",
+    "--extra_packages",
+    "--setup_file",
+    "--requirements_file",
+    "--sdk_container_image",
+    "--worker_harness_container_image",
+)
 
 
 class BeamArgsError(ValueError):
@@ -63,8 +78,10 @@ def runner_family(args: Sequence[str]) -> str:
         return PORTABLE
     if runner in _DATAFLOW_RUNNERS:
         return DATAFLOW
-    raise BeamArgsError(f"--runner={flag_value(args, 'runner')}: not a runner t2i knows "
-                        "(DirectRunner, PortableRunner, FlinkRunner, SparkRunner, DataflowRunner)")
+    raise BeamArgsError(
+        f"--runner={flag_value(args, 'runner')}: not a runner t2i knows "
+        "(DirectRunner, PortableRunner, FlinkRunner, SparkRunner, DataflowRunner)"
+    )
 
 
 def wheel_name(version: str) -> str:
@@ -80,9 +97,11 @@ def build(user_args: Sequence[str], *, image: str, wheel: Optional[str] = None) 
     family = runner_family(args)
     if family == PORTABLE:
         if has_flag(args, "--sdk_container_image") and not has_flag(args, "--environment_type"):
-            raise BeamArgsError("--sdk_container_image does not choose the workers' container on "
-                                "a portable runner: pass --environment_type=DOCKER "
-                                "--environment_config=<image> (or EXTERNAL/PROCESS)")
+            raise BeamArgsError(
+                "--sdk_container_image does not choose the workers' container on "
+                "a portable runner: pass --environment_type=DOCKER "
+                "--environment_config=<image> (or EXTERNAL/PROCESS)"
+            )
         if not has_flag(args, "--environment_type"):
             args += ["--environment_type=DOCKER", f"--environment_config={image}"]
         if wheel and not has_flag(args, "--extra_package", "--extra_packages"):

@@ -7,6 +7,7 @@ root and unique there, so it is the key that joins a result to its annotations. 
 annotation files are found exactly as CocoExampleGen finds them (layout.py) and parsed
 with its parser, so the catalog and the index agree on every path.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,8 @@ import posixpath
 import threading
 from dataclasses import dataclass, field
 
-from components.coco_example_gen import annotations, layout
+from components.coco_example_gen import annotations as coco_annotations
+from components.coco_example_gen import layout
 from components.common import item_metadata
 
 
@@ -70,16 +72,19 @@ def load(data_dir: str, annotations_file: str = "", image_dir: str = "") -> Cata
         with open(source.path, "rb") as f:
             raw = f.read()
         try:
-            parsed = annotations.parse(source.name, raw)
-        except annotations.AnnotationError as e:
+            parsed = coco_annotations.parse(source.name, raw)
+        except coco_annotations.AnnotationError as e:
             raise CatalogError(str(e)) from e
         for image in parsed.images:
             # The path rule of CocoExampleGen's collection_file_name().
             name = posixpath.normpath(posixpath.join(source.image_dir_name, image.file_name))
             catalog.by_file[name] = CatalogItem(
-                image.image_id, name, os.path.join(data_dir, *name.split("/")),
+                image.image_id,
+                name,
+                os.path.join(data_dir, *name.split("/")),
                 tuple(parsed.captions.get(image.image_id, ())),
-                item_metadata.flickr_id_from_url(image.flickr_url))
+                item_metadata.flickr_id_from_url(image.flickr_url),
+            )
     return catalog
 
 
@@ -115,6 +120,8 @@ def collection_of_version(version_dir: str, root: str, default_data_dir: str) ->
             data = local_runner.recorded_config(store, run_id).get("data", {})
         except (mlmd.StoreError, ValueError):
             data = {}
-    return {"data_dir": os.path.abspath(data.get("data_dir") or default_data_dir),
-            "annotations_file": data.get("annotations_file", ""),
-            "image_dir": data.get("image_dir", "")}
+    return {
+        "data_dir": os.path.abspath(data.get("data_dir") or default_data_dir),
+        "annotations_file": data.get("annotations_file", ""),
+        "image_dir": data.get("image_dir", ""),
+    }

@@ -3,6 +3,7 @@
 Heavy imports (TensorFlow, the TFX DAG: docs/STACK.md §6) happen inside the commands that need
 them, so `t2i --help`, `t2i version` and `t2i search` start fast.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,15 @@ from components.common import runtime_env
 from t2i.cli_errors import EXIT_CODES_HELP, T2iGroup, fail
 
 STACK_PACKAGES = (
-    "tfx", "tensorflow", "tf-keras", "apache-beam", "kfp", "scann", "tflite-support",
-    "ml-metadata", "tensorflow-hub",
+    "tfx",
+    "tensorflow",
+    "tf-keras",
+    "apache-beam",
+    "kfp",
+    "scann",
+    "tflite-support",
+    "ml-metadata",
+    "tensorflow-hub",
 )
 
 
@@ -26,11 +34,19 @@ Shell completion (click's): put in ~/.bashrc
 zsh: the same with zsh_source in ~/.zshrc; fish: _T2I_COMPLETE=fish_source t2i | source"""
 
 
-@click.group(cls=T2iGroup, context_settings={"help_option_names": ["-h", "--help"]},
-             epilog=EXIT_CODES_HELP + "\n\n" + COMPLETION_HELP)
-@click.version_option(package_name="t2i-searcher", prog_name="t2i-searcher",
-                      message="%(prog)s %(version)s (`t2i version` lists the ML stack too)")
-@click.option("--verbose", "-v", is_flag=True, help="Show TensorFlow/TFX/Beam logs on the terminal.")
+@click.group(
+    cls=T2iGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES_HELP + "\n\n" + COMPLETION_HELP,
+)
+@click.version_option(
+    package_name="t2i-searcher",
+    prog_name="t2i-searcher",
+    message="%(prog)s %(version)s (`t2i version` lists the ML stack too)",
+)
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show TensorFlow/TFX/Beam logs on the terminal."
+)
 def main(verbose: bool) -> None:
     """t2i: turn a captioned image collection into an on-device text-to-image searcher."""
     runtime_env.set_verbose(verbose)
@@ -46,19 +62,44 @@ def version() -> None:
 
 
 @main.command("sample-data")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder to write the collection into (new or empty).")
-@click.option("--images", "num_images", default=2000, show_default=True,
-              type=click.IntRange(min=1), help="Number of images.")
-@click.option("--seed", default=0, show_default=True, type=int,
-              help="Same seed, same collection, byte for byte.")
-@click.option("--spans", default=0, show_default=True, type=click.IntRange(min=0),
-              help="Split the images into span-1..span-K folders (0: one collection).")
-@click.option("--add-span", is_flag=True,
-              help="Add span-<N+1> to a collection of span folders, with image ids after "
-                   "every existing one (new images for `t2i run --pipeline rebuild`).")
-def sample_data_command(out_dir: str, num_images: int, seed: int, spans: int,
-                        add_span: bool) -> None:
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write the collection into (new or empty).",
+)
+@click.option(
+    "--images",
+    "num_images",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of images.",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Same seed, same collection, byte for byte.",
+)
+@click.option(
+    "--spans",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Split the images into span-1..span-K folders (0: one collection).",
+)
+@click.option(
+    "--add-span",
+    is_flag=True,
+    help="Add span-<N+1> to a collection of span folders, with image ids after "
+    "every existing one (new images for `t2i run --pipeline rebuild`).",
+)
+def sample_data_command(
+    out_dir: str, num_images: int, seed: int, spans: int, add_span: bool
+) -> None:
     """Write a synthetic captioned collection in COCO captions format (works offline)."""
     from t2i import sample_data
 
@@ -66,33 +107,54 @@ def sample_data_command(out_dir: str, num_images: int, seed: int, spans: int,
         if add_span:
             first_id = sample_data.next_image_id(out_dir) if os.path.isdir(out_dir) else 1
             span_dir = sample_data.add_span(out_dir, num_images, seed=seed)
-            click.echo(f"sample-data: {num_images} images with new ids {first_id}.."
-                       f"{first_id + num_images - 1} in {span_dir}")
+            click.echo(
+                f"sample-data: {num_images} images with new ids {first_id}.."
+                f"{first_id + num_images - 1} in {span_dir}"
+            )
             return
         summary = sample_data.generate(out_dir, num_images=num_images, seed=seed, spans=spans)
     except (ValueError, OSError) as e:
         fail(str(e))
     layout = f"{spans} spans" if spans else "train2017/val2017"
-    click.echo(f"sample-data: {summary['images']} images, {summary['captions']} captions "
-               f"({layout}, seed {seed}) in {out_dir}, {summary['seconds']:.1f} s")
+    click.echo(
+        f"sample-data: {summary['images']} images, {summary['captions']} captions "
+        f"({layout}, seed {seed}) in {out_dir}, {summary['seconds']:.1f} s"
+    )
 
 
 @main.command("search")
 @click.argument("query", nargs=-1)
-@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000),
-              help="Number of results.")
-@click.option("--searcher", default="latest", show_default=True,
-              help="A searcher .tflite, a folder holding one, a pushed version number, "
-                   "or 'latest'.")
-@click.option("--image", type=click.Path(dir_okay=False),
-              help="Search with this image (image_searcher.tflite) instead of text.")
-@click.option("--show", type=click.Path(dir_okay=False),
-              help="Also write a contact sheet PNG of the results here.")
+@click.option(
+    "-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000), help="Number of results."
+)
+@click.option(
+    "--searcher",
+    default="latest",
+    show_default=True,
+    help="A searcher .tflite, a folder holding one, a pushed version number, or 'latest'.",
+)
+@click.option(
+    "--image",
+    type=click.Path(dir_okay=False),
+    help="Search with this image (image_searcher.tflite) instead of text.",
+)
+@click.option(
+    "--show",
+    type=click.Path(dir_okay=False),
+    help="Also write a contact sheet PNG of the results here.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--images", "images_dir",
-              help="Collection root (captions, image ids, --show) [the one the run ingested].")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Config file (for pusher.serving_dir and data.data_dir).")
+@click.option(
+    "--images",
+    "images_dir",
+    help="Collection root (captions, image ids, --show) [the one the run ingested].",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file (for pusher.serving_dir and data.data_dir).",
+)
 @click.option("--root", help="Pipeline root whose serving/ holds the pushed versions [runs].")
 def search_command(query, k, searcher, image, show, as_json, images_dir, config_path, root) -> None:
     """Search the on-device searcher (TF-free): rank, similarity, image id, file, Flickr URL
@@ -103,8 +165,11 @@ def search_command(query, k, searcher, image, show, as_json, images_dir, config_
     from t2i.paths import Paths
 
     text = " ".join(query) if query else None
-    native_guard.run_guarded(f"searching {searcher} with image {image}" if image
-                             else f"searching {searcher} for {text!r}")
+    native_guard.run_guarded(
+        f"searching {searcher} with image {image}"
+        if image
+        else f"searching {searcher} for {text!r}"
+    )
     try:
         config = load_config(config_path, [f"pipeline.root={root}"] if root else [])
         paths = Paths.from_config(config)
@@ -112,17 +177,23 @@ def search_command(query, k, searcher, image, show, as_json, images_dir, config_
         path, hits = search_lib.search(request)
         data_dir = images_dir or config.data.data_dir
         catalog = search_lib.catalog_for(path, paths.root, data_dir, recorded_first=not images_dir)
-        click.echo(search_lib.format_json(request, path, hits, catalog) if as_json
-                   else search_lib.format_table(hits, catalog))
+        click.echo(
+            search_lib.format_json(request, path, hits, catalog)
+            if as_json
+            else search_lib.format_table(hits, catalog)
+        )
         if show:
             title = f"\u201c{text}\u201d" if text else f"images like {image}"
-            missing = search_lib.contact_sheet(hits, catalog.data_dir if catalog else data_dir,
-                                               show, title=title, catalog=catalog)
+            missing = search_lib.contact_sheet(
+                hits, catalog.data_dir if catalog else data_dir, show, title=title, catalog=catalog
+            )
             click.echo(f"wrote contact sheet {os.path.abspath(show)}", err=as_json)
             if missing:
-                click.echo(f"warning: {len(missing)} images not found under "
-                           f"{catalog.data_dir if catalog else data_dir} (e.g. {missing[0]})",
-                           err=True)
+                click.echo(
+                    f"warning: {len(missing)} images not found under "
+                    f"{catalog.data_dir if catalog else data_dir} (e.g. {missing[0]})",
+                    err=True,
+                )
     except (search_lib.SearchError, ConfigError, OSError) as e:
         fail(str(e))
 

@@ -5,6 +5,7 @@ Click's own usage errors ("Error: ..."), ClickExceptions raised by commands, the
 checks, a busy pipeline root and Ctrl-C all go through `T2iGroup.main`, so the prefix and
 the codes are the same across commands.
 """
+
 from __future__ import annotations
 
 import faulthandler
@@ -23,7 +24,8 @@ EXIT_TERMINATED = 143  # SIGTERM
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 the command or run failed; 2 usage or configuration error; "
     "3 the data is unusable; 4 the pipeline root is in use by another command; "
-    "130 interrupted (Ctrl-C); 143 terminated (SIGTERM).")
+    "130 interrupted (Ctrl-C); 143 terminated (SIGTERM)."
+)
 
 
 class CommandError(click.ClickException):
@@ -31,7 +33,7 @@ class CommandError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = EXIT_FAILED):
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> None:
@@ -42,8 +44,7 @@ def fail(message: str, code: int = EXIT_FAILED) -> None:
 class T2iGroup(click.Group):
     """The `t2i` group: runs a command and turns every way it can fail into one line."""
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
-             **extra):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         # A crash in native code (ML Metadata, the Task Library) still prints the Python

@@ -3,6 +3,7 @@
 
 Compiling imports TFX (docs/STACK.md §6); talking to KFP imports only the kfp SDK.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,6 +25,7 @@ TOKEN_ENV = "T2I_KFP_TOKEN"
 @dataclasses.dataclass(frozen=True)
 class AuthOptions:
     """The authentication options of a KFP command, as given (file paths, not secrets)."""
+
     token_file: Optional[str] = None
     cookies_file: Optional[str] = None
     client_id: Optional[str] = None
@@ -39,15 +41,28 @@ def auth_options(command):
     (AuthOptions). No option takes a secret's value: argv is visible to every user of the
     machine, so tokens come from a file or the environment."""
     options = [
-        click.option("--token-file", type=click.Path(dir_okay=False, exists=True),
-                     help=f"A file holding a bearer token (kfp existing_token); or set {TOKEN_ENV}."),
-        click.option("--cookies-file", type=click.Path(dir_okay=False, exists=True),
-                     help="A file holding the cookie header for a session-authenticated endpoint."),
+        click.option(
+            "--token-file",
+            type=click.Path(dir_okay=False, exists=True),
+            help=f"A file holding a bearer token (kfp existing_token); or set {TOKEN_ENV}.",
+        ),
+        click.option(
+            "--cookies-file",
+            type=click.Path(dir_okay=False, exists=True),
+            help="A file holding the cookie header for a session-authenticated endpoint.",
+        ),
         click.option("--client-id", help="IAP OAuth client id: the kfp SDK obtains the token."),
-        click.option("--sa-token", "sa_token_path", type=click.Path(dir_okay=False),
-                     help="A projected service-account token file (in-cluster style auth)."),
-        click.option("--ssl-ca-cert", type=click.Path(dir_okay=False, exists=True),
-                     help="CA bundle for the endpoint's TLS certificate."),
+        click.option(
+            "--sa-token",
+            "sa_token_path",
+            type=click.Path(dir_okay=False),
+            help="A projected service-account token file (in-cluster style auth).",
+        ),
+        click.option(
+            "--ssl-ca-cert",
+            type=click.Path(dir_okay=False, exists=True),
+            help="CA bundle for the endpoint's TLS certificate.",
+        ),
         click.option("--kube-context", help="kubeconfig context for a port-forwarded endpoint."),
         click.option("--ui-host", help="Base URL of the KFP UI for links [the host]."),
         click.option("--namespace", help="Kubernetes namespace (multi-user Kubeflow)."),
@@ -70,10 +85,17 @@ def connection(host: str, auth: AuthOptions):
 
     token = _read_secret(auth.token_file) if auth.token_file else os.environ.get(TOKEN_ENV) or None
     cookies = _read_secret(auth.cookies_file) if auth.cookies_file else None
-    return Connection(host=host.rstrip("/"), namespace=auth.namespace, token=token,
-                      cookies=cookies, client_id=auth.client_id, ssl_ca_cert=auth.ssl_ca_cert,
-                      kube_context=auth.kube_context, sa_token_path=auth.sa_token_path,
-                      ui_host=auth.ui_host)
+    return Connection(
+        host=host.rstrip("/"),
+        namespace=auth.namespace,
+        token=token,
+        cookies=cookies,
+        client_id=auth.client_id,
+        ssl_ca_cert=auth.ssl_ca_cert,
+        kube_context=auth.kube_context,
+        sa_token_path=auth.sa_token_path,
+        ui_host=auth.ui_host,
+    )
 
 
 def _read_secret(path: str) -> str:
@@ -95,8 +117,11 @@ def compile_for_kubeflow(config, kind, image, out):
 def placeholders(config) -> list[str]:
     """The kubeflow.* storage fields still at the shipped gs://YOUR_BUCKET/... defaults."""
     section = config.kubeflow
-    return [f"kubeflow.{name}" for name in ("pipeline_root", "data_dir", "serving_dir")
-            if "YOUR_BUCKET" in getattr(section, name)]
+    return [
+        f"kubeflow.{name}"
+        for name in ("pipeline_root", "data_dir", "serving_dir")
+        if "YOUR_BUCKET" in getattr(section, name)
+    ]
 
 
 def require_storage(config) -> None:
@@ -104,26 +129,34 @@ def require_storage(config) -> None:
     if missing:
         raise click.UsageError(
             f"{', '.join(missing)} still point at gs://YOUR_BUCKET/...: set them in the config or "
-            "with --set kubeflow.pipeline_root=gs://my-bucket/t2i (and data_dir, serving_dir)")
+            "with --set kubeflow.pipeline_root=gs://my-bucket/t2i (and data_dir, serving_dir)"
+        )
 
 
 def echo_compiled(compiled) -> None:
-    click.echo(f"compiled the {compiled.kind} DAG: {len(compiled.tasks)} tasks, image {compiled.image}, "
-               f"caching {'on' if compiled.enable_cache else 'off'}")
+    click.echo(
+        f"compiled the {compiled.kind} DAG: {len(compiled.tasks)} tasks, image {compiled.image}, "
+        f"caching {'on' if compiled.enable_cache else 'off'}"
+    )
     click.echo(f"  KFP pipeline spec (kfp.Client):   {compiled.yaml_path}")
     click.echo(f"  Vertex PipelineJob (aiplatform):  {compiled.json_path}")
     click.echo(f"  pipeline root: {compiled.pipeline_root}")
     if "/" not in compiled.image.split(":")[0]:
-        click.echo(f"  note: {compiled.image} names no registry; the cluster must be able to pull it "
-                   "(push it and pass --image or set kubeflow.image)")
+        click.echo(
+            f"  note: {compiled.image} names no registry; the cluster must be able to pull it "
+            "(push it and pass --image or set kubeflow.image)"
+        )
 
 
 @click.command("compile")
 @click.option("--pipeline", "kind", type=KINDS, default="full", show_default=True)
 @click.option("--image", help="Container image the components run in [kubeflow.image].")
-@click.option("--out", type=click.Path(dir_okay=False),
-              help="The .yaml (KFP spec) or .json (Vertex job) to write; the other goes next to it "
-                   "[<root>/kubeflow/<name>-<pipeline>.yaml].")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="The .yaml (KFP spec) or .json (Vertex job) to write; the other goes next to it "
+    "[<root>/kubeflow/<name>-<pipeline>.yaml].",
+)
 @config_options
 def compile_command(kind, image, out, config_path, overrides, root):
     """Compile a DAG for Kubeflow Pipelines (.yaml) and Vertex AI (.json); works offline."""
@@ -131,19 +164,27 @@ def compile_command(kind, image, out, config_path, overrides, root):
     compiled = compile_for_kubeflow(config, kind, image, out)
     echo_compiled(compiled)
     if placeholders(config):
-        click.echo(f"  note: {', '.join(placeholders(config))} are still the gs://YOUR_BUCKET "
-                   "placeholders; set them before submitting")
+        click.echo(
+            f"  note: {', '.join(placeholders(config))} are still the gs://YOUR_BUCKET "
+            "placeholders; set them before submitting"
+        )
 
 
 @click.command("submit")
-@click.option("--host", envvar="KF_PIPELINES_ENDPOINT", help="KFP API endpoint [$KF_PIPELINES_ENDPOINT].")
+@click.option(
+    "--host", envvar="KF_PIPELINES_ENDPOINT", help="KFP API endpoint [$KF_PIPELINES_ENDPOINT]."
+)
 @click.option("--experiment", default="t2i-searcher", show_default=True)
 @click.option("--pipeline", "kind", type=KINDS, default="full", show_default=True)
 @click.option("--image", help="Container image the components run in [kubeflow.image].")
 @click.option("--run-name", help="Run name [<name>-<pipeline>-<time>].")
 @click.option("--no-cache", is_flag=True, help="Run every step (overrides the spec's caching).")
-@click.option("--wait", "wait_seconds", type=click.IntRange(min=1),
-              help="Wait up to this many seconds for the run to finish.")
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.IntRange(min=1),
+    help="Wait up to this many seconds for the run to finish.",
+)
 @click.option("--vertex", is_flag=True, help="Submit to Vertex AI Pipelines instead.")
 @click.option("--project", help="Vertex AI: Google Cloud project.")
 @click.option("--region", help="Vertex AI: region, e.g. us-central1.")
@@ -151,8 +192,24 @@ def compile_command(kind, image, out, config_path, overrides, root):
 @click.option("--dry-run", is_flag=True, help="Vertex AI: build the PipelineJob, do not send it.")
 @auth_options
 @config_options
-def submit_command(host, experiment, kind, image, run_name, no_cache, wait_seconds, vertex,
-                   project, region, service_account, dry_run, auth, config_path, overrides, root):
+def submit_command(
+    host,
+    experiment,
+    kind,
+    image,
+    run_name,
+    no_cache,
+    wait_seconds,
+    vertex,
+    project,
+    region,
+    service_account,
+    dry_run,
+    auth,
+    config_path,
+    overrides,
+    root,
+):
     """Compile and submit a run to Kubeflow Pipelines (--host) or Vertex AI (--vertex)."""
     from t2i.kubeflow import client as kfp
     from t2i.kubeflow.errors import KubeflowError
@@ -197,12 +254,16 @@ def _submit_vertex(compiled, project, region, service_account, dry_run, caching)
         from google.auth.credentials import AnonymousCredentials
 
         credentials = AnonymousCredentials()
-    job = vertex.vertex_job(compiled, project, region, enable_caching=caching, credentials=credentials)
+    job = vertex.vertex_job(
+        compiled, project, region, enable_caching=caching, credentials=credentials
+    )
     if dry_run:
         resource = job._gca_resource
-        click.echo(f"Vertex AI PipelineJob {job.job_id} (not sent): project {project}, region {region}, "
-                   f"{len(resource.pipeline_spec['root']['dag']['tasks'])} tasks, "
-                   f"pipeline root {resource.runtime_config.gcs_output_directory}")
+        click.echo(
+            f"Vertex AI PipelineJob {job.job_id} (not sent): project {project}, region {region}, "
+            f"{len(resource.pipeline_spec['root']['dag']['tasks'])} tasks, "
+            f"pipeline root {resource.runtime_config.gcs_output_directory}"
+        )
         return
     link = vertex.submit_vertex(job, service_account)
     click.echo(f"submitted Vertex AI PipelineJob {job.resource_name}")

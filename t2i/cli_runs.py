@@ -3,6 +3,7 @@
 
 The inspection commands import only ml_metadata (~0.2 s): no TensorFlow, no TFX.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,15 @@ import sys
 
 import click
 
-from t2i.cli_errors import EXIT_BUSY, EXIT_CODES_HELP, EXIT_DATA, EXIT_OK, EXIT_USAGE, CommandError
+from t2i.cli_errors import (
+    EXIT_BUSY,
+    EXIT_CODES_HELP,
+    EXIT_DATA,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+)
 from t2i.paths import DEFAULT_ROOT
 
 CONFIG_HELP = "A YAML/TOML config file (see README: Configuration)."
@@ -18,9 +27,15 @@ SET_HELP = "Override one config field, e.g. --set trainer.epochs=5 (repeatable).
 
 
 def config_options(command):
-    command = click.option("--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP)(command)
-    command = click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE", help=SET_HELP)(command)
-    command = click.option("--root", help=f"Pipeline root, metadata store and outputs [{DEFAULT_ROOT}].")(command)
+    command = click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False), help=CONFIG_HELP
+    )(command)
+    command = click.option(
+        "--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE", help=SET_HELP
+    )(command)
+    command = click.option(
+        "--root", help=f"Pipeline root, metadata store and outputs [{DEFAULT_ROOT}]."
+    )(command)
     return command
 
 
@@ -71,9 +86,24 @@ DATA_COMPONENTS = ("CocoExampleGen", "DataGate")
 
 
 @click.command("run", epilog=EXIT_CODES_HELP)
-@click.option("--data", type=click.Path(), help="The collection: a COCO root, a generic COCO-format folder or a folder of span-<N>/.")
-@click.option("--beam-arg", "beam_args", multiple=True, help="A Beam pipeline arg, e.g. --beam-arg=--direct_num_workers=2 (repeatable).")
-@click.option("--pipeline", "pipeline_kind", type=click.Choice(["full", "rebuild"]), default="full", show_default=True)
+@click.option(
+    "--data",
+    type=click.Path(),
+    help="The collection: a COCO root, a generic COCO-format folder or a folder of span-<N>/.",
+)
+@click.option(
+    "--beam-arg",
+    "beam_args",
+    multiple=True,
+    help="A Beam pipeline arg, e.g. --beam-arg=--direct_num_workers=2 (repeatable).",
+)
+@click.option(
+    "--pipeline",
+    "pipeline_kind",
+    type=click.Choice(["full", "rebuild"]),
+    default="full",
+    show_default=True,
+)
 @click.option("--wait", is_flag=True, help=WAIT_HELP)
 @config_options
 def run_command(data, beam_args, pipeline_kind, wait, config_path, overrides, root):
@@ -85,7 +115,13 @@ def run_command(data, beam_args, pipeline_kind, wait, config_path, overrides, ro
 
 
 @click.command("demo")
-@click.option("--images", "num_images", default=2000, show_default=True, help="Sample images to generate if absent.")
+@click.option(
+    "--images",
+    "num_images",
+    default=2000,
+    show_default=True,
+    help="Sample images to generate if absent.",
+)
 @click.option("--wait", is_flag=True, help=WAIT_HELP)
 @config_options
 def demo_command(num_images, wait, config_path, overrides, root):
@@ -97,8 +133,15 @@ def demo_command(num_images, wait, config_path, overrides, root):
 
 
 def store_options(command):
-    command = click.option("--root", default=DEFAULT_ROOT, show_default=True, help="Local pipeline root holding metadata.sqlite.")(command)
-    command = click.option("--mlmd-host", help="A remote ML Metadata gRPC service instead of the local store.")(command)
+    command = click.option(
+        "--root",
+        default=DEFAULT_ROOT,
+        show_default=True,
+        help="Local pipeline root holding metadata.sqlite.",
+    )(command)
+    command = click.option(
+        "--mlmd-host", help="A remote ML Metadata gRPC service instead of the local store."
+    )(command)
     command = click.option("--mlmd-port", type=int, default=8080, show_default=True)(command)
     return command
 
@@ -142,16 +185,23 @@ def runs_command(root, mlmd_host, mlmd_port, pipeline_name, as_json):
     if not rows:
         click.echo("no runs recorded")
         return
-    click.echo(f"{'run':<22} {'started':<19}  {'state':<9}{'duration':>10}  "
-               f"{'components':<20}  pushed")
+    click.echo(
+        f"{'run':<22} {'started':<19}  {'state':<9}{'duration':>10}  {'components':<20}  pushed"
+    )
     for row in rows:
         components = f"{row['components']} ({row['cached']} cached)"
         pushed = f"v{row['pushed_version']}" if row["pushed_version"] else "-"
-        idle = (f"  (the last of {row['idle_ticks']} scheduled ticks with nothing new)"
-                if row["idle_ticks"] > 1 else "  (a scheduled tick with nothing new)"
-                if row["idle_ticks"] else "")
-        click.echo(f"{row['run']:<22} {row['started']:<19}  {row['state']:<9}"
-                   f"{row['seconds']:>8.1f} s  {components:<20}  {pushed}{idle}")
+        idle = (
+            f"  (the last of {row['idle_ticks']} scheduled ticks with nothing new)"
+            if row["idle_ticks"] > 1
+            else "  (a scheduled tick with nothing new)"
+            if row["idle_ticks"]
+            else ""
+        )
+        click.echo(
+            f"{row['run']:<22} {row['started']:<19}  {row['state']:<9}"
+            f"{row['seconds']:>8.1f} s  {components:<20}  {pushed}{idle}"
+        )
 
 
 def _mark_abandoned(rows: list[dict], store, root: str) -> None:
@@ -161,16 +211,21 @@ def _mark_abandoned(rows: list[dict], store, root: str) -> None:
     for row in rows:
         properties = mlmd.run_context(store, row["run"]).custom_properties
         row["state"] = run_control.shown_state(
-            row["state"], row["run"], active if held else None,
+            row["state"],
+            row["run"],
+            active if held else None,
             finished=local_runner.CONFIG_PROPERTY in properties,
-            interrupted=run_control.INTERRUPTED_PROPERTY in properties)
+            interrupted=run_control.INTERRUPTED_PROPERTY in properties,
+        )
 
 
 @click.command("artifacts")
 @store_options
-@click.option("--type", "type_name",
-              help="Searcher, Model, Embeddings, Examples, TextEncoder, PushedModel, ... "
-                   "(any case).")
+@click.option(
+    "--type",
+    "type_name",
+    help="Searcher, Model, Embeddings, Examples, TextEncoder, PushedModel, ... (any case).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def artifacts_command(root, mlmd_host, mlmd_port, type_name, as_json):
     """Artifact versions with their key figures and URIs. #N is the artifact id (what
@@ -187,14 +242,24 @@ def artifacts_command(root, mlmd_host, mlmd_port, type_name, as_json):
         return
     for row in rows:
         figures = ", ".join(f"{k}={v}" for k, v in row["figures"].items())
-        click.echo(f"#{row['id']:<5} {row['type']:<22} {row['created']}  {figures}\n       {row['uri']}")
+        click.echo(
+            f"#{row['id']:<5} {row['type']:<22} {row['created']}  {figures}\n       {row['uri']}"
+        )
 
 
 @click.command("lineage")
 @click.argument("target")
 @store_options
-@click.option("--downstream", is_flag=True, help="What was made from the target, instead of what made it.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot", "png", "html"]), default="text", show_default=True)
+@click.option(
+    "--downstream", is_flag=True, help="What was made from the target, instead of what made it."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "dot", "png", "html"]),
+    default="text",
+    show_default=True,
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to a file (required for png).")
 def lineage_command(target, root, mlmd_host, mlmd_port, downstream, fmt, out):
     """Provenance of TARGET: an artifact id, a version (v3), `latest`, or a run id."""
@@ -249,12 +314,18 @@ def diff_command(version_a, version_b, root, mlmd_host, mlmd_port, as_json):
 
     store = open_store(root, mlmd_host, mlmd_port)
     try:
-        diff = lineage_diff.diff_versions(store, lineage_diff.version_spec(store, version_a),
-                                          lineage_diff.version_spec(store, version_b))
+        diff = lineage_diff.diff_versions(
+            store,
+            lineage_diff.version_spec(store, version_a),
+            lineage_diff.version_spec(store, version_b),
+        )
     except LineageError as e:
         raise CommandError(str(e)) from None
-    click.echo(json.dumps(lineage_diff.to_json(diff), indent=2) if as_json
-               else lineage_diff.format_diff(diff))
+    click.echo(
+        json.dumps(lineage_diff.to_json(diff), indent=2)
+        if as_json
+        else lineage_diff.format_diff(diff)
+    )
 
 
 def _latest_run(store) -> str:
@@ -266,5 +337,12 @@ def _latest_run(store) -> str:
     return runs[-1].name
 
 
-COMMANDS = (run_command, demo_command, report_command, runs_command, artifacts_command,
-            lineage_command, diff_command)
+COMMANDS = (
+    run_command,
+    demo_command,
+    report_command,
+    runs_command,
+    artifacts_command,
+    lineage_command,
+    diff_command,
+)

@@ -6,6 +6,7 @@ manage the existing ones (--list, --disable, --delete), or schedule locally (--l
 --print-crontab, --once). A local tick that finds another rebuild running imports neither
 TensorFlow nor TFX.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -30,9 +31,15 @@ from t2i.cli_runs import config_options, load
 
 
 @click.command("schedule")
-@click.option("--cron", "cron_text", metavar="EXPR",
-              help='5 fields as in crontab ("0 3 * * *") or KFP\'s 6 with seconds first.')
-@click.option("--host", envvar="KF_PIPELINES_ENDPOINT", help="KFP API endpoint [$KF_PIPELINES_ENDPOINT].")
+@click.option(
+    "--cron",
+    "cron_text",
+    metavar="EXPR",
+    help='5 fields as in crontab ("0 3 * * *") or KFP\'s 6 with seconds first.',
+)
+@click.option(
+    "--host", envvar="KF_PIPELINES_ENDPOINT", help="KFP API endpoint [$KF_PIPELINES_ENDPOINT]."
+)
 @click.option("--pipeline", "kind", type=KINDS, default="rebuild", show_default=True)
 @click.option("--experiment", default="t2i-searcher", show_default=True)
 @click.option("--name", help="Recurring run name [<name>-<pipeline>].")
@@ -40,19 +47,50 @@ from t2i.cli_runs import config_options, load
 @click.option("--list", "list_runs", is_flag=True, help="List the recurring runs.")
 @click.option("--disable", "disable_id", metavar="ID", help="Disable a recurring run.")
 @click.option("--delete", "delete_id", metavar="ID", help="Delete a recurring run.")
-@click.option("--local", is_flag=True, help="Run the rebuild DAG locally at each tick, in the foreground.")
-@click.option("--print-crontab", is_flag=True, help="Local: print the equivalent crontab line instead.")
-@click.option("--once", is_flag=True, help="Local: one rebuild now, under the lock (what the crontab line runs).")
+@click.option(
+    "--local", is_flag=True, help="Run the rebuild DAG locally at each tick, in the foreground."
+)
+@click.option(
+    "--print-crontab", is_flag=True, help="Local: print the equivalent crontab line instead."
+)
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Local: one rebuild now, under the lock (what the crontab line runs).",
+)
 @click.option("--ticks", type=click.IntRange(min=1), help="Local: stop after this many ticks.")
 @auth_options
 @config_options
-def schedule_command(cron_text, host, kind, experiment, name, image, list_runs, disable_id,
-                     delete_id, local, print_crontab, once, ticks, auth, config_path, overrides,
-                     root):
+def schedule_command(
+    cron_text,
+    host,
+    kind,
+    experiment,
+    name,
+    image,
+    list_runs,
+    disable_id,
+    delete_id,
+    local,
+    print_crontab,
+    once,
+    ticks,
+    auth,
+    config_path,
+    overrides,
+    root,
+):
     """Scheduled rebuilds: a KFP recurring run (--host), or locally (--local)."""
     cron = _parse_cron(cron_text)
-    manage = [flag for flag, value in (("--list", list_runs), ("--disable", disable_id),
-                                       ("--delete", delete_id)) if value]
+    manage = [
+        flag
+        for flag, value in (
+            ("--list", list_runs),
+            ("--disable", disable_id),
+            ("--delete", delete_id),
+        )
+        if value
+    ]
     if local or print_crontab or once:
         if host or manage:
             raise click.UsageError("--local does not take --host, --list, --disable or --delete")
@@ -88,16 +126,22 @@ def _parse_cron(cron_text: Optional[str]):
 
 def _echo_cron(cron) -> None:
     click.echo(f"schedule: {cron.words}")
-    converted = (f' (from the 5-field "{cron.source.strip()}": KFP\'s cron has seconds first)'
-                 if len(cron.source.split()) == 5 else "")
+    converted = (
+        f' (from the 5-field "{cron.source.strip()}": KFP\'s cron has seconds first)'
+        if len(cron.source.split()) == 5
+        else ""
+    )
     click.echo(f'  KFP cron "{cron.kfp}"{converted}')
     nexts = cron.next_times(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None), 3)
-    click.echo("  next (UTC, the usual controller time zone): "
-               + ", ".join(t.strftime("%Y-%m-%d %H:%M:%S") for t in nexts))
+    click.echo(
+        "  next (UTC, the usual controller time zone): "
+        + ", ".join(t.strftime("%Y-%m-%d %H:%M:%S") for t in nexts)
+    )
 
 
-def _schedule_kfp(host: str, auth: AuthOptions, cron, kind, experiment, name, image,
-                  config) -> None:
+def _schedule_kfp(
+    host: str, auth: AuthOptions, cron, kind, experiment, name, image, config
+) -> None:
     from t2i.kubeflow.client import connect
     from t2i.kubeflow.recurring import create_recurring_run
 
@@ -106,15 +150,21 @@ def _schedule_kfp(host: str, auth: AuthOptions, cron, kind, experiment, name, im
     client = connect(kfp_connection)  # fail on a bad host before compiling for 20 s
     compiled = compile_for_kubeflow(config, kind, image, None)
     echo_compiled(compiled)
-    created = create_recurring_run(kfp_connection, compiled, cron, experiment, name,
-                                   client=client)
-    click.echo(f'created recurring run {created.recurring_run_id} "{created.name}" in experiment '
-               f"{experiment}: at most {created.max_concurrency} run at a time, no catch-up")
+    created = create_recurring_run(kfp_connection, compiled, cron, experiment, name, client=client)
+    click.echo(
+        f'created recurring run {created.recurring_run_id} "{created.name}" in experiment '
+        f"{experiment}: at most {created.max_concurrency} run at a time, no catch-up"
+    )
     click.echo(f"  {created.link}")
 
 
-def _manage_kfp(host: str, auth: AuthOptions, list_runs: bool, disable_id: Optional[str],
-                delete_id: Optional[str]) -> None:
+def _manage_kfp(
+    host: str,
+    auth: AuthOptions,
+    list_runs: bool,
+    disable_id: Optional[str],
+    delete_id: Optional[str],
+) -> None:
     from t2i.kubeflow import recurring
 
     kfp_connection = connection(host, auth)
@@ -124,7 +174,7 @@ def _manage_kfp(host: str, auth: AuthOptions, list_runs: bool, disable_id: Optio
             click.echo("no recurring runs")
         for row in rows:
             state = "enabled " if row.enabled else "disabled"
-            click.echo(f"{row.recurring_run_id}  {state}  {row.name}  \"{row.cron}\"  {row.words}")
+            click.echo(f'{row.recurring_run_id}  {state}  {row.name}  "{row.cron}"  {row.words}')
     elif disable_id:
         recurring.disable_recurring_run(kfp_connection, disable_id)
         click.echo(f"disabled recurring run {disable_id}")
@@ -158,6 +208,7 @@ def _schedule_local(cron, print_crontab, once, ticks, config_path, overrides, ro
         raise click.UsageError("--local needs --cron (or --once for a single rebuild now)")
     os.makedirs(paths.logs_dir, exist_ok=True)
     with open(log_file, "a", buffering=1) as log_stream:
+
         def log(line: str) -> None:
             click.echo(line)
             log_stream.write(line + "\n")

@@ -4,6 +4,7 @@ Sections mirror the DAG. `load_config(path, overrides)` is the only way a run ge
 config; `config.to_dict()` is what each run records (run directory and ML Metadata).
 Overrides are `section.field=value` strings; values are parsed to the field's type.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -104,8 +105,11 @@ SECTION_RULES: dict[str, typing.Callable[[Any], list[str]]] = {
 def validate(config: Config) -> None:
     """Every rule on the config's values, checked in one pass before the DAG is built and
     before TFX is imported (load_config calls it): one ConfigError lists every problem."""
-    problems = [problem for section, rules in SECTION_RULES.items()
-                for problem in rules(getattr(config, section))]
+    problems = [
+        problem
+        for section, rules in SECTION_RULES.items()
+        for problem in rules(getattr(config, section))
+    ]
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems))
 
@@ -137,8 +141,9 @@ def read_config_file(path: str) -> dict[str, Any]:
 
 def apply_mapping(config: Config, data: dict[str, Any], source: str) -> None:
     for section_name, values in data.items():
-        apply_values(_section(config, section_name, source), values, section=section_name,
-                     source=source)
+        apply_values(
+            _section(config, section_name, source), values, section=section_name, source=source
+        )
 
 
 def set_value(config: Config, dotted_key: str, value: Any, source: str) -> None:

@@ -8,9 +8,11 @@ CocoExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> DataGa
   -> TextEncoderExporter (after the evaluator), and for a blessed model: ImageEmbedder -> SearcherBuilder
   -> SearcherValidator -> Pusher (pushes only a blessed searcher)
 """
+
 from __future__ import annotations
 
 import dataclasses
+import os
 
 # The classes `tfx.v1` re-exports, from the modules that define them: importing `tfx.v1`
 # also imports its Google Cloud extensions and google-cloud-aiplatform, about 8 s that every
@@ -48,8 +50,9 @@ from t2i.run_environment import RunEnvironment
 TRAINER_RUN_FN = "components.trainer.module_file.run_fn"
 
 
-def _ingestion(config: Config, env: RunEnvironment, index_only: bool = False,
-               spans: str | None = None) -> list:
+def _ingestion(
+    config: Config, env: RunEnvironment, index_only: bool = False, spans: str | None = None
+) -> list:
     data = dataclasses.replace(config.data, data_dir=env.data_dir, spans=spans or config.data.spans)
     example_gen = CocoExampleGen.from_config(data)
     return [example_gen, *_validation(env, example_gen.outputs["examples"], index_only)]
@@ -64,7 +67,8 @@ def _validation(env: RunEnvironment, examples, index_only: bool = False) -> list
     # A curated schema, not one inferred from the very data it should check.
     schema_gen = ImportSchemaGen(schema_file=env.schema_file)
     example_validator = ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
     return [statistics_gen, schema_gen, example_validator, data_gate]
 
@@ -77,18 +81,18 @@ def _latest_blessed_model() -> Resolver:
     ).with_id("LatestBlessedModel")
 
 
-def _training(config: Config, examples, data_gate, kubeflow: bool) -> list:
+def _training(config: Config, env: RunEnvironment, examples, data_gate) -> list:
     custom_config = {
         **dataclasses.asdict(config.trainer),
         # run_fn is referenced by name, so TFX hashes no module file: the code version
         # in the config is what makes the cache notice a trainer change.
         "code_version": trainer_code_version(),
     }
+    kubeflow = env.kubeflow
     if not config.trainer.feature_cache_dir and not kubeflow:
         # Frozen backbones' features, reused by later runs on the same data (a changed
         # head setting retrains in seconds); local runs only: the cache writes files.
-        custom_config["feature_cache_dir"] = os.path.join(
-            Paths.from_config(config).pipeline_root, "feature_cache")
+        custom_config["feature_cache_dir"] = os.path.join(env.pipeline_root, "feature_cache")
     trainer = Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=examples,
@@ -97,34 +101,54 @@ def _training(config: Config, examples, data_gate, kubeflow: bool) -> list:
         custom_config=custom_config,
     )
     trainer.add_upstream_node(data_gate)
-    model_resolver = (_latest_blessed_model() if kubeflow
-                      else baseline_model_resolver(trainer.outputs["model"]))
+    model_resolver = (
+        _latest_blessed_model() if kubeflow else baseline_model_resolver(trainer.outputs["model"])
+    )
     evaluator = RetrievalEvaluator.from_config(
-        config.evaluator, examples=examples, model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"])
+        config.evaluator,
+        examples=examples,
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+    )
     return [trainer, model_resolver, evaluator]
 
 
-def _searcher(config: Config, env: RunEnvironment, examples, model, previous_embeddings=None,
-              exporter: TextEncoderExporter | None = None, previous_searcher=None) -> list:
+def _searcher(
+    config: Config,
+    env: RunEnvironment,
+    examples,
+    model,
+    previous_embeddings=None,
+    exporter: TextEncoderExporter | None = None,
+    previous_searcher=None,
+) -> list:
     # The model's blessing gates this branch through a Cond, not as an input: the evaluator
     # re-runs on every run (its baseline is resolved at run time), and a blessing input
     # would make every step below miss the cache even when nothing changed.
-    embedder = ImageEmbedder.from_config(config.embedder, examples=examples, model=model,
-                                         previous_embeddings=previous_embeddings)
+    embedder = ImageEmbedder.from_config(
+        config.embedder, examples=examples, model=model, previous_embeddings=previous_embeddings
+    )
     exporter = exporter or TextEncoderExporter.from_config(config.exporter, model=model)
     # Train-split captions tune the index on real queries, disjoint from the validator's.
     builder = SearcherBuilder.from_config(
-        config.searcher, embeddings=embedder.outputs["embeddings"],
-        text_encoder=exporter.outputs["text_encoder"], examples=examples,
-        previous_searcher=previous_searcher)
+        config.searcher,
+        embeddings=embedder.outputs["embeddings"],
+        text_encoder=exporter.outputs["text_encoder"],
+        examples=examples,
+        previous_searcher=previous_searcher,
+    )
     validator = SearcherValidator.from_config(
-        config.validator, searcher=builder.outputs["searcher"],
-        embeddings=embedder.outputs["embeddings"], text_encoder=exporter.outputs["text_encoder"],
-        examples=examples)
-    pusher = SearcherPusher(searcher=builder.outputs["searcher"],
-                            searcher_blessing=validator.outputs["blessing"],
-                            serving_dir=env.serving_dir)
+        config.validator,
+        searcher=builder.outputs["searcher"],
+        embeddings=embedder.outputs["embeddings"],
+        text_encoder=exporter.outputs["text_encoder"],
+        examples=examples,
+    )
+    pusher = SearcherPusher(
+        searcher=builder.outputs["searcher"],
+        searcher_blessing=validator.outputs["blessing"],
+        serving_dir=env.serving_dir,
+    )
     return [embedder, exporter, builder, validator, pusher]
 
 
@@ -134,7 +158,7 @@ def create_pipeline(config: Config, env: RunEnvironment) -> Pipeline:
     ingestion = _ingestion(config, env)
     example_gen, data_gate = ingestion[0], ingestion[-1]
     examples = example_gen.outputs["examples"]
-    training = _training(config, examples, data_gate, env.kubeflow)
+    training = _training(config, env, examples, data_gate)
     trainer, evaluator = training[0], training[-1]
     blessing = evaluator.outputs["blessing"]
     model = trainer.outputs["model"]
@@ -192,12 +216,28 @@ def create_rebuild_pipeline(config: Config, env: RunEnvironment) -> Pipeline:
     exporter = TextEncoderExporter.from_config(config.exporter, model=model)
     with Cond(newest_span > previous.future()[0].custom_property(formats.MAX_SPAN_PROPERTY)):
         validation = _validation(env, examples, index_only=True)
-        searcher = _searcher(config, env, examples, model, previous_embeddings=previous,
-                             exporter=exporter,
-                             previous_searcher=searcher_resolver.outputs["searcher"])
+        searcher = _searcher(
+            config,
+            env,
+            examples,
+            model,
+            previous_embeddings=previous,
+            exporter=exporter,
+            previous_searcher=searcher_resolver.outputs["searcher"],
+        )
     searcher[0].add_upstream_node(validation[-1])
-    return _pipeline(config, env, [embeddings_resolver, searcher_resolver, example_gen,
-                                   *validation, model_resolver, *searcher])
+    return _pipeline(
+        config,
+        env,
+        [
+            embeddings_resolver,
+            searcher_resolver,
+            example_gen,
+            *validation,
+            model_resolver,
+            *searcher,
+        ],
+    )
 
 
 def _pipeline(config: Config, env: RunEnvironment, components: list) -> Pipeline:

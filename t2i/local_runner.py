@@ -4,6 +4,7 @@ Thin on purpose: compile, give the run a known id (so its log and report are nam
 front), run under captured output with one progress line per component, then read what
 happened back from ML Metadata. The effective config is recorded on the run's context.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -51,8 +52,13 @@ def new_run_id(root: str) -> str:
     return run_id
 
 
-def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None = None,
-                 terminal: IO[str] | None = None) -> RunResult:
+def run_pipeline(
+    tfx_pipeline,
+    root: str,
+    config_json: str,
+    run_id: str | None = None,
+    terminal: IO[str] | None = None,
+) -> RunResult:
     """Runs `tfx_pipeline` (whose metadata config points under `root`); never raises for a
     component failure: the result says which component failed and why. Progress lines go
     to `terminal` (default: the real stdout, whatever the capture does to descriptors)."""
@@ -67,7 +73,8 @@ def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None =
     # LocalDagRunner would substitute now().isoformat(); substituting first makes the id
     # ours, so the log file, report and summary can be named before the run starts.
     runtime_parameter_utils.substitute_runtime_parameter(
-        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+    )
     with captured_output(log_path, terminal) as terminal:
         printer = ProgressPrinter(terminal, total=len(ir.nodes))
         root_logger = logging.getLogger()
@@ -95,10 +102,21 @@ def run_pipeline(tfx_pipeline, root: str, config_json: str, run_id: str | None =
 
 def _write_timings(root: str, result: RunResult) -> None:
     """Per-component status, wall time and peak memory, for benchmarks and reports."""
-    rows = [{"component": c.node_id, "status": c.status, "seconds": round(c.seconds, 2),
-             "peak_rss_mb": round(c.peak_rss_mb, 1)} for c in result.components]
+    rows = [
+        {
+            "component": c.node_id,
+            "status": c.status,
+            "seconds": round(c.seconds, 2),
+            "peak_rss_mb": round(c.peak_rss_mb, 1),
+        }
+        for c in result.components
+    ]
     with open(timings_path(root, result.run_id), "w") as f:
-        json.dump({"run_id": result.run_id, "succeeded": result.succeeded, "components": rows}, f, indent=2)
+        json.dump(
+            {"run_id": result.run_id, "succeeded": result.succeeded, "components": rows},
+            f,
+            indent=2,
+        )
 
 
 def timings_path(root: str, run_id: str) -> str:

@@ -4,6 +4,7 @@ One module for every command that inspects runs (summary, runs, artifacts, linea
 so the same code serves `runs/metadata.sqlite` and Kubeflow's metadata service. Imports
 only ml_metadata (~0.2 s), never TensorFlow.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,12 +25,16 @@ class StoreError(LookupError):
     pass
 
 
-def sqlite_connection_config(root: str, readonly: bool = False) -> metadata_store_pb2.ConnectionConfig:
+def sqlite_connection_config(
+    root: str, readonly: bool = False
+) -> metadata_store_pb2.ConnectionConfig:
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = Paths.of(root).metadata_file
     config.sqlite.connection_mode = (
-        metadata_store_pb2.SqliteMetadataSourceConfig.READONLY if readonly
-        else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
+        metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+        if readonly
+        else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    )
     return config
 
 
@@ -47,15 +52,20 @@ def _remote(host: str, port: int) -> metadata_store.MetadataStore:
     return store
 
 
-def connect(root: str | None = None, host: str | None = None, port: int | None = None,
-            ) -> metadata_store.MetadataStore:
+def connect(
+    root: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+) -> metadata_store.MetadataStore:
     """The local store under `root` (read-only), or the gRPC service at host:port."""
     if host:
         return _remote(host, port or 8080)
     path = Paths.of(root or DEFAULT_ROOT).metadata_file
     if not os.path.exists(path):
         raise StoreError(f"{path}: no metadata store yet (run `t2i run` first, or pass --root)")
-    return metadata_store.MetadataStore(sqlite_connection_config(root or DEFAULT_ROOT, readonly=True))
+    return metadata_store.MetadataStore(
+        sqlite_connection_config(root or DEFAULT_ROOT, readonly=True)
+    )
 
 
 @dataclass
@@ -72,8 +82,10 @@ class NodeExecution:
     @property
     def seconds(self) -> float:
         execution = self.execution
-        return max(0.0, (execution.last_update_time_since_epoch
-                         - execution.create_time_since_epoch) / 1000.0)
+        return max(
+            0.0,
+            (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0,
+        )
 
 
 def run_context(store: metadata_store.MetadataStore, run_id: str) -> metadata_store_pb2.Context:
@@ -90,19 +102,26 @@ def run_executions(store: metadata_store.MetadataStore, run_id: str) -> list[Nod
     return [with_artifacts(store, execution) for execution in executions]
 
 
-def with_artifacts(store: metadata_store.MetadataStore,
-                   execution: metadata_store_pb2.Execution) -> NodeExecution:
+def with_artifacts(
+    store: metadata_store.MetadataStore, execution: metadata_store_pb2.Execution
+) -> NodeExecution:
     events = store.get_events_by_execution_ids([execution.id])
-    artifacts = {a.id: a for a in store.get_artifacts_by_id(sorted({e.artifact_id for e in events}))}
+    artifacts = {
+        a.id: a for a in store.get_artifacts_by_id(sorted({e.artifact_id for e in events}))
+    }
     inputs: dict[str, list] = {}
     outputs: dict[str, list] = {}
     for event in events:
         key = event.path.steps[0].key if event.path.steps else "?"
-        is_output = event.type in (metadata_store_pb2.Event.OUTPUT,
-                                   metadata_store_pb2.Event.DECLARED_OUTPUT,
-                                   metadata_store_pb2.Event.PENDING_OUTPUT)
+        is_output = event.type in (
+            metadata_store_pb2.Event.OUTPUT,
+            metadata_store_pb2.Event.DECLARED_OUTPUT,
+            metadata_store_pb2.Event.PENDING_OUTPUT,
+        )
         if event.artifact_id in artifacts:
-            (outputs if is_output else inputs).setdefault(key, []).append(artifacts[event.artifact_id])
+            (outputs if is_output else inputs).setdefault(key, []).append(
+                artifacts[event.artifact_id]
+            )
     return NodeExecution(node_id_of(store, execution), execution, inputs, outputs)
 
 
@@ -113,13 +132,17 @@ def node_id_of(store: metadata_store.MetadataStore, execution: metadata_store_pb
     return execution.type or str(execution.id)
 
 
-def _context_type_name(store: metadata_store.MetadataStore, context: metadata_store_pb2.Context) -> str:
+def _context_type_name(
+    store: metadata_store.MetadataStore, context: metadata_store_pb2.Context
+) -> str:
     types = store.get_context_types_by_id([context.type_id])
     return types[0].name if types else ""
 
 
-def pipeline_runs(store: metadata_store.MetadataStore, pipeline_name: str | None = None,
-                  ) -> list[metadata_store_pb2.Context]:
+def pipeline_runs(
+    store: metadata_store.MetadataStore,
+    pipeline_name: str | None = None,
+) -> list[metadata_store_pb2.Context]:
     """pipeline_run contexts, oldest first, optionally only those of one pipeline."""
     runs = store.get_contexts_by_type(RUN_CONTEXT)
     if pipeline_name:
@@ -134,8 +157,9 @@ def pipeline_runs(store: metadata_store.MetadataStore, pipeline_name: str | None
     return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id))
 
 
-def _run_belongs_to(store: metadata_store.MetadataStore, run: metadata_store_pb2.Context,
-                    pipeline_context_id: int) -> bool:
+def _run_belongs_to(
+    store: metadata_store.MetadataStore, run: metadata_store_pb2.Context, pipeline_context_id: int
+) -> bool:
     executions = store.get_executions_by_context(run.id)
     if not executions:
         return False
@@ -154,4 +178,6 @@ def property_value(value: metadata_store_pb2.Value):
 
 def custom_properties(node: metadata_store_pb2.Artifact | metadata_store_pb2.Execution) -> dict:
     """By key: a proto map's order differs between the local store and the gRPC client."""
-    return {key: property_value(node.custom_properties[key]) for key in sorted(node.custom_properties)}
+    return {
+        key: property_value(node.custom_properties[key]) for key in sorted(node.custom_properties)
+    }

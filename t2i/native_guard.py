@@ -7,6 +7,7 @@ process that has `faulthandler` writing the Python stack to a file; the parent (
 imported nothing native) turns a death by signal into one line saying what was being done
 and where the stack is. The parent costs one interpreter start (~0.2 s).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,12 @@ def run_guarded(what: str) -> None:
     module = click.get_current_context().find_root().command.callback.__module__
     if module == "__main__":
         module = "t2i.cli"
-    command = [sys.executable, "-c", f"from {module} import main; main(prog_name='t2i')",
-               *sys.argv[1:]]
+    command = [
+        sys.executable,
+        "-c",
+        f"from {module} import main; main(prog_name='t2i')",
+        *sys.argv[1:],
+    ]
     try:
         code = subprocess.call(command, env={**os.environ, CRASH_FILE_ENV: crash_file})
     except KeyboardInterrupt:  # the child got the Ctrl-C too and has said so
@@ -46,9 +51,11 @@ def run_guarded(what: str) -> None:
         sys.exit(code)
     name = signal.Signals(-code).name
     stack = _last_frames(crash_file)
-    click.echo(f"error: crashed with {name} in native code while {what}. This is a bug; "
-               f"the Python stack is in {crash_file}" + (f":\n{stack}" if stack else ""),
-               err=True)
+    click.echo(
+        f"error: crashed with {name} in native code while {what}. This is a bug; "
+        f"the Python stack is in {crash_file}" + (f":\n{stack}" if stack else ""),
+        err=True,
+    )
     sys.exit(128 - code)
 
 

@@ -9,6 +9,7 @@ report, the scheduler's lock and log, the inspection commands, the search defaul
   logs/<run id>.log, .timings.json, .config.json, schedule.log
   reports/<run id>.html
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,16 +36,21 @@ class Paths:
     metadata_file: str
 
     @classmethod
-    def of(cls, root: str = DEFAULT_ROOT, pipeline_name: str = "t2i-searcher",
-           serving_dir: str = "") -> "Paths":
+    def of(
+        cls, root: str = DEFAULT_ROOT, pipeline_name: str = "t2i-searcher", serving_dir: str = ""
+    ) -> "Paths":
         """Absolute paths under `root` (URIs such as gs://... are kept as they are)."""
         root = absolute(root or DEFAULT_ROOT)
         pipeline_root = _join(root, "pipelines", pipeline_name)
-        return cls(root=root, pipeline_root=pipeline_root,
-                   serving_dir=absolute(serving_dir or _join(root, SERVING_DIR)),
-                   logs_dir=_join(root, LOG_DIR), reports_dir=_join(root, REPORT_DIR),
-                   lock_file=_join(root, LOCK_FILE),
-                   metadata_file=_join(root, METADATA_FILE))
+        return cls(
+            root=root,
+            pipeline_root=pipeline_root,
+            serving_dir=absolute(serving_dir or _join(root, SERVING_DIR)),
+            logs_dir=_join(root, LOG_DIR),
+            reports_dir=_join(root, REPORT_DIR),
+            lock_file=_join(root, LOCK_FILE),
+            metadata_file=_join(root, METADATA_FILE),
+        )
 
     @classmethod
     def from_config(cls, config) -> "Paths":

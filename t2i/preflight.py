@@ -3,6 +3,7 @@ value's range (the one validation, t2i/configs.py), the data folder and the pipe
 A problem here costs a second and leaves nothing behind, where the same problem found by a
 component costs the TFX import, maybe a training, and a failed run in the history.
 """
+
 from __future__ import annotations
 
 import glob
@@ -44,7 +45,8 @@ def check_data_dir(data_dir: str, annotations_file: str = "") -> None:
     if not any(glob.glob(os.path.join(glob.escape(root), pattern)) for root in roots):
         raise DataDirError(
             f"--data {data_dir}: no annotations file ({pattern}, at the top or in span-<N>/ "
-            "folders); is this a COCO captions collection?")
+            "folders); is this a COCO captions collection?"
+        )
 
 
 def check_root(root: str) -> None:

@@ -6,6 +6,7 @@ the original stdout. Component boundaries come from the log records TFX's LocalD
 and launcher emit (TFX 1.16 pinned). Components report sub-steps (epochs, say) on the
 `t2i.progress` logger; those lines are shown indented under their component.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -95,8 +96,10 @@ class ProgressPrinter(logging.Handler):
             return
         component.seconds = time.perf_counter() - component.started
         component.peak_rss_mb = peak_rss_mb()
-        self._write(f"{self._prefix(component)} {component.status:<8}{component.seconds:7.1f} s",
-                    replace=self._interactive)
+        self._write(
+            f"{self._prefix(component)} {component.status:<8}{component.seconds:7.1f} s",
+            replace=self._interactive,
+        )
 
     def _detail(self, message: str) -> None:
         component = self.current
@@ -145,7 +148,9 @@ def captured_output(log_path: str, terminal: IO[str] | None = None) -> Iterator[
     root = logging.getLogger()
     with open(log_path, "a", buffering=1) as log_file:
         file_handler = logging.StreamHandler(log_file)
-        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        file_handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
         root.addHandler(file_handler)
         previous_level = root.level
         root.setLevel(logging.INFO)

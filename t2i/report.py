@@ -8,6 +8,7 @@ with its slow steps marked, per-component wall time and outputs (linked to their
 and, folded, every summary file the components wrote. Links lead to the previous and next
 run's reports (same folder) and to each artifact's folder.
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,16 +21,32 @@ from t2i.paths import Paths
 from t2i.summary import artifact_figures, pushed_version, run_seconds
 
 _SUMMARY_FILES = (
-    "ingest_report.json", "training_summary.json", "retrieval_metrics.json",
-    "embeddings_summary.json", "export_summary.json", "searcher_summary.json",
+    "ingest_report.json",
+    "training_summary.json",
+    "retrieval_metrics.json",
+    "embeddings_summary.json",
+    "export_summary.json",
+    "searcher_summary.json",
     "validation_summary.json",
 )
 # (component, output key, property, label, format): the summary at the top of the report.
 _SUMMARY_FIGURES = (
     ("CocoExampleGen", "examples", "images_ingested", "images ingested", "{:,}"),
     ("SearcherBuilder", "searcher", "num_items", "items in the index", "{:,}"),
-    ("RetrievalEvaluator", "evaluation", "text_to_image_recall_at_1", "text→image recall@1", "{:.3f}"),
-    ("RetrievalEvaluator", "evaluation", "text_to_image_recall_at_10", "text→image recall@10", "{:.3f}"),
+    (
+        "RetrievalEvaluator",
+        "evaluation",
+        "text_to_image_recall_at_1",
+        "text→image recall@1",
+        "{:.3f}",
+    ),
+    (
+        "RetrievalEvaluator",
+        "evaluation",
+        "text_to_image_recall_at_10",
+        "text→image recall@10",
+        "{:.3f}",
+    ),
     ("SearcherValidator", "blessing", "recall_at_10", "on-device recall@10 (vs exact)", "{:.3f}"),
     ("SearcherValidator", "blessing", "p50_ms", "on-device latency p50", "{:.2f} ms"),
     ("SearcherValidator", "blessing", "p95_ms", "on-device latency p95", "{:.2f} ms"),
@@ -41,8 +58,11 @@ SLOW_SHARE = 0.15
 SLOW_MIN_SECONDS = 5.0
 
 
-def write_report(root: str, run_id: str, executions: list[mlmd.NodeExecution] | None = None,
-                 ) -> str:
+def write_report(
+    root: str,
+    run_id: str,
+    executions: list[mlmd.NodeExecution] | None = None,
+) -> str:
     """Writes <reports>/<run id>.html. `executions`: the run's, when the caller has read
     them already (a finished `t2i run`); else they are read from the store."""
     store = mlmd.connect(root)
@@ -54,8 +74,9 @@ def write_report(root: str, run_id: str, executions: list[mlmd.NodeExecution] | 
     if "training_summary.json" in summaries:
         pictures.append(("training loss", _training_curve(summaries["training_summary.json"])))
     # Plots first, then the (tall) contact sheets.
-    ordered = sorted(_artifact_images(executions).items(),
-                     key=lambda item: "contact_sheet" in item[1])
+    ordered = sorted(
+        _artifact_images(executions).items(), key=lambda item: "contact_sheet" in item[1]
+    )
     pictures += [(title, _img(path)) for title, path in ordered]
     sections = [
         f"<h1>t2i-searcher run {html.escape(run_id)}</h1>",
@@ -64,19 +85,24 @@ def write_report(root: str, run_id: str, executions: list[mlmd.NodeExecution] | 
     ]
     if pictures:
         sections += ["<h2>Pictures</h2>", "<div class='pictures'>"]
-        sections += [f"<figure>{image}<figcaption>{html.escape(title)}</figcaption></figure>"
-                     for title, image in pictures]
+        sections += [
+            f"<figure>{image}<figcaption>{html.escape(title)}</figcaption></figure>"
+            for title, image in pictures
+        ]
         sections.append("</div>")
     sections += [
         "<h2>DAG</h2>",
         "<p class='muted'>Each box a component with its state and wall time; "
         "<b class='slow'>red</b>: a slow step (≥ 15 % of the run).</p>",
         f"<div class='dag'>{_dag_svg(executions, seconds)}</div>",
-        "<h2>Components</h2>", _component_table(executions),
+        "<h2>Components</h2>",
+        _component_table(executions),
         "<h2>Summary files</h2>",
     ]
     for name, data in summaries.items():
-        sections.append(f"<details><summary>{html.escape(name)}</summary>{_json_table(data)}</details>")
+        sections.append(
+            f"<details><summary>{html.escape(name)}</summary>{_json_table(data)}</details>"
+        )
     path = os.path.join(Paths.of(root).reports_dir, f"{run_id}.html")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
@@ -90,9 +116,13 @@ def _run_links(store, run_id: str) -> str:
     index = ids.index(run_id) if run_id in ids else -1
     links = []
     if index > 0:
-        links.append(f"<a href='{html.escape(ids[index - 1])}.html'>← run {html.escape(ids[index - 1])}</a>")
+        links.append(
+            f"<a href='{html.escape(ids[index - 1])}.html'>← run {html.escape(ids[index - 1])}</a>"
+        )
     if 0 <= index < len(ids) - 1:
-        links.append(f"<a href='{html.escape(ids[index + 1])}.html'>run {html.escape(ids[index + 1])} →</a>")
+        links.append(
+            f"<a href='{html.escape(ids[index + 1])}.html'>run {html.escape(ids[index + 1])} →</a>"
+        )
     return f"<p class='nav'>{' · '.join(links)}</p>" if links else ""
 
 
@@ -115,14 +145,18 @@ def _summary_table(executions, seconds: float) -> str:
     for node in executions:
         states[node.state.lower()] = states.get(node.state.lower(), 0) + 1
     pushed = pushed_version(executions)
-    rows = [("pushed version", f"v{pushed[0]}" if pushed else "nothing pushed"),
-            *summary_figures(executions),
-            ("duration", f"{seconds:.1f} s"),
-            ("components", ", ".join(f"{n} {state}" for state, n in sorted(states.items())))]
+    rows = [
+        ("pushed version", f"v{pushed[0]}" if pushed else "nothing pushed"),
+        *summary_figures(executions),
+        ("duration", f"{seconds:.1f} s"),
+        ("components", ", ".join(f"{n} {state}" for state, n in sorted(states.items()))),
+    ]
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     if pushed and pushed[1]:
-        cells += (f"<tr><th>served from</th><td><a href='{_file_url(pushed[1])}'>"
-                  f"{html.escape(pushed[1])}</a></td></tr>")
+        cells += (
+            f"<tr><th>served from</th><td><a href='{_file_url(pushed[1])}'>"
+            f"{html.escape(pushed[1])}</a></td></tr>"
+        )
     return f"<table class='summary'>{cells}</table>"
 
 
@@ -139,11 +173,15 @@ def _component_table(executions) -> str:
         for key, artifacts in node.outputs.items():
             for artifact in artifacts:
                 figures = ", ".join(f"{k}={v}" for k, v in artifact_figures(artifact).items())
-                outputs.append(f"<b>{html.escape(key)}</b> "
-                               f"<a href='{_file_url(artifact.uri)}'><code>{html.escape(artifact.uri)}"
-                               f"</code></a><br><small>{html.escape(figures)}</small>")
-        rows.append(f"<tr><td>{html.escape(node.node_id)}</td><td>{node.state.lower()}</td>"
-                    f"<td>{node.seconds:.1f} s</td><td>{'<br>'.join(outputs)}</td></tr>")
+                outputs.append(
+                    f"<b>{html.escape(key)}</b> "
+                    f"<a href='{_file_url(artifact.uri)}'><code>{html.escape(artifact.uri)}"
+                    f"</code></a><br><small>{html.escape(figures)}</small>"
+                )
+        rows.append(
+            f"<tr><td>{html.escape(node.node_id)}</td><td>{node.state.lower()}</td>"
+            f"<td>{node.seconds:.1f} s</td><td>{'<br>'.join(outputs)}</td></tr>"
+        )
     return "<table>" + "".join(rows) + "</table>"
 
 
@@ -157,8 +195,11 @@ def _artifact_summaries(executions) -> dict[str, dict]:
 
 
 def _artifact_images(executions) -> dict[str, str]:
-    return {f"{node_id}: {name}": os.path.join(directory, name)
-            for node_id, directory, name in _output_files(executions) if name.endswith(".png")}
+    return {
+        f"{node_id}: {name}": os.path.join(directory, name)
+        for node_id, directory, name in _output_files(executions)
+        if name.endswith(".png")
+    }
 
 
 def _output_files(executions):
@@ -212,18 +253,23 @@ def _json_table(data: dict) -> str:
         text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
         if len(text) > 400:
             text = text[:400] + " ..."
-        rows.append(f"<tr><td>{html.escape(str(key))}</td><td><code>{html.escape(text)}</code></td></tr>")
+        rows.append(
+            f"<tr><td>{html.escape(str(key))}</td><td><code>{html.escape(text)}</code></td></tr>"
+        )
     return "<table>" + "".join(rows) + "</table>"
 
 
 def _dag_svg(executions, run_seconds: float) -> str:
     from t2i.graphs import dag_dot, render
 
-    slow = {n.node_id for n in executions
-            if n.seconds >= SLOW_MIN_SECONDS and n.seconds >= SLOW_SHARE * run_seconds}
+    slow = {
+        n.node_id
+        for n in executions
+        if n.seconds >= SLOW_MIN_SECONDS and n.seconds >= SLOW_SHARE * run_seconds
+    }
     try:
         svg = render(dag_dot(executions, slow), "svg").decode("utf-8")
-        return svg[svg.find("<svg"):]
+        return svg[svg.find("<svg") :]
     except Exception as e:  # graphviz missing: the page still has everything else
         return f"<p>(DAG picture unavailable: {html.escape(str(e))})</p>"
 

@@ -7,6 +7,7 @@ the cache. Resolving after the Trainer and leaving the candidate out gives the s
 baseline on every re-run. Kubeflow's v2 compiler only knows TFX's two built-in
 strategies, so compilation for Kubeflow keeps LatestBlessedModelStrategy.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -21,8 +22,11 @@ BLESSING_KEY = "model_blessing"
 
 
 class PreviousBlessedModelStrategy(resolver.ResolverStrategy):
-    def resolve_artifacts(self, store, input_dict: dict[str, list[types.Artifact]],
-                          ) -> Optional[dict[str, list[types.Artifact]]]:
+    def resolve_artifacts(
+        self,
+        store,
+        input_dict: dict[str, list[types.Artifact]],
+    ) -> Optional[dict[str, list[types.Artifact]]]:
         candidate_ids = {a.id for a in input_dict.get(CANDIDATE_KEY, [])}
         blessed = {
             b.get_int_custom_property("current_model_id"): b

@@ -9,6 +9,7 @@ scheduler tick holds it and the rebuild it runs in-process passes through. The s
 holder record tells `t2i runs` which "running" run is really running: with the lock free,
 no process is running anything in that root, so an unfinished run was abandoned.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -77,8 +78,12 @@ class RootLock:
         self.set_run_id("")
         return True
 
-    def acquire(self, wait: bool = False, on_wait: Callable[[str], None] | None = None,
-                poll_seconds: float = 0.5) -> None:
+    def acquire(
+        self,
+        wait: bool = False,
+        on_wait: Callable[[str], None] | None = None,
+        poll_seconds: float = 0.5,
+    ) -> None:
         """Takes the lock, or raises RootBusyError naming the holder; with `wait`, waits
         for it (telling `on_wait` who it waits for, once)."""
         told = False
@@ -88,7 +93,9 @@ class RootLock:
             if not wait:
                 raise RootBusyError(
                     f"{self.root} is in use by {described}; wait for it to finish, or pass "
-                    "--wait to wait for it", holder)
+                    "--wait to wait for it",
+                    holder,
+                )
             if on_wait and not told:
                 on_wait(f"waiting for {described} to finish with {self.root} ...")
                 told = True
@@ -98,8 +105,12 @@ class RootLock:
         """Rewrites the holder record (the run id is known only once the run starts)."""
         if self._fd is None:
             return
-        record = {"pid": os.getpid(), "command": self.command, "run_id": run_id,
-                  "since": now_text()}
+        record = {
+            "pid": os.getpid(),
+            "command": self.command,
+            "run_id": run_id,
+            "since": now_text(),
+        }
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, (json.dumps(record) + "\n").encode(), 0)
 
@@ -107,8 +118,12 @@ class RootLock:
         try:
             with open(self.path) as f:
                 record = json.loads(f.read() or "null")
-            return Holder(int(record["pid"]), str(record["command"]), str(record["since"]),
-                          str(record.get("run_id") or ""))
+            return Holder(
+                int(record["pid"]),
+                str(record["command"]),
+                str(record["since"]),
+                str(record.get("run_id") or ""),
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -120,8 +135,13 @@ class RootLock:
 
 
 @contextlib.contextmanager
-def hold(root: str, wait: bool = False, on_wait: Callable[[str], None] | None = None,
-         command: str | None = None, path: str | None = None) -> Iterator[RootLock]:
+def hold(
+    root: str,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+    command: str | None = None,
+    path: str | None = None,
+) -> Iterator[RootLock]:
     """Holds the root's lock for the block (re-entrant within this process). Raises
     RootBusyError naming the holder unless `wait`."""
     lock = RootLock(root, command, path)

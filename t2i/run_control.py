@@ -5,6 +5,7 @@ whose process is gone (kill -9, a power cut) show as abandoned in `t2i runs`.
 What is finished stays finished: executions that completed are cached, so running the same
 command again resumes where the interrupted run stopped.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,11 +37,16 @@ class Interrupted(KeyboardInterrupt):
 
 def handle_sigterm_like_ctrl_c() -> Callable[[], None]:
     """Installs the handler (main thread only); returns a function that restores the old one."""
+
     def on_sigterm(signum, frame):
         raise Interrupted("SIGTERM")
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def as_interrupted(error: KeyboardInterrupt) -> Interrupted:
@@ -62,19 +68,24 @@ def mark_unfinished_failed(root: str, run_id: str, reason: str) -> int:
         return 0  # interrupted before TFX registered the run: nothing recorded to mark
     context.custom_properties[INTERRUPTED_PROPERTY].string_value = reason
     store.put_contexts([context])
-    unfinished = [e for e in store.get_executions_by_context(context.id)
-                  if mlmd.EXECUTION_STATES.get(e.last_known_state) in UNFINISHED]
+    unfinished = [
+        e
+        for e in store.get_executions_by_context(context.id)
+        if mlmd.EXECUTION_STATES.get(e.last_known_state) in UNFINISHED
+    ]
     for execution in unfinished:
         execution.last_known_state = metadata_store_pb2.Execution.FAILED
         execution.custom_properties[EXECUTION_RESULT_PROPERTY].string_value = json.dumps(
-            {"code": 1, "resultMessage": reason})
+            {"code": 1, "resultMessage": reason}
+        )
     if unfinished:
         store.put_executions(unfinished)
     return len(unfinished)
 
 
-def shown_state(state: str, run_id: str, active_run_id: str | None, finished: bool,
-                interrupted: bool) -> str:
+def shown_state(
+    state: str, run_id: str, active_run_id: str | None, finished: bool, interrupted: bool
+) -> str:
     """What `t2i runs` shows for a local run. `state` comes from its executions; `finished`:
     the runner recorded its end (local_runner records the config on the run's context when
     the run ends, failed or not); `interrupted`: Ctrl-C or SIGTERM stopped it;

@@ -5,6 +5,7 @@ The DAG modules read none of these from the config themselves: a local run and a
 Kubeflow compile of the same config differ only in this object, so a path of the
 compiling machine cannot leak into a cluster's spec by a forgotten branch.
 """
+
 from __future__ import annotations
 
 import copy
@@ -45,11 +46,15 @@ def local(config) -> RunEnvironment:
 
     paths = Paths.from_config(config)
     return RunEnvironment(
-        orchestrator=LOCAL, root=paths.root, pipeline_root=paths.pipeline_root,
-        data_dir=config.data.data_dir, serving_dir=paths.serving_dir,
+        orchestrator=LOCAL,
+        root=paths.root,
+        pipeline_root=paths.pipeline_root,
+        data_dir=config.data.data_dir,
+        serving_dir=paths.serving_dir,
         schema_file=config.pipeline.schema_file or os.path.join(_LOCAL_CODE_ROOT, SCHEMA_IN_CODE),
         beam_args=tuple(beam_options.build(config.pipeline.beam_args, image=config.kubeflow.image)),
-        metadata_connection=mlmd.sqlite_connection_config(paths.root))
+        metadata_connection=mlmd.sqlite_connection_config(paths.root),
+    )
 
 
 def kubeflow(config, image: Optional[str] = None) -> RunEnvironment:
@@ -65,11 +70,19 @@ def kubeflow(config, image: Optional[str] = None) -> RunEnvironment:
     paths = Paths.of(section.pipeline_root, config.pipeline.name, section.serving_dir)
     wheel = beam_options.image_wheel(section.code_root, metadata.version("t2i-searcher"))
     return RunEnvironment(
-        orchestrator=KUBEFLOW, root=paths.root, pipeline_root=paths.pipeline_root,
-        data_dir=section.data_dir, serving_dir=paths.serving_dir,
+        orchestrator=KUBEFLOW,
+        root=paths.root,
+        pipeline_root=paths.pipeline_root,
+        data_dir=section.data_dir,
+        serving_dir=paths.serving_dir,
         # A configured schema counts only as a URI (a bucket); a path would be this machine's.
-        schema_file=(config.pipeline.schema_file if "://" in config.pipeline.schema_file
-                     else posixpath.join(section.code_root, SCHEMA_IN_CODE)),
-        beam_args=tuple(beam_options.build(config.pipeline.beam_args, image=section.image,
-                                           wheel=wheel)),
-        metadata_connection=None)
+        schema_file=(
+            config.pipeline.schema_file
+            if "://" in config.pipeline.schema_file
+            else posixpath.join(section.code_root, SCHEMA_IN_CODE)
+        ),
+        beam_args=tuple(
+            beam_options.build(config.pipeline.beam_args, image=section.image, wheel=wheel)
+        ),
+        metadata_connection=None,
+    )

@@ -10,6 +10,7 @@ benchmarks run offline. Layout is COCO 2017 as distributed:
 
 or, with spans, the same inside <out>/span-1/, <out>/span-2/, ... (image ids never repeat).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,21 +23,34 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 COLORS = {
-    "red": (220, 30, 30), "green": (30, 170, 40), "blue": (30, 70, 220),
-    "yellow": (240, 220, 20), "purple": (140, 40, 180), "orange": (250, 140, 0),
-    "white": (250, 250, 250), "black": (15, 15, 15),
+    "red": (220, 30, 30),
+    "green": (30, 170, 40),
+    "blue": (30, 70, 220),
+    "yellow": (240, 220, 20),
+    "purple": (140, 40, 180),
+    "orange": (250, 140, 0),
+    "white": (250, 250, 250),
+    "black": (15, 15, 15),
 }
 BACKGROUNDS = {
-    "beige": (225, 210, 170), "gray": (128, 128, 128), "pink": (250, 180, 200),
-    "navy": (20, 30, 90), "olive": (110, 120, 40), "brown": (110, 70, 40),
-    "teal": (30, 130, 130), "lavender": (200, 190, 240),
+    "beige": (225, 210, 170),
+    "gray": (128, 128, 128),
+    "pink": (250, 180, 200),
+    "navy": (20, 30, 90),
+    "olive": (110, 120, 40),
+    "brown": (110, 70, 40),
+    "teal": (30, 130, 130),
+    "lavender": (200, 190, 240),
 }
 SHAPES = ("circle", "square", "triangle", "star", "diamond", "cross")
 NUMBERS = {2: "two", 3: "three"}
 SIZES = {"small": (9, 13), "large": (20, 26)}
 POSITIONS = {  # name -> centre as a fraction of the image
-    "left": (0.25, 0.5), "right": (0.75, 0.5), "top": (0.5, 0.25),
-    "bottom": (0.5, 0.75), "center": (0.5, 0.5),
+    "left": (0.25, 0.5),
+    "right": (0.75, 0.5),
+    "top": (0.5, 0.25),
+    "bottom": (0.5, 0.75),
+    "center": (0.5, 0.5),
 }
 POSITION_PHRASES = {
     "left": ("on the left", "at the left side", "to the left"),
@@ -61,8 +75,14 @@ def _plural(shape: str) -> str:
     return shape + ("es" if shape.endswith("s") else "s")
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float,
-                fill: tuple[int, int, int]) -> None:
+def _draw_shape(
+    draw: ImageDraw.ImageDraw,
+    shape: str,
+    cx: float,
+    cy: float,
+    r: float,
+    fill: tuple[int, int, int],
+) -> None:
     if shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
     elif shape == "square":
@@ -100,8 +120,14 @@ def _single_scene(rng: random.Random, background: str, size_px: int):
     position = rng.choice(tuple(POSITIONS))
     fx, fy = POSITIONS[position]
     lo, hi = SIZES[item.size]
-    shapes = [(item, fx * size_px + rng.uniform(-4, 4), fy * size_px + rng.uniform(-4, 4),
-               rng.uniform(lo, hi) * size_px / 128)]
+    shapes = [
+        (
+            item,
+            fx * size_px + rng.uniform(-4, 4),
+            fy * size_px + rng.uniform(-4, 4),
+            rng.uniform(lo, hi) * size_px / 128,
+        )
+    ]
     noun = f"{item.size} {item.color} {item.shape}"
     where = rng.choice(POSITION_PHRASES[position])
     captions = [
@@ -122,8 +148,10 @@ def _count_scene(rng: random.Random, background: str, size_px: int):
     word = NUMBERS[count]
     lo, hi = SIZES[item.size]
     slots = rng.sample([(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75), (0.5, 0.5)], count)
-    shapes = [(item, fx * size_px, fy * size_px, rng.uniform(lo, hi) * 0.8 * size_px / 128)
-              for fx, fy in slots]
+    shapes = [
+        (item, fx * size_px, fy * size_px, rng.uniform(lo, hi) * 0.8 * size_px / 128)
+        for fx, fy in slots
+    ]
     many = _plural(item.shape)
     captions = [
         f"{word} {item.color} {many} on {_article(background)} {background} background",
@@ -152,8 +180,14 @@ def _pair_scene(rng: random.Random, background: str, size_px: int):
     shapes = []
     for item, (fx, fy) in zip((first, second), centres):
         lo, hi = SIZES[item.size]
-        shapes.append((item, fx * size_px + rng.uniform(-3, 3), fy * size_px + rng.uniform(-3, 3),
-                       rng.uniform(lo, hi) * 0.9 * size_px / 128))
+        shapes.append(
+            (
+                item,
+                fx * size_px + rng.uniform(-3, 3),
+                fy * size_px + rng.uniform(-3, 3),
+                rng.uniform(lo, hi) * 0.9 * size_px / 128,
+            )
+        )
     a = f"{first.color} {first.shape}"
     b = f"{second.color} {second.shape}"
     captions = [
@@ -193,8 +227,10 @@ def _split_for(image_id: int, seed: int) -> str:
 
 def _fake_urls(rng: random.Random, split: str, file_name: str) -> tuple[str, str]:
     flickr_id = rng.randint(10**9, 10**10 - 1)
-    flickr = (f"http://farm{rng.randint(1, 9)}.staticflickr.com/{rng.randint(1000, 9999)}/"
-              f"{flickr_id}_{rng.getrandbits(40):010x}_z.jpg")
+    flickr = (
+        f"http://farm{rng.randint(1, 9)}.staticflickr.com/{rng.randint(1000, 9999)}/"
+        f"{flickr_id}_{rng.getrandbits(40):010x}_z.jpg"
+    )
     return f"http://images.cocodataset.org/{split}/{file_name}", flickr
 
 
@@ -213,12 +249,16 @@ class PhotoTexture:
 
         rng = np.random.default_rng(seed)
         width, height = PHOTO_SIZE
-        coarse = rng.normal(0, grain, (fields, height // 2, width // 2, 3)).repeat(2, 1).repeat(2, 2)
+        coarse = (
+            rng.normal(0, grain, (fields, height // 2, width // 2, 3)).repeat(2, 1).repeat(2, 2)
+        )
         fine = rng.normal(0, grain / 2, (fields, height, width, 3))
         self.grain = (coarse + fine).astype(np.float32)
         y, x = np.mgrid[0:height, 0:width] / height
-        self.light = [(1.0 + 0.25 * np.sin(x * a + b) * np.cos(y * c))[..., None].astype(np.float32)
-                      for a, b, c in rng.uniform((1, 0, 1), (4, 6, 4), size=(fields, 3))]
+        self.light = [
+            (1.0 + 0.25 * np.sin(x * a + b) * np.cos(y * c))[..., None].astype(np.float32)
+            for a, b, c in rng.uniform((1, 0, 1), (4, 6, 4), size=(fields, 3))
+        ]
 
     def apply(self, rng: random.Random, square: Image.Image) -> Image.Image:
         import numpy as np
@@ -226,14 +266,18 @@ class PhotoTexture:
         width, height = PHOTO_SIZE
         canvas = Image.new("RGB", PHOTO_SIZE, square.getpixel((2, 2)))
         canvas.paste(square.resize((height, height)), ((width - height) // 2, 0))
-        grain = np.roll(self.grain[rng.randrange(len(self.grain))],
-                        (rng.randrange(height), rng.randrange(width)), axis=(0, 1))
+        grain = np.roll(
+            self.grain[rng.randrange(len(self.grain))],
+            (rng.randrange(height), rng.randrange(width)),
+            axis=(0, 1),
+        )
         pixels = np.asarray(canvas, np.float32) * self.light[rng.randrange(len(self.light))] + grain
         return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
-def write_collection(root: str, image_ids: range, seed: int, size_px: int,
-                     photos: bool = False) -> dict[str, int]:
+def write_collection(
+    root: str, image_ids: range, seed: int, size_px: int, photos: bool = False
+) -> dict[str, int]:
     """Writes one COCO-layout collection for `image_ids`; returns images per split.
     `photos`: 640x480 photo-like JPEGs of 100-200 KB (PhotoTexture) instead of
     `size_px` squares."""
@@ -241,11 +285,22 @@ def write_collection(root: str, image_ids: range, seed: int, size_px: int,
     for split, _ in SPLITS:
         os.makedirs(os.path.join(root, split), exist_ok=True)
         documents[split] = {
-            "info": {"description": "t2i-searcher synthetic shapes", "version": "1.0",
-                     "year": 2026, "contributor": "t2i-searcher", "date_created": "2026-01-01"},
-            "licenses": [{"id": 1, "name": "CC0 1.0",
-                          "url": "https://creativecommons.org/publicdomain/zero/1.0/"}],
-            "images": [], "annotations": [],
+            "info": {
+                "description": "t2i-searcher synthetic shapes",
+                "version": "1.0",
+                "year": 2026,
+                "contributor": "t2i-searcher",
+                "date_created": "2026-01-01",
+            },
+            "licenses": [
+                {
+                    "id": 1,
+                    "name": "CC0 1.0",
+                    "url": "https://creativecommons.org/publicdomain/zero/1.0/",
+                }
+            ],
+            "images": [],
+            "annotations": [],
         }
     caption_id = image_ids.start * 10
     texture = PhotoTexture(seed) if photos else None
@@ -259,11 +314,18 @@ def write_collection(root: str, image_ids: range, seed: int, size_px: int,
         image.save(os.path.join(root, split, file_name), quality=PHOTO_QUALITY if photos else 92)
         coco_url, flickr_url = _fake_urls(rng, split, file_name)
         doc = documents[split]
-        doc["images"].append({
-            "license": 1, "file_name": file_name, "coco_url": coco_url,
-            "height": image.height, "width": image.width, "date_captured": "2026-01-01 00:00:00",
-            "flickr_url": flickr_url, "id": image_id,
-        })
+        doc["images"].append(
+            {
+                "license": 1,
+                "file_name": file_name,
+                "coco_url": coco_url,
+                "height": image.height,
+                "width": image.width,
+                "date_captured": "2026-01-01 00:00:00",
+                "flickr_url": flickr_url,
+                "id": image_id,
+            }
+        )
         for caption in captions:
             caption_id += 1
             doc["annotations"].append({"image_id": image_id, "id": caption_id, "caption": caption})
@@ -274,8 +336,14 @@ def write_collection(root: str, image_ids: range, seed: int, size_px: int,
     return {split: len(doc["images"]) for split, doc in documents.items()}
 
 
-def generate(out_dir: str, num_images: int = 2000, seed: int = 0, spans: int = 0,
-             image_size: int = 128, photos: bool = False) -> dict:
+def generate(
+    out_dir: str,
+    num_images: int = 2000,
+    seed: int = 0,
+    spans: int = 0,
+    image_size: int = 128,
+    photos: bool = False,
+) -> dict:
     """Writes the collection (spans=0: one collection; spans=K: span-1..span-K folders
     of near-equal size). Returns a summary with counts and the wall time."""
     if num_images < 1:
@@ -284,11 +352,17 @@ def generate(out_dir: str, num_images: int = 2000, seed: int = 0, spans: int = 0
         raise ValueError(f"{spans} spans need at least as many images, got {num_images}")
     _refuse_existing_collection(out_dir)
     started = time.perf_counter()
-    summary: dict[str, Any] = {"out_dir": out_dir, "images": num_images, "seed": seed, "spans": {},
-               "captions": num_images * CAPTIONS_PER_IMAGE}
+    summary: dict[str, Any] = {
+        "out_dir": out_dir,
+        "images": num_images,
+        "seed": seed,
+        "spans": {},
+        "captions": num_images * CAPTIONS_PER_IMAGE,
+    }
     if spans <= 0:
-        summary["splits"] = write_collection(out_dir, range(1, num_images + 1), seed, image_size,
-                                             photos)
+        summary["splits"] = write_collection(
+            out_dir, range(1, num_images + 1), seed, image_size, photos
+        )
     else:
         bounds = [round(num_images * k / spans) for k in range(spans + 1)]
         for span in range(1, spans + 1):
@@ -302,7 +376,8 @@ def generate(out_dir: str, num_images: int = 2000, seed: int = 0, spans: int = 0
 def _refuse_existing_collection(out_dir: str) -> None:
     # Writing over another collection would leave its images behind, unlisted.
     if os.path.isdir(out_dir) and any(
-            name == "annotations" or name.startswith("span-") for name in os.listdir(out_dir)):
+        name == "annotations" or name.startswith("span-") for name in os.listdir(out_dir)
+    ):
         raise ValueError(f"{out_dir} already holds a collection; use a new or empty folder")
 
 
@@ -311,11 +386,15 @@ def add_span(out_dir: str, num_images: int, seed: int = 0, image_size: int = 128
     collection without span folders cannot take one (its images would sit beside spans,
     which the layout refuses)."""
     if not os.path.isdir(out_dir):
-        raise ValueError(f"{out_dir}: no such folder; make the first span with "
-                         "`t2i sample-data --out DIR --spans 1`")
+        raise ValueError(
+            f"{out_dir}: no such folder; make the first span with "
+            "`t2i sample-data --out DIR --spans 1`"
+        )
     if os.path.isdir(os.path.join(out_dir, "annotations")):
-        raise ValueError(f"{out_dir} holds one collection, not span-<N>/ folders; "
-                         "--add-span needs a collection made with --spans")
+        raise ValueError(
+            f"{out_dir} holds one collection, not span-<N>/ folders; "
+            "--add-span needs a collection made with --spans"
+        )
     existing = _span_numbers(out_dir)
     first_id = next_image_id(out_dir)
     span_dir = os.path.join(out_dir, f"span-{(existing[-1] if existing else 0) + 1}")
@@ -324,8 +403,11 @@ def add_span(out_dir: str, num_images: int, seed: int = 0, image_size: int = 128
 
 
 def _span_numbers(out_dir: str) -> list[int]:
-    return sorted(int(d.split("-", 1)[1]) for d in os.listdir(out_dir)
-                  if d.startswith("span-") and d.split("-", 1)[1].isdigit())
+    return sorted(
+        int(d.split("-", 1)[1])
+        for d in os.listdir(out_dir)
+        if d.startswith("span-") and d.split("-", 1)[1].isdigit()
+    )
 
 
 def next_image_id(out_dir: str) -> int:

@@ -6,6 +6,7 @@ or TFX, so a query answers in about a second, process start included. `--searche
 takes a file, a directory holding the file (a pushed version or a Searcher artifact),
 or "latest": the newest version under the pusher's serving_dir.
 """
+
 from __future__ import annotations
 
 import glob
@@ -70,8 +71,9 @@ def search(request: SearchRequest) -> tuple[str, list[Hit]]:
         raise SearchError(str(e)) from e
 
 
-def catalog_for(searcher_path: str, root: str, data_dir: str,
-                recorded_first: bool = True) -> Catalog | None:
+def catalog_for(
+    searcher_path: str, root: str, data_dir: str, recorded_first: bool = True
+) -> Catalog | None:
     """The catalog of the collection the searcher indexes: the one its pushed version's run
     recorded (else `data_dir`), or `data_dir` itself when not `recorded_first`. None when
     it cannot be read: results then show their metadata only."""
@@ -88,24 +90,29 @@ def format_table(hits: list[Hit], catalog: Catalog | None = None) -> str:
     lines = [f"{'rank':>4}  {'similarity':>10}  {'image id':>10}  file / flickr / first caption"]
     for hit in hits:
         if hit.item is None:
-            lines.append(f"{hit.rank:>4}  {hit.similarity:>10.4f}  {'?':>10}  "
-                         f"{hit.metadata.decode('utf-8', 'replace')}")
+            lines.append(
+                f"{hit.rank:>4}  {hit.similarity:>10.4f}  {'?':>10}  "
+                f"{hit.metadata.decode('utf-8', 'replace')}"
+            )
             continue
         entry = catalog.item(hit.item) if catalog else None
         image_id = entry.image_id if entry else hit.item.image_id
-        lines.append(f"{hit.rank:>4}  {hit.similarity:>10.4f}  "
-                     f"{'?' if image_id is None else image_id:>10}  {hit.item.file_name}")
+        lines.append(
+            f"{hit.rank:>4}  {hit.similarity:>10.4f}  "
+            f"{'?' if image_id is None else image_id:>10}  {hit.item.file_name}"
+        )
         if hit.item.flickr_url:
             lines.append(f"{'':>30}{hit.item.flickr_url}")
         if entry and entry.captions:
-            lines.append(f"{'':>30}\"{entry.captions[0]}\"")
+            lines.append(f'{"":>30}"{entry.captions[0]}"')
     if not hits:
         lines.append("(no results)")
     return "\n".join(lines)
 
 
-def format_json(request: SearchRequest, path: str, hits: list[Hit],
-                catalog: Catalog | None = None) -> str:
+def format_json(
+    request: SearchRequest, path: str, hits: list[Hit], catalog: Catalog | None = None
+) -> str:
     results = []
     for hit in hits:
         row = hit.to_dict()
@@ -113,19 +120,31 @@ def format_json(request: SearchRequest, path: str, hits: list[Hit],
         if entry is not None:
             row.update(image_id=entry.image_id, captions=list(entry.captions))
         results.append(row)
-    return json.dumps({"query": request.query, "image": request.image, "searcher": path,
-                       "results": results}, indent=2, ensure_ascii=False)
+    return json.dumps(
+        {"query": request.query, "image": request.image, "searcher": path, "results": results},
+        indent=2,
+        ensure_ascii=False,
+    )
 
 
 def find_image(file_name: str, images_dir: str) -> str | None:
     """An item's image file under the collection root (or one of its span-<N>/ folders)."""
     candidates = [os.path.join(images_dir, file_name)]
-    candidates += sorted(glob.glob(os.path.join(glob.escape(images_dir), "span-*", glob.escape(file_name))))
+    candidates += sorted(
+        glob.glob(os.path.join(glob.escape(images_dir), "span-*", glob.escape(file_name)))
+    )
     return next((c for c in candidates if os.path.isfile(c)), None)
 
 
-def contact_sheet(hits: list[Hit], images_dir: str, out_path: str, title: str = "",
-                  catalog: Catalog | None = None, tile: int = 224, columns: int = 5) -> list[str]:
+def contact_sheet(
+    hits: list[Hit],
+    images_dir: str,
+    out_path: str,
+    title: str = "",
+    catalog: Catalog | None = None,
+    tile: int = 224,
+    columns: int = 5,
+) -> list[str]:
     """Writes a PNG grid of the results under `title` (the query): each tile the image
     (scaled to fill it) and "#rank  similarity  id <image id>" above its first caption.
     Up to `columns` columns, chosen to leave the fewest empty cells. Returns the file
@@ -154,14 +173,17 @@ def contact_sheet(hits: list[Hit], images_dir: str, out_path: str, title: str = 
         for n, text in enumerate(_wrapped(draw, caption, font, tile - 8, caption_lines)):
             draw.text((x + 4, y + header + tile + n * line), text, fill="#333333", font=font)
         path = (entry.path if entry else None) or (
-            find_image(hit.item.file_name, images_dir) if hit.item else None)
+            find_image(hit.item.file_name, images_dir) if hit.item else None
+        )
         if path is None or not os.path.isfile(path):
-            missing.append(hit.item.file_name if hit.item else hit.metadata.decode("utf-8", "replace"))
+            missing.append(
+                hit.item.file_name if hit.item else hit.metadata.decode("utf-8", "replace")
+            )
             draw.rectangle([x + 4, y + header, x + tile - 4, y + header + tile - 8], outline="gray")
             draw.text((x + 10, y + header + tile // 2), "image not found", fill="gray", font=font)
             continue
-        with Image.open(path) as image:
-            image = ImageOps.contain(image.convert("RGB"), (tile - 8, tile - 8))
+        with Image.open(path) as opened:
+            image = ImageOps.contain(opened.convert("RGB"), (tile - 8, tile - 8))
             sheet.paste(image, (x + 4 + (tile - 8 - image.width) // 2, y + header))
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     sheet.save(out_path)

@@ -1,4 +1,5 @@
 """What a finished run produced, read back from ML Metadata, for the terminal and reports."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,21 +7,60 @@ from typing import Any
 from t2i import mlmd
 
 # TFX's bookkeeping properties; everything else on an artifact is one of our figures.
-_INTERNAL = {"tfx_version", "state", "is_external", "name", "producer_component",
-             "current_model", "baseline_model", "split_names", "file_format", "payload_format",
-             "custom_config", "code_version", "input_fingerprint", "stats_dashboard_link"}
+_INTERNAL = {
+    "tfx_version",
+    "state",
+    "is_external",
+    "name",
+    "producer_component",
+    "current_model",
+    "baseline_model",
+    "split_names",
+    "file_format",
+    "payload_format",
+    "custom_config",
+    "code_version",
+    "input_fingerprint",
+    "stats_dashboard_link",
+}
 _MAX_FIGURES = 10
 
 
 # Shown first when present: the figures a person looks for on each artifact type.
 _KEY_FIGURES = (
-    "version", "pushed", "blessed", "span", "spans_ingested", "images_ingested", "images_skipped",
-    "images_index_only", "unlisted_files",
-    "captions_kept", "split_train_count", "split_eval_count", "split_index_count",
-    "text_to_image_recall_at_1", "text_to_image_recall_at_10", "text_to_image_median_rank",
-    "count", "dim", "embedded_new", "dead_letters", "execution_mode", "images_per_second",
-    "num_items", "num_leaves", "leaves_to_search", "lookup", "bytes_per_item", "index_bytes",
-    "recall_at_10", "p50_ms", "p95_ms", "text_min_cosine", "text_encoder_bytes",
+    "version",
+    "pushed",
+    "blessed",
+    "span",
+    "spans_ingested",
+    "images_ingested",
+    "images_skipped",
+    "images_index_only",
+    "unlisted_files",
+    "captions_kept",
+    "split_train_count",
+    "split_eval_count",
+    "split_index_count",
+    "text_to_image_recall_at_1",
+    "text_to_image_recall_at_10",
+    "text_to_image_median_rank",
+    "count",
+    "dim",
+    "embedded_new",
+    "dead_letters",
+    "execution_mode",
+    "images_per_second",
+    "num_items",
+    "num_leaves",
+    "leaves_to_search",
+    "lookup",
+    "bytes_per_item",
+    "index_bytes",
+    "recall_at_10",
+    "p50_ms",
+    "p95_ms",
+    "text_min_cosine",
+    "text_encoder_bytes",
 )
 
 
@@ -37,7 +77,9 @@ def artifact_figures(artifact, limit: int = _MAX_FIGURES) -> dict:
             candidates[key] = round(value, 4)
         elif isinstance(value, int) or (isinstance(value, str) and 0 < len(value) <= 60):
             candidates[key] = value
-    ordered = [k for k in _KEY_FIGURES if k in candidates] + sorted(k for k in candidates if k not in _KEY_FIGURES)
+    ordered = [k for k in _KEY_FIGURES if k in candidates] + sorted(
+        k for k in candidates if k not in _KEY_FIGURES
+    )
     return {k: candidates[k] for k in ordered[:limit]}
 
 
@@ -77,9 +119,14 @@ def run_overview(run_id: str, executions: list[mlmd.NodeExecution]) -> str:
 
 def pushed_new_version(executions) -> bool:
     """Whether the run published a version itself (a cached pusher only re-records one)."""
-    return any(node.state == "COMPLETE" and any(
-        mlmd.custom_properties(a).get("pushed") == 1 for a in node.outputs.get("pushed_model", []))
-        for node in executions)
+    return any(
+        node.state == "COMPLETE"
+        and any(
+            mlmd.custom_properties(a).get("pushed") == 1
+            for a in node.outputs.get("pushed_model", [])
+        )
+        for node in executions
+    )
 
 
 def pushed_version(executions) -> tuple[int | None, str] | None:
@@ -121,11 +168,15 @@ def index_growth(executions) -> list[str]:
                 return [f"index unchanged: {count:,} items (no new images to embed)"]
             if not props.get("incremental"):
                 return [f"index: {count:,} items"]
-            lines = [f"index {count - new:,} -> {count:,} items ({new:,} new, "
-                     f"{props.get('reused', 0):,} already indexed)"]
+            lines = [
+                f"index {count - new:,} -> {count:,} items ({new:,} new, "
+                f"{props.get('reused', 0):,} already indexed)"
+            ]
             if new == 0:
-                lines.append("warning: the new span added no image to the index: every image "
-                             "in it is already indexed (give new images new ids; "
-                             "`t2i sample-data --add-span` makes a valid next span)")
+                lines.append(
+                    "warning: the new span added no image to the index: every image "
+                    "in it is already indexed (give new images new ids; "
+                    "`t2i sample-data --add-span` makes a valid next span)"
+                )
             return lines
     return []

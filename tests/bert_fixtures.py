@@ -5,6 +5,7 @@ Pretrained towers ship far larger ones (MiniLM's 30,522-token WordPiece vocabula
 USE-multilingual's 128k-piece SentencePiece model); these exercise the same code paths in
 seconds.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,11 +13,68 @@ import os
 import numpy as np
 
 WORDPIECE_TOKENS = [
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "an", "the", "red", "blue", "green", "circle",
-    "square", "triangle", "star", "on", "left", "right", "of", "top", "bottom", "and", "dog",
-    "cat", "photo", "cafe", "café", "crème", "na", "##ive", "##ï", "##ve", "東", "京", "の", "犬",
-    "un", "##known", "##s", "small", "big", "two", "three", ",", ".", "!", "'", "?", "s", "t",
-    "don", "x", "_", "y", "z", "1", "##2", "##3", "4", "##5", "##6", "🐶", "emoji",
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "a",
+    "an",
+    "the",
+    "red",
+    "blue",
+    "green",
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "on",
+    "left",
+    "right",
+    "of",
+    "top",
+    "bottom",
+    "and",
+    "dog",
+    "cat",
+    "photo",
+    "cafe",
+    "café",
+    "crème",
+    "na",
+    "##ive",
+    "##ï",
+    "##ve",
+    "東",
+    "京",
+    "の",
+    "犬",
+    "un",
+    "##known",
+    "##s",
+    "small",
+    "big",
+    "two",
+    "three",
+    ",",
+    ".",
+    "!",
+    "'",
+    "?",
+    "s",
+    "t",
+    "don",
+    "x",
+    "_",
+    "y",
+    "z",
+    "1",
+    "##2",
+    "##3",
+    "4",
+    "##5",
+    "##6",
+    "🐶",
+    "emoji",
 ]
 
 
@@ -35,9 +93,18 @@ def train_sentencepiece(directory: str, sentences: list[str], vocab_size: int = 
 
     model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size,
-        model_type="unigram", character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
-        hard_vocab_limit=False, minloglevel=2)
+        sentence_iterator=iter(sentences),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        character_coverage=1.0,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
     path = os.path.join(directory, "sentencepiece.model")
     with open(path, "wb") as f:
         f.write(model.getvalue())
@@ -59,16 +126,20 @@ def tiny_bert_text_model(vocab_size: int, feature_dim: int = 32, seed: int = 0):
     segment_ids = tf.keras.Input((None,), dtype=tf.int32, name="segment_ids")
     mask = tf.keras.Input((None,), dtype=tf.int32, name="mask")
     token_table = tf.keras.layers.Embedding(
-        vocab_size, feature_dim, name="tokens",
+        vocab_size,
+        feature_dim,
+        name="tokens",
         embeddings_initializer=tf.keras.initializers.Constant(
-            rng.normal(0, 1, (vocab_size, feature_dim)).astype(np.float32)))
+            rng.normal(0, 1, (vocab_size, feature_dim)).astype(np.float32)
+        ),
+    )
     segment_table = tf.keras.layers.Embedding(2, feature_dim, name="segments")
     x = token_table(ids) + segment_table(segment_ids)
     x = tf.keras.layers.Dense(feature_dim, activation="tanh", name="mix")(x)
     weights = tf.keras.layers.Lambda(lambda m: tf.cast(m, tf.float32)[..., None])(mask)
     pooled = tf.keras.layers.Lambda(
-        lambda t: tf.reduce_sum(t[0] * t[1], 1) / tf.maximum(tf.reduce_sum(t[1], 1), 1.0))(
-        [x, weights])
+        lambda t: tf.reduce_sum(t[0] * t[1], 1) / tf.maximum(tf.reduce_sum(t[1], 1), 1.0)
+    )([x, weights])
     return tf.keras.Model([ids, segment_ids, mask], pooled, name="tiny_bert")
 
 
@@ -105,13 +176,22 @@ def tiny_loaders(directory: str, kind: str, corpus: list[str]):
 
     def image(spec, image_size, weights=""):
         model = tiny_image_backbone_model(image_size)
-        return SimpleNamespace(name=f"tiny_image_{spec}", model=model, feature_dim=24,
-                               image_size=image_size, licence="test")
+        return SimpleNamespace(
+            name=f"tiny_image_{spec}",
+            model=model,
+            feature_dim=24,
+            image_size=image_size,
+            licence="test",
+        )
 
     def text(spec, max_tokens):
-        tokenizer = SimpleNamespace(kind=kind, files=files, lowercase=True,
-                                    max_tokens=max_tokens)
-        return SimpleNamespace(name=f"tiny_text_{kind}", model=tiny_bert_text_model(vocab_size),
-                               feature_dim=32, tokenizer=tokenizer, licence="test")
+        tokenizer = SimpleNamespace(kind=kind, files=files, lowercase=True, max_tokens=max_tokens)
+        return SimpleNamespace(
+            name=f"tiny_text_{kind}",
+            model=tiny_bert_text_model(vocab_size),
+            feature_dim=32,
+            tokenizer=tokenizer,
+            licence="test",
+        )
 
     return BackboneLoaders(image, text)

@@ -1,5 +1,6 @@
 """Shared fixtures. Importing `pipeline` first sets the process environment (Keras
 flavour, quiet logs) before any test module imports TensorFlow."""
+
 import os
 import sys
 
@@ -38,12 +39,19 @@ def e2e_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")
     data_dir = str(base / "data")
     sample_data.generate(data_dir, num_images=E2E_SPAN_IMAGES, seed=3, spans=2)
-    config = load_config(None, [
-        f"data.data_dir={data_dir}", f"pipeline.root={base / 'runs'}",
-        "trainer.image_tower=small_cnn", "trainer.text_tower=small_text",
-        "trainer.epochs=3", "trainer.batch_size=32", "evaluator.min_recall_at_10=0.0",
-        "validator.min_recall_at_10=0.9",
-    ])
+    config = load_config(
+        None,
+        [
+            f"data.data_dir={data_dir}",
+            f"pipeline.root={base / 'runs'}",
+            "trainer.image_tower=small_cnn",
+            "trainer.text_tower=small_text",
+            "trainer.epochs=3",
+            "trainer.batch_size=32",
+            "evaluator.min_recall_at_10=0.0",
+            "validator.min_recall_at_10=0.9",
+        ],
+    )
     outcomes = {}
     for name, kind in (("first", "full"), ("again", "full")):
         out = io.StringIO()

@@ -3,6 +3,7 @@
 A stand-in for CocoExampleGen's output (components/coco_example_gen): `Split-index/`
 with gzipped TFRecord shards of tf.Example carrying the features formats.py names.
 """
+
 from __future__ import annotations
 
 import io
@@ -24,8 +25,9 @@ def jpeg(seed: int, size: int = 24) -> bytes:
     rng = random.Random(seed)
     image = Image.new("RGB", (size, size), tuple(rng.randrange(256) for _ in range(3)))
     x0, y0 = rng.randrange(size // 2), rng.randrange(size // 2)
-    ImageDraw.Draw(image).rectangle([x0, y0, x0 + size // 3, y0 + size // 3],
-                                    fill=tuple(rng.randrange(256) for _ in range(3)))
+    ImageDraw.Draw(image).rectangle(
+        [x0, y0, x0 + size // 3, y0 + size // 3], fill=tuple(rng.randrange(256) for _ in range(3))
+    )
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
@@ -44,18 +46,24 @@ def example(image_id: int, image: bytes, span: int = 0) -> bytes:
     def strings(values):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
 
-    return tf.train.Example(features=tf.train.Features(feature={
-        formats.FEATURE_IMAGE_ID: ints(image_id),
-        formats.FEATURE_FILE_NAME: strings([name.encode()]),
-        formats.FEATURE_IMAGE: strings([image]),
-        formats.FEATURE_HEIGHT: ints(24),
-        formats.FEATURE_WIDTH: ints(24),
-        formats.FEATURE_CAPTIONS: strings([f"picture {image_id}".encode()]),
-        formats.FEATURE_COCO_URL: strings([b""]),
-        formats.FEATURE_FLICKR_URL: strings([b""]),
-        formats.FEATURE_METADATA: strings([item_metadata.ItemMetadata(image_id, name).encode()]),
-        formats.FEATURE_SPAN: ints(span),
-    })).SerializeToString()
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                formats.FEATURE_IMAGE_ID: ints(image_id),
+                formats.FEATURE_FILE_NAME: strings([name.encode()]),
+                formats.FEATURE_IMAGE: strings([image]),
+                formats.FEATURE_HEIGHT: ints(24),
+                formats.FEATURE_WIDTH: ints(24),
+                formats.FEATURE_CAPTIONS: strings([f"picture {image_id}".encode()]),
+                formats.FEATURE_COCO_URL: strings([b""]),
+                formats.FEATURE_FLICKR_URL: strings([b""]),
+                formats.FEATURE_METADATA: strings(
+                    [item_metadata.ItemMetadata(image_id, name).encode()]
+                ),
+                formats.FEATURE_SPAN: ints(span),
+            }
+        )
+    ).SerializeToString()
 
 
 def write_index_split(examples_dir: str, images: dict[int, bytes], shards: int = 2) -> str:
@@ -76,8 +84,12 @@ def direct_embeddings(serving_dir: str, images: dict[int, bytes]) -> dict[int, n
     loaded = tf.saved_model.load(os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER))
     signature = loaded.signatures[formats.SIGNATURE_IMAGE_BYTES]
     (input_name,) = signature.structured_input_signature[1]
-    return {image_id: signature(**{input_name: tf.constant([image])})[formats.OUTPUT_EMBEDDING].numpy()[0]
-            for image_id, image in images.items()}
+    return {
+        image_id: signature(**{input_name: tf.constant([image])})[formats.OUTPUT_EMBEDDING].numpy()[
+            0
+        ]
+        for image_id, image in images.items()
+    }
 
 
 def read_dead_letters(uri: str) -> list[dict]:

@@ -39,6 +39,7 @@ What it does not do faithfully:
   (`inputs.artifacts['k'].artifacts[0].metadata['m']`, comparisons, &&, ||, !), not a CEL
   engine.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -105,17 +106,28 @@ class RunResult:
 
 # --- the image: the project's wheel in a target dir --------------------------------------
 
+
 def build_wheel(repo_root: str, out_dir: str) -> str:
     """Builds the project's wheel with its PEP 517 backend (setuptools, from this venv:
     no network, no build isolation)."""
     os.makedirs(out_dir, exist_ok=True)
     build_dir = os.path.join(out_dir, "build-tree")
-    shutil.copytree(repo_root, build_dir, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "runs", "__pycache__", "*.egg-info", "build", "dist", ".bootstrap"))
-    code = ("import sys; from setuptools import build_meta; "
-            "print(build_meta.build_wheel(sys.argv[1]))")
-    done = subprocess.run([sys.executable, "-c", code, os.path.abspath(out_dir)], cwd=build_dir,
-                          capture_output=True, text=True)
+    shutil.copytree(
+        repo_root,
+        build_dir,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "runs", "__pycache__", "*.egg-info", "build", "dist", ".bootstrap"
+        ),
+    )
+    code = (
+        "import sys; from setuptools import build_meta; print(build_meta.build_wheel(sys.argv[1]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, os.path.abspath(out_dir)],
+        cwd=build_dir,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         raise EmulatorError(f"wheel build failed:\n{done.stderr[-3000:]}")
     shutil.rmtree(build_dir)
@@ -126,11 +138,25 @@ def install_wheel(wheel: str, target: str) -> None:
     """`uv pip install --no-deps --target` when uv is at hand (what the image's pip does);
     else the wheel's files unpacked into `target`, which is what that amounts to for a
     pure-Python wheel without scripts."""
-    uv = shutil.which("uv") or os.path.join(os.path.dirname(sys.prefix), ".bootstrap", "uv",
-                                            "bin", "uv")
+    uv = shutil.which("uv") or os.path.join(
+        os.path.dirname(sys.prefix), ".bootstrap", "uv", "bin", "uv"
+    )
     if os.path.exists(uv):
-        subprocess.run([uv, "pip", "install", "--quiet", "--no-deps", "--python", sys.executable,
-                        "--target", target, wheel], check=True)
+        subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--python",
+                sys.executable,
+                "--target",
+                target,
+                wheel,
+            ],
+            check=True,
+        )
     else:
         with zipfile.ZipFile(wheel) as archive:
             archive.extractall(target)
@@ -146,12 +172,14 @@ def harness_site_dir(root: str) -> str:
 
 # --- the run -----------------------------------------------------------------------------
 
+
 class Emulator:
     """One pipeline root: runs compiled specs against it, keeping the artifacts record that
     stands in for (Vertex) ML Metadata across runs."""
 
-    def __init__(self, pipeline_root: str, image_dir: str, work_dir: str,
-                 extra_env: Optional[dict] = None):
+    def __init__(
+        self, pipeline_root: str, image_dir: str, work_dir: str, extra_env: Optional[dict] = None
+    ):
         self.pipeline_root = pipeline_root
         self.image_dir = image_dir
         self.site_dir = harness_site_dir(work_dir)
@@ -209,26 +237,38 @@ class Emulator:
         task_dir = os.path.join(run_root, name)
         os.makedirs(task_dir, exist_ok=True)
         executor_input = {
-            "inputs": {"parameterValues": _parameter_values(task),
-                       "artifacts": {k: {"artifacts": v} for k, v in inputs.items()}},
-            "outputs": {"artifacts": self._output_artifacts(component, run_root, name, run.run_id),
-                        "outputFile": os.path.join(task_dir, "executor_output.json")},
+            "inputs": {
+                "parameterValues": _parameter_values(task),
+                "artifacts": {k: {"artifacts": v} for k, v in inputs.items()},
+            },
+            "outputs": {
+                "artifacts": self._output_artifacts(component, run_root, name, run.run_id),
+                "outputFile": os.path.join(task_dir, "executor_output.json"),
+            },
         }
         container = executor["container"]
         invocation = json.dumps(executor_input)
         log_path = os.path.join(task_dir, "task.log")
         imports_path = os.path.join(task_dir, "imports.json")
         hooks = container.get("lifecycle", {}).get("preCacheCheck")
-        commands = ([hooks["command"] + _substitute(hooks["args"], invocation)] if hooks else [])
+        commands = [hooks["command"] + _substitute(hooks["args"], invocation)] if hooks else []
         commands.append(container["command"] + _substitute(container["args"], invocation))
         with open(log_path, "wb") as log:
             for command in commands:
-                done = subprocess.run(_local_python(command), cwd=task_dir, stdout=log,
-                                      stderr=subprocess.STDOUT, env=self._task_env(imports_path))
+                done = subprocess.run(
+                    _local_python(command),
+                    cwd=task_dir,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self._task_env(imports_path),
+                )
                 if done.returncode:
-                    return TaskResult(name, "FAILED", time.perf_counter() - started,
-                                      reason=f"exit {done.returncode}; see {log_path}\n"
-                                             + _tail(log_path))
+                    return TaskResult(
+                        name,
+                        "FAILED",
+                        time.perf_counter() - started,
+                        reason=f"exit {done.returncode}; see {log_path}\n" + _tail(log_path),
+                    )
         seconds = time.perf_counter() - started
         with open(executor_input["outputs"]["outputFile"]) as f:
             produced = json.load(f).get("artifacts", {})
@@ -237,8 +277,12 @@ class Emulator:
             declared = spec_list["artifacts"][0]
             written = (produced.get(key, {}).get("artifacts") or [{}])[0]
             outputs[key] = [dict(declared, metadata=written.get("metadata", {}))]
-        self._register([dict(a[0], task=name, run_id=run.run_id, state="LIVE",
-                             created=time.time()) for a in outputs.values()])
+        self._register(
+            [
+                dict(a[0], task=name, run_id=run.run_id, state="LIVE", created=time.time())
+                for a in outputs.values()
+            ]
+        )
         imports = {}
         if os.path.exists(imports_path):
             with open(imports_path) as f:
@@ -270,10 +314,17 @@ class Emulator:
         outputs = {}
         for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
             uri = os.path.join(run_root, task_name, key)
-            outputs[key] = {"artifacts": [{
-                "name": f"projects/emulated/locations/local/metadataStores/default/artifacts/"
+            outputs[key] = {
+                "artifacts": [
+                    {
+                        "name": f"projects/emulated/locations/local/metadataStores/default/artifacts/"
                         f"{run_id}-{task_name}-{key}",
-                "type": definition["artifactType"], "uri": uri, "metadata": {}}]}
+                        "type": definition["artifactType"],
+                        "uri": uri,
+                        "metadata": {},
+                    }
+                ]
+            }
         return outputs
 
     def _resolve(self, resolver: dict, inputs: dict, component: dict) -> dict:
@@ -284,16 +335,26 @@ class Emulator:
             matches = [a for a in self._registry() if all(c(a) for c in clauses)]
             matches.sort(key=lambda a: a["created"], reverse=True)
             artifact_type = definitions[key]["artifactType"]
-            outputs[key] = [{"name": a["name"], "uri": a["uri"], "metadata": a["metadata"],
-                             "type": artifact_type} for a in matches[:1]]
+            outputs[key] = [
+                {
+                    "name": a["name"],
+                    "uri": a["uri"],
+                    "metadata": a["metadata"],
+                    "type": artifact_type,
+                }
+                for a in matches[:1]
+            ]
         return outputs
 
 
 # --- helpers -------------------------------------------------------------------------------
 
+
 def _producers(task: dict) -> list:
-    return [s["taskOutputArtifact"]["producerTask"]
-            for s in task.get("inputs", {}).get("artifacts", {}).values()]
+    return [
+        s["taskOutputArtifact"]["producerTask"]
+        for s in task.get("inputs", {}).get("artifacts", {}).values()
+    ]
 
 
 def _upstream(task: dict) -> set:
@@ -365,8 +426,9 @@ def _fill_placeholders(text: str, inputs: dict) -> str:
         artifacts = inputs.get(match.group(1)) or []
         return str(artifacts[0]["metadata"].get(match.group(2), "")) if artifacts else ""
 
-    return re.sub(r"\{\{\$\." + _METADATA_REF.pattern.replace(r"\.artifacts\[0\]", "") + r"\}\}",
-                  value, text)
+    return re.sub(
+        r"\{\{\$\." + _METADATA_REF.pattern.replace(r"\.artifacts\[0\]", "") + r"\}\}", value, text
+    )
 
 
 def _query_clauses(query: str) -> list:
@@ -382,9 +444,12 @@ def _query_clauses(query: str) -> list:
         elif key == "name":
             clauses.append(lambda a, e=expected: a.get("name") == e)
         elif key.startswith("metadata.") and key.endswith(".number_value"):
-            field = key[len("metadata."):-len(".number_value")]
-            clauses.append(lambda a, f=field, e=float(expected):
-                           a["metadata"].get(f) is not None and float(a["metadata"][f]) == e)
+            field = key[len("metadata.") : -len(".number_value")]
+            clauses.append(
+                lambda a, f=field, e=float(expected): (
+                    a["metadata"].get(f) is not None and float(a["metadata"][f]) == e
+                )
+            )
         else:
             raise EmulatorError(f"resolver query clause {clause!r} is not emulated")
     return clauses

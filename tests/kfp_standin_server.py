@@ -22,6 +22,7 @@ It binds 127.0.0.1 only (port chosen by the OS), and stops by itself after `life
 seconds or `max_requests` requests. Runs do not execute: a run reports PENDING, then
 RUNNING, then `final_state` as it is polled.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,10 +44,19 @@ _SERIALIZER = kfp_server_api.ApiClient()
 # int64 fields that kfp_server_api types as 'str': proto JSON takes a number or a string.
 _INT64_AS_STR = {"max_concurrency", "interval_second", "long_value", "total_size"}
 # Proto JSON also takes an enum's number; filter.proto skips 4 in Predicate.Operation.
-_ENUM_NUMBERS = {"V2beta1PredicateOperation": {0: "OPERATION_UNSPECIFIED", 1: "EQUALS",
-                                                2: "NOT_EQUALS", 3: "GREATER_THAN",
-                                                5: "GREATER_THAN_EQUALS", 6: "LESS_THAN",
-                                                7: "LESS_THAN_EQUALS", 8: "IN", 9: "IS_SUBSTRING"}}
+_ENUM_NUMBERS = {
+    "V2beta1PredicateOperation": {
+        0: "OPERATION_UNSPECIFIED",
+        1: "EQUALS",
+        2: "NOT_EQUALS",
+        3: "GREATER_THAN",
+        5: "GREATER_THAN_EQUALS",
+        6: "LESS_THAN",
+        7: "LESS_THAN_EQUALS",
+        8: "IN",
+        9: "IS_SUBSTRING",
+    }
+}
 
 
 @dataclasses.dataclass
@@ -74,7 +84,7 @@ def parse_model(value: Any, type_name: str, where: str) -> Any:
     if type_name.startswith("dict("):
         if not isinstance(value, dict):
             raise ValidationError(f"{where}: expected an object")
-        inner = type_name[type_name.index(",") + 1:-1].strip()
+        inner = type_name[type_name.index(",") + 1 : -1].strip()
         return {key: parse_model(item, inner, f"{where}.{key}") for key, item in value.items()}
     if type_name == "int":
         if isinstance(value, bool) or not isinstance(value, int):
@@ -88,7 +98,9 @@ def parse_model(value: Any, type_name: str, where: str) -> Any:
         return value
     primitive = {"str": str, "bool": bool, "float": (int, float), "object": object}
     if type_name in primitive:
-        if not isinstance(value, primitive[type_name]) or (type_name == "float" and isinstance(value, bool)):
+        if not isinstance(value, primitive[type_name]) or (
+            type_name == "float" and isinstance(value, bool)
+        ):
             raise ValidationError(f"{where}: expected {type_name}, got {type(value).__name__}")
         return value
     model = getattr(kfp_server_api.models, type_name, None)
@@ -114,7 +126,10 @@ def parse_model(value: Any, type_name: str, where: str) -> Any:
         attribute = json_to_attribute[key]
         field_type = model.openapi_types[attribute]
         if attribute in _INT64_AS_STR and field_type == "str":
-            if not (isinstance(item, int) and not isinstance(item, bool)) and not str(item).isdigit():
+            if (
+                not (isinstance(item, int) and not isinstance(item, bool))
+                and not str(item).isdigit()
+            ):
                 raise ValidationError(f"{where}.{key}: expected an int64, got {item!r}")
             kwargs[attribute] = str(item)
             continue
@@ -125,7 +140,8 @@ def parse_model(value: Any, type_name: str, where: str) -> Any:
 def enum_name(value: Any, type_name: str) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         numbers = _ENUM_NUMBERS.get(type_name) or dict(
-            enumerate(getattr(kfp_server_api.models, type_name).allowable_values))
+            enumerate(getattr(kfp_server_api.models, type_name).allowable_values)
+        )
         return numbers.get(value)
     return value
 
@@ -135,7 +151,9 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def check_pipeline_spec(spec: Any, runtime_config: Optional[dict]) -> pipeline_spec_pb2.PipelineSpec:
+def check_pipeline_spec(
+    spec: Any, runtime_config: Optional[dict]
+) -> pipeline_spec_pb2.PipelineSpec:
     """Parses the spec like the KFP API server does and follows its references."""
     if not isinstance(spec, dict):
         raise ValidationError("pipeline_spec: expected an object")
@@ -157,17 +175,25 @@ def check_pipeline_spec(spec: Any, runtime_config: Optional[dict]) -> pipeline_s
             raise ValidationError(f"pipeline_spec: task {name} names unknown component {component}")
         label = parsed.components[component].executor_label
         if label and label not in executors:
-            raise ValidationError(f"pipeline_spec: component {component} names unknown executor {label}")
+            raise ValidationError(
+                f"pipeline_spec: component {component} names unknown executor {label}"
+            )
         for dependency in task.dependent_tasks:
             if dependency not in parsed.root.dag.tasks:
-                raise ValidationError(f"pipeline_spec: task {name} depends on unknown task {dependency}")
+                raise ValidationError(
+                    f"pipeline_spec: task {name} depends on unknown task {dependency}"
+                )
     declared = parsed.root.input_definitions.parameters
     given = (runtime_config or {}).get("parameters") or {}
     for key in given:
         if key not in declared:
             raise ValidationError(f"runtime_config.parameters: {key} is not a pipeline parameter")
     for key, definition in declared.items():
-        if key not in given and not definition.HasField("default_value") and not definition.is_optional:
+        if (
+            key not in given
+            and not definition.HasField("default_value")
+            and not definition.is_optional
+        ):
             raise ValidationError(f"runtime_config.parameters: {key} is required")
     return parsed
 
@@ -179,7 +205,9 @@ def check_cron(cron: str) -> None:
     """KFP's robfig/cron form: 6 fields, seconds first."""
     fields = cron.split()
     if len(fields) != 6:
-        raise ValidationError(f"cron {cron!r}: KFP needs 6 fields (seconds first), got {len(fields)}")
+        raise ValidationError(
+            f"cron {cron!r}: KFP needs 6 fields (seconds first), got {len(fields)}"
+        )
     if not all(_CRON_FIELD.match(f) for f in fields):
         raise ValidationError(f"cron {cron!r}: unexpected characters")
     from croniter import croniter
@@ -193,8 +221,14 @@ def check_cron(cron: str) -> None:
 class StandinKfp:
     """Use as a context manager; `url` is the host to give kfp.Client."""
 
-    def __init__(self, token: Optional[str] = None, lifetime: float = 180.0,
-                 max_requests: int = 500, final_state: str = "SUCCEEDED", polls_to_finish: int = 2):
+    def __init__(
+        self,
+        token: Optional[str] = None,
+        lifetime: float = 180.0,
+        max_requests: int = 500,
+        final_state: str = "SUCCEEDED",
+        polls_to_finish: int = 2,
+    ):
         assert final_state in kfp_server_api.V2beta1RuntimeState.allowable_values
         self._token = token
         self._lifetime = lifetime
@@ -236,8 +270,9 @@ class StandinKfp:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                         daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        ).start()
         self._timer = threading.Timer(self._lifetime, self.stop)  # stops even if a test hangs
         self._timer.daemon = True
         self._timer.start()
@@ -271,14 +306,17 @@ class StandinKfp:
                 body = json.loads(handler.rfile.read(length))
         except ValueError:
             return self._reply(handler, 400, {"code": 3, "message": "body is not JSON"})
-        authorized = (self._token is None or
-                      handler.headers.get("Authorization") == f"Bearer {self._token}")
+        authorized = (
+            self._token is None or handler.headers.get("Authorization") == f"Bearer {self._token}"
+        )
         with self._lock:
             self.requests.append(RecordedRequest(method, url.path, query, body, authorized))
             if len(self.requests) >= self._max_requests:
                 threading.Thread(target=self.stop, daemon=True).start()
         if not authorized:
-            return self._reply(handler, 401, {"code": 16, "message": "missing or wrong bearer token"})
+            return self._reply(
+                handler, 401, {"code": 16, "message": "missing or wrong bearer token"}
+            )
         try:
             status, payload = self._route(method, url.path, query, body)
         except ValidationError as e:
@@ -297,7 +335,7 @@ class StandinKfp:
     def _route(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
         if not path.startswith(API + "/"):
             return _not_found(path)
-        parts = path[len(API) + 1:].split("/")
+        parts = path[len(API) + 1 :].split("/")
         resource, rest = parts[0], parts[1:]
         with self._lock:
             if resource == "healthz" and method == "GET" and not rest:
@@ -313,10 +351,15 @@ class StandinKfp:
     def _experiments(self, method, rest, query, body):
         if method == "POST" and not rest:
             experiment = parse_model(body, "V2beta1Experiment", "experiment")
-            if not isinstance(experiment, kfp_server_api.V2beta1Experiment) or not experiment.display_name:
+            if (
+                not isinstance(experiment, kfp_server_api.V2beta1Experiment)
+                or not experiment.display_name
+            ):
                 raise ValidationError("experiment.display_name is required")
-            if any(e.display_name == experiment.display_name and e.namespace == experiment.namespace
-                   for e in self.experiments.values()):
+            if any(
+                e.display_name == experiment.display_name and e.namespace == experiment.namespace
+                for e in self.experiments.values()
+            ):
                 return 409, {"code": 6, "message": "experiment already exists"}
             experiment.experiment_id = str(uuid.uuid4())
             experiment.created_at = _now()
@@ -331,7 +374,8 @@ class StandinKfp:
             if query.get("namespace"):
                 found = [e for e in found if e.namespace in (None, "", query["namespace"])]
             return 200, kfp_server_api.V2beta1ListExperimentsResponse(
-                experiments=found, total_size=len(found))
+                experiments=found, total_size=len(found)
+            )
         if method == "GET" and len(rest) == 1 and rest[0] in self.experiments:
             return 200, self.experiments[rest[0]]
         return _not_found("/".join(["experiments", *rest]))
@@ -351,8 +395,13 @@ class StandinKfp:
             run = self.runs[rest[0]]
             self._polls[rest[0]] += 1
             polls = self._polls[rest[0]]
-            run.state = ("PENDING" if polls < self.polls_to_finish else
-                         "RUNNING" if polls == self.polls_to_finish else self.final_state)
+            run.state = (
+                "PENDING"
+                if polls < self.polls_to_finish
+                else "RUNNING"
+                if polls == self.polls_to_finish
+                else self.final_state
+            )
             return 200, run
         return _not_found("/".join(["runs", *rest]))
 
@@ -361,27 +410,39 @@ class StandinKfp:
             run = parse_model(body, "V2beta1RecurringRun", "recurring_run")
             self._check_run_like(run, "recurring_run")
             trigger = run.trigger
-            if trigger is None or (trigger.cron_schedule is None) == (trigger.periodic_schedule is None):
-                raise ValidationError("recurring_run.trigger: exactly one of cron_schedule and "
-                                      "periodic_schedule is required")
+            if trigger is None or (trigger.cron_schedule is None) == (
+                trigger.periodic_schedule is None
+            ):
+                raise ValidationError(
+                    "recurring_run.trigger: exactly one of cron_schedule and "
+                    "periodic_schedule is required"
+                )
             if trigger.cron_schedule is not None:
                 check_cron(trigger.cron_schedule.cron or "")
             concurrency = int(run.max_concurrency or 0)
             if not 1 <= concurrency <= 10:
-                raise ValidationError(f"recurring_run.max_concurrency must be 1-10, got {concurrency}")
+                raise ValidationError(
+                    f"recurring_run.max_concurrency must be 1-10, got {concurrency}"
+                )
             run.recurring_run_id = str(uuid.uuid4())
             run.created_at = _now()
             run.status = "DISABLED" if run.mode == "DISABLE" else "ENABLED"
             self.recurring_runs[run.recurring_run_id] = run
             return 200, run
         if method == "GET" and not rest:
-            found = [r for r in self.recurring_runs.values()
-                     if query.get("experiment_id") in (None, r.experiment_id)]
+            found = [
+                r
+                for r in self.recurring_runs.values()
+                if query.get("experiment_id") in (None, r.experiment_id)
+            ]
             size = int(query.get("page_size") or 20)
             start = int(query.get("page_token") or 0)
             token = str(start + size) if start + size < len(found) else ""
             return 200, kfp_server_api.V2beta1ListRecurringRunsResponse(
-                recurring_runs=found[start:start + size], total_size=len(found), next_page_token=token)
+                recurring_runs=found[start : start + size],
+                total_size=len(found),
+                next_page_token=token,
+            )
         if len(rest) == 1:
             run_id, _, action = rest[0].partition(":")
             if run_id not in self.recurring_runs:
@@ -404,11 +465,14 @@ class StandinKfp:
         if run.experiment_id not in self.experiments:
             raise ValidationError(f"{where}.experiment_id {run.experiment_id!r} does not exist")
         if bool(run.pipeline_spec) == bool(run.pipeline_version_reference):
-            raise ValidationError(f"{where}: exactly one of pipeline_spec and "
-                                  "pipeline_version_reference is required")
+            raise ValidationError(
+                f"{where}: exactly one of pipeline_spec and pipeline_version_reference is required"
+            )
         if run.pipeline_spec:
             config = run.runtime_config
-            check_pipeline_spec(run.pipeline_spec, {"parameters": config.parameters} if config else None)
+            check_pipeline_spec(
+                run.pipeline_spec, {"parameters": config.parameters} if config else None
+            )
 
 
 def _filter(text: str) -> list:
@@ -422,7 +486,9 @@ def _filter(text: str) -> list:
 def _matches(item, predicates: list) -> bool:
     for predicate in predicates:
         if predicate.operation != "EQUALS":
-            raise ValidationError(f"filter: the stand-in supports EQUALS only, got {predicate.operation}")
+            raise ValidationError(
+                f"filter: the stand-in supports EQUALS only, got {predicate.operation}"
+            )
         if getattr(item, predicate.key, None) != predicate.string_value:
             return False
     return True

@@ -5,6 +5,7 @@ container image, which cannot run here). Every MetadataStoreService RPC is answe
 the ml-metadata library itself on the given store, so the client under test speaks the
 real service's protocol and gets its messages and status codes back.
 """
+
 from __future__ import annotations
 
 from concurrent import futures
@@ -24,7 +25,8 @@ def serve(connection_config: metadata_store_pb2.ConnectionConfig) -> tuple[grpc.
     handlers = {method.name: _handler(store, method) for method in SERVICE.methods}
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))
+        (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, port
@@ -43,5 +45,7 @@ def _handler(store: metadata_store.MetadataStore, method):
         return response
 
     return grpc.unary_unary_rpc_method_handler(
-        handle, request_deserializer=request_type.FromString,
-        response_serializer=response_type.SerializeToString)
+        handle,
+        request_deserializer=request_type.FromString,
+        response_serializer=response_type.SerializeToString,
+    )

@@ -5,6 +5,7 @@ this in a temp dir in a few seconds instead of training. It is a second, deliber
 small implementation of the contract, random weights and all; the Trainer's own tests
 check the real model against the same contract.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,15 @@ from components.common import formats, tf_text, tokenizer
 from components.common.captions import write_eval_captions
 
 
-def build_fixture_model(serving_dir: str, captions: list[str], *, image_size: int = 32,
-                        embedding_dim: int = 16, max_tokens: int = 12, seed: int = 0) -> str:
+def build_fixture_model(
+    serving_dir: str,
+    captions: list[str],
+    *,
+    image_size: int = 32,
+    embedding_dim: int = 16,
+    max_tokens: int = 12,
+    seed: int = 0,
+) -> str:
     """Writes image_encoder/, text_encoder/, vocab.txt, model_config.json and
     eval_captions.txt (from `captions`, in their order); returns serving_dir."""
     tf.random.set_seed(seed)
@@ -28,23 +36,33 @@ def build_fixture_model(serving_dir: str, captions: list[str], *, image_size: in
     vocab_size = max(tokenizer.read_vocab_file(vocab_path).values()) + 1
 
     image_module = _ImageEncoder(image_size, embedding_dim)
-    tf.saved_model.save(image_module, os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER),
-                        signatures={
-                            formats.SIGNATURE_IMAGE_BYTES: image_module.embed_bytes,
-                            formats.SIGNATURE_IMAGE_PIXELS: image_module.embed_pixels,
-                        })
+    tf.saved_model.save(
+        image_module,
+        os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER),
+        signatures={
+            formats.SIGNATURE_IMAGE_BYTES: image_module.embed_bytes,
+            formats.SIGNATURE_IMAGE_PIXELS: image_module.embed_pixels,
+        },
+    )
     text_module = _TextEncoder(vocab_path, vocab_size, max_tokens, embedding_dim)
-    tf.saved_model.save(text_module, os.path.join(serving_dir, formats.MODEL_TEXT_ENCODER),
-                        signatures={
-                            formats.SIGNATURE_TEXT_STRINGS: text_module.embed_strings,
-                            formats.SIGNATURE_TEXT_TOKEN_IDS: text_module.embed_token_ids,
-                        })
+    tf.saved_model.save(
+        text_module,
+        os.path.join(serving_dir, formats.MODEL_TEXT_ENCODER),
+        signatures={
+            formats.SIGNATURE_TEXT_STRINGS: text_module.embed_strings,
+            formats.SIGNATURE_TEXT_TOKEN_IDS: text_module.embed_token_ids,
+        },
+    )
     config = {
-        "embedding_dim": embedding_dim, "image_size": image_size,
-        "image_norm_mean": 0.0, "image_norm_std": 1.0,
-        "text_input_style": formats.TEXT_STYLE_REGEX_IDS, "max_tokens": max_tokens,
+        "embedding_dim": embedding_dim,
+        "image_size": image_size,
+        "image_norm_mean": 0.0,
+        "image_norm_std": 1.0,
+        "text_input_style": formats.TEXT_STYLE_REGEX_IDS,
+        "max_tokens": max_tokens,
         "delimiter_regex": tokenizer.DELIMITER_REGEX,
-        "image_tower": "fixture", "text_tower": "fixture",
+        "image_tower": "fixture",
+        "text_tower": "fixture",
     }
     with open(os.path.join(serving_dir, formats.MODEL_CONFIG), "w") as f:
         json.dump(config, f, indent=2)

@@ -11,6 +11,7 @@ separate processes that must import TFX and this project on their own.
 The worker pool is started with the venv's bin first on PATH and the project on
 PYTHONPATH: that is what makes its workers import this checkout (as an image would hold it).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,12 @@ class PortableBeam:
     @property
     def beam_args(self) -> list[str]:
         """The Beam args that send a pipeline to this job service and worker pool."""
-        return ["--runner=PortableRunner", f"--job_endpoint=localhost:{self.job_port}",
-                "--environment_type=EXTERNAL", f"--environment_config=localhost:{self.worker_port}"]
+        return [
+            "--runner=PortableRunner",
+            f"--job_endpoint=localhost:{self.job_port}",
+            "--environment_type=EXTERNAL",
+            f"--environment_config=localhost:{self.worker_port}",
+        ]
 
 
 def free_port() -> int:
@@ -77,28 +82,46 @@ def local_portable_beam(log_dir: str) -> Iterator[PortableBeam]:
     job_port, worker_port = free_port(), free_port()
     env = _environment()
     commands = {
-        "job_service": [sys.executable, "-m",
-                        "apache_beam.runners.portability.local_job_service_main",
-                        "--port", str(job_port)],
-        "worker_pool": [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                        "--service_port", str(worker_port)],
+        "job_service": [
+            sys.executable,
+            "-m",
+            "apache_beam.runners.portability.local_job_service_main",
+            "--port",
+            str(job_port),
+        ],
+        "worker_pool": [
+            sys.executable,
+            "-m",
+            "apache_beam.runners.worker.worker_pool_main",
+            "--service_port",
+            str(worker_port),
+        ],
     }
     processes: dict[str, subprocess.Popen] = {}
     try:
         for name, command in commands.items():
             log = open(os.path.join(log_dir, f"{name}.log"), "wb")
-            processes[name] = subprocess.Popen(command, env=env, cwd=log_dir, stdout=log,
-                                               stderr=subprocess.STDOUT, start_new_session=True)
+            processes[name] = subprocess.Popen(
+                command,
+                env=env,
+                cwd=log_dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             log.close()
         deadline = time.monotonic() + _START_TIMEOUT
         for name, port in (("job_service", job_port), ("worker_pool", worker_port)):
             while not _accepts(port):
                 if processes[name].poll() is not None:
-                    raise RuntimeError(f"Beam {name} exited with {processes[name].returncode}; "
-                                       f"see {os.path.join(log_dir, name + '.log')}")
+                    raise RuntimeError(
+                        f"Beam {name} exited with {processes[name].returncode}; "
+                        f"see {os.path.join(log_dir, name + '.log')}"
+                    )
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"Beam {name} not accepting on port {port} after "
-                                       f"{_START_TIMEOUT:.0f} s")
+                    raise TimeoutError(
+                        f"Beam {name} not accepting on port {port} after {_START_TIMEOUT:.0f} s"
+                    )
                 time.sleep(0.2)
         yield PortableBeam(job_port, worker_port)
     finally:

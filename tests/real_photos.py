@@ -8,6 +8,7 @@ The first three captions of each photo are the collection's (what training sees)
 two are held back as queries: new wordings of what is in the photo, never trained on.
 No COCO here; these are real photographs all the same, unlike the generated shapes.
 """
+
 from __future__ import annotations
 
 import json
@@ -170,14 +171,28 @@ def write_collection(out_dir: str) -> dict:
         pixels = np.asarray(rgb)
         file_name = f"{os.path.splitext(name)[0]}.jpg"
         rgb.save(os.path.join(images_dir, file_name), quality=92)
-        images.append({"id": image_id, "file_name": file_name, "height": int(pixels.shape[0]),
-                       "width": int(pixels.shape[1])})
+        images.append(
+            {
+                "id": image_id,
+                "file_name": file_name,
+                "height": int(pixels.shape[0]),
+                "width": int(pixels.shape[1]),
+            }
+        )
         for caption in captions[:COLLECTION_CAPTIONS]:
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
-                                "caption": caption})
+            annotations.append(
+                {"id": len(annotations) + 1, "image_id": image_id, "caption": caption}
+            )
         queries += [(caption, file_name) for caption in captions[COLLECTION_CAPTIONS:]]
     path = os.path.join(out_dir, "annotations.json")
     with open(path, "w") as f:
-        json.dump({"info": {"description": "scikit-image photos, captions written for t2i"},
-                   "images": images, "annotations": annotations}, f, indent=1)
+        json.dump(
+            {
+                "info": {"description": "scikit-image photos, captions written for t2i"},
+                "images": images,
+                "annotations": annotations,
+            },
+            f,
+            indent=1,
+        )
     return {"annotations": path, "images": images_dir, "queries": queries}

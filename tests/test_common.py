@@ -1,12 +1,20 @@
 """The TF-free shared contracts: tokenizer mirror, vocab file, item metadata, code version,
 caption order and the Model artifact's eval captions."""
+
 import pytest
 
 from components.common import captions, code_version, formats, item_metadata, tokenizer
 
 
 def test_split_mirrors_the_re2_delimiter():
-    assert tokenizer.split("A dog's ball, café 東京!  x_y") == ["A", "dog's", "ball", "café", "東京", "x_y"]
+    assert tokenizer.split("A dog's ball, café 東京!  x_y") == [
+        "A",
+        "dog's",
+        "ball",
+        "café",
+        "東京",
+        "x_y",
+    ]
     assert tokenizer.split("  ,, ") == []
 
 
@@ -39,7 +47,8 @@ def test_item_metadata_round_trip_in_both_layouts():
     meta = item_metadata.ItemMetadata(42, "val2017/a|b_c.jpg", "2970773875")
     assert meta.encode() == b"2970773875_val2017/a|b_c.jpg"  # the seeds' layout by default
     assert item_metadata.decode(meta.encode()) == item_metadata.ItemMetadata(
-        None, "val2017/a|b_c.jpg", "2970773875")  # this layout carries no image id
+        None, "val2017/a|b_c.jpg", "2970773875"
+    )  # this layout carries no image id
     legacy = meta.encode(item_metadata.ID_FLICKR_FILE)
     assert legacy == b"42|2970773875|val2017/a|b_c.jpg"
     assert item_metadata.decode(legacy) == meta
@@ -62,7 +71,12 @@ def test_item_metadata_round_trip_in_both_layouts():
 def test_first_captions_first_orders_by_position_and_drops_repeats():
     per_example = [["a dog", "a brown dog"], [], ["a cat ", "a dog", "the cat"], ["a bird"]]
     assert captions.first_captions_first(per_example, 10) == [
-        "a dog", "a cat", "a bird", "a brown dog", "the cat"]
+        "a dog",
+        "a cat",
+        "a bird",
+        "a brown dog",
+        "the cat",
+    ]
     assert captions.first_captions_first(per_example, 2) == ["a dog", "a cat"]
     assert captions.first_captions_first([[], [" "]], 5) == []
 
@@ -93,11 +107,18 @@ def test_in_graph_tokenizer_matches_the_device_mirror(tmp_path):
     from components.common import tf_text
 
     path = tmp_path / "vocab.txt"
-    tokenizer.write_vocab_file(str(path), tokenizer.build_vocab(
-        ["a red circle", "two café 東京 dog's", "x_y left of"]))
+    tokenizer.write_vocab_file(
+        str(path), tokenizer.build_vocab(["a red circle", "two café 東京 dog's", "x_y left of"])
+    )
     table = tokenizer.read_vocab_file(str(path))
-    texts = ["A red circle", "  ,,two  café!東京 dog's?? ", "", "zebra RED x_y-left OF of",
-             "a " * 40, "Ünknown\tred\ncircle"]
+    texts = [
+        "A red circle",
+        "  ,,two  café!東京 dog's?? ",
+        "",
+        "zebra RED x_y-left OF of",
+        "a " * 40,
+        "Ünknown\tred\ncircle",
+    ]
     graph_ids = tf_text.token_ids(tf.constant(texts), tf_text.vocab_lookup_table(str(path)), 8)
     assert graph_ids.shape == (len(texts), 8)
     for text, row in zip(texts, graph_ids.numpy().tolist()):

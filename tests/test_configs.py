@@ -13,9 +13,18 @@ def test_defaults_round_trip_through_json():
 
 def test_yaml_file_then_cli_overrides(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("trainer:\n  epochs: 3\n  freeze_backbone: false\npipeline:\n  beam_args: [--a=1]\n")
-    config = load_config(str(path), ["trainer.epochs=5", "searcher.lookup=float",
-                                     "pipeline.beam_args=--x=1,--y=2", "data.eval_fraction=0.1"])
+    path.write_text(
+        "trainer:\n  epochs: 3\n  freeze_backbone: false\npipeline:\n  beam_args: [--a=1]\n"
+    )
+    config = load_config(
+        str(path),
+        [
+            "trainer.epochs=5",
+            "searcher.lookup=float",
+            "pipeline.beam_args=--x=1,--y=2",
+            "data.eval_fraction=0.1",
+        ],
+    )
     assert config.trainer.epochs == 5
     assert config.trainer.freeze_backbone is False
     assert config.searcher.lookup == "float"
@@ -29,13 +38,16 @@ def test_toml_file(tmp_path):
     assert load_config(str(path)).searcher.num_leaves == 100
 
 
-@pytest.mark.parametrize("content, needle", [
-    ("nosuch:\n  a: 1\n", "unknown section 'nosuch'"),
-    ("trainer:\n  nosuch: 1\n", "unknown field trainer.nosuch"),
-    ("trainer:\n  epochs: many\n", "trainer.epochs"),
-    ("trainer: [1, 2]\n", "must be a mapping"),
-    ("trainer:\n  epochs: [1\n", "cannot parse"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("nosuch:\n  a: 1\n", "unknown section 'nosuch'"),
+        ("trainer:\n  nosuch: 1\n", "unknown field trainer.nosuch"),
+        ("trainer:\n  epochs: many\n", "trainer.epochs"),
+        ("trainer: [1, 2]\n", "must be a mapping"),
+        ("trainer:\n  epochs: [1\n", "cannot parse"),
+    ],
+)
 def test_bad_files_name_the_file_and_problem(tmp_path, content, needle):
     path = tmp_path / "bad.yaml"
     path.write_text(content)

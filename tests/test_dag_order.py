@@ -1,4 +1,5 @@
 """The full DAG records the evaluation before anything that can fail for device reasons."""
+
 from t2i.configs import Config
 from t2i.dags import create_pipeline
 

@@ -4,6 +4,7 @@ Parses every module under components/ with `ast` (imports inside functions inclu
 checks that none imports the app, that components/common imports only itself, and that a
 component imports only components.common and its own package.
 """
+
 from __future__ import annotations
 
 import ast
@@ -47,8 +48,13 @@ def violations() -> list[str]:
             top = module.split(".")[0]
             if top == APP_PACKAGE:
                 problems.append(f"{where}: imports the app ({module})")
-            elif top == "components" and module != "components" and not any(
-                    module == prefix or module.startswith(prefix + ".") for prefix in allowed):
+            elif (
+                top == "components"
+                and module != "components"
+                and not any(
+                    module == prefix or module.startswith(prefix + ".") for prefix in allowed
+                )
+            ):
                 problems.append(f"{where}: imports another component's internals ({module})")
     return problems
 
@@ -65,7 +71,8 @@ def test_the_checker_sees_every_component_and_flags_a_violation(tmp_path, monkey
     (fake / "trainer").mkdir(parents=True)
     (fake / "trainer" / "bad.py").write_text(
         "from t2i.configs import Config\n"
-        "def f():\n    from components.searcher_builder import tuning\n")
+        "def f():\n    from components.searcher_builder import tuning\n"
+    )
     monkeypatch.setattr(sys.modules[__name__], "COMPONENTS", fake)
     monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
     assert violations() == [

@@ -1,4 +1,5 @@
 """Catches a broken lock or set-up: both process kinds import what they need, the CLI starts."""
+
 import os
 import subprocess
 import sys
@@ -31,8 +32,7 @@ def test_tensorflow_process_imports_the_stack():
 
 def test_tf_free_process_imports_the_task_library():
     result = run_python(
-        TF_FREE_PRELUDE
-        + "from tflite_support.task import text, vision, processor\n"
+        TF_FREE_PRELUDE + "from tflite_support.task import text, vision, processor\n"
         "from tensorflow_lite_support.scann_ondevice.cc.python import index_builder\n"
         "from tflite_support import metadata_writers\n"
         "print('ok', text.TextSearcher.__name__, vision.ImageSearcher.__name__)\n"
@@ -48,8 +48,16 @@ def test_cli_help_and_version_work_without_tensorflow():
     assert "Usage: t2i" in help_result.stdout
     version_result = subprocess.run([t2i, "version"], capture_output=True, text=True, timeout=60)
     assert version_result.returncode == 0, version_result.stderr
-    for package in ("tfx 1.16.0", "tensorflow 2.16.2", "apache-beam 2.59.0", "kfp 2.5.0",
-                    "scann 1.3.2", "tflite-support 0.4.4", "ml-metadata 1.16.0", "python 3.10"):
+    for package in (
+        "tfx 1.16.0",
+        "tensorflow 2.16.2",
+        "apache-beam 2.59.0",
+        "kfp 2.5.0",
+        "scann 1.3.2",
+        "tflite-support 0.4.4",
+        "ml-metadata 1.16.0",
+        "python 3.10",
+    ):
         assert package in version_result.stdout
     # Neither command may import TensorFlow: checked directly, not by timing.
     probe = run_python(

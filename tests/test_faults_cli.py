@@ -2,6 +2,7 @@
 --root / --data / config values and crons that never fire are one "error:" line with a
 documented exit code, found before TFX is imported and leaving no run behind; a root held
 by another command is named (pid, command, since when), and --wait waits for it."""
+
 import os
 import re
 import signal
@@ -39,11 +40,13 @@ def test_a_root_that_is_a_file_or_not_writable_is_named(tmp_path, data):
     root_file = tmp_path / "root-file"
     root_file.write_text("not a folder")
     result = t2i("run", "--data", data, "--root", str(root_file))
-    assert_refused_before_tfx(result, 2, f"--root {root_file}: it is a file, not a folder",
-                              root_file)
+    assert_refused_before_tfx(
+        result, 2, f"--root {root_file}: it is a file, not a folder", root_file
+    )
     result = t2i("run", "--data", data, "--root", "/sys/kernel")  # read-only, even for root
     assert result.returncode == 2 and result.stderr.startswith(
-        "error: --root /sys/kernel: cannot write in it: "), result.stderr
+        "error: --root /sys/kernel: cannot write in it: "
+    ), result.stderr
 
 
 def test_a_typo_in_data_fails_at_once_without_a_run(tmp_path, data):
@@ -53,34 +56,72 @@ def test_a_typo_in_data_fails_at_once_without_a_run(tmp_path, data):
     empty = tmp_path / "empty"
     empty.mkdir()
     result = t2i("run", "--data", str(empty), "--root", str(root))
-    assert_refused_before_tfx(result, 3, f"--data {empty}: no annotations file "
-                              "(annotations/captions_*.json, at the top or in span-<N>/ "
-                              "folders); is this a COCO captions collection?", root)
+    assert_refused_before_tfx(
+        result,
+        3,
+        f"--data {empty}: no annotations file "
+        "(annotations/captions_*.json, at the top or in span-<N>/ "
+        "folders); is this a COCO captions collection?",
+        root,
+    )
 
 
 def test_every_out_of_range_value_is_named_before_the_dag_starts(tmp_path, data):
     root = tmp_path / "runs"
-    result = t2i("run", "--data", data, "--root", str(root),
-                 "--set", "trainer.epochs=-1", "--set", "searcher.target_recall_at_10=1.5",
-                 "--set", "data.eval_fraction=0", "--set", "embedder.batch_size=0",
-                 "--set", "searcher.lookup=int4")
-    assert_refused_before_tfx(result, 2, (
-        "invalid config: data: eval_fraction must be between 0 and 1 (exclusive), got 0.0; "
-        "trainer.epochs must be at least 1 (got -1); "
-        "searcher.lookup = 'int4'; expected one of auto, int8, float; "
-        "searcher.target_recall_at_10 must be in (0, 1]; "
-        "embedder.batch_size must be >= 1, got 0"), root)
+    result = t2i(
+        "run",
+        "--data",
+        data,
+        "--root",
+        str(root),
+        "--set",
+        "trainer.epochs=-1",
+        "--set",
+        "searcher.target_recall_at_10=1.5",
+        "--set",
+        "data.eval_fraction=0",
+        "--set",
+        "embedder.batch_size=0",
+        "--set",
+        "searcher.lookup=int4",
+    )
+    assert_refused_before_tfx(
+        result,
+        2,
+        (
+            "invalid config: data: eval_fraction must be between 0 and 1 (exclusive), got 0.0; "
+            "trainer.epochs must be at least 1 (got -1); "
+            "searcher.lookup = 'int4'; expected one of auto, int8, float; "
+            "searcher.target_recall_at_10 must be in (0, 1]; "
+            "embedder.batch_size must be >= 1, got 0"
+        ),
+        root,
+    )
 
 
 def test_crons_that_never_fire_are_refused(tmp_path):
-    for cron, mode in (("0 3 31 2 *", ["--ticks", "1"]), ("0 3 30 2 *", ["--print-crontab"]),
-                       ("0 0 31 4,6 *", ["--print-crontab"])):
+    for cron, mode in (
+        ("0 3 31 2 *", ["--ticks", "1"]),
+        ("0 3 30 2 *", ["--print-crontab"]),
+        ("0 0 31 4,6 *", ["--print-crontab"]),
+    ):
         result = t2i("schedule", "--local", "--cron", cron, "--root", str(tmp_path), *mode)
         assert result.returncode == 2, result.stderr
         assert result.stderr.startswith(
-            f'error: Invalid value for --cron: cron "{cron}": never fires'), result.stderr
-    assert t2i("schedule", "--local", "--cron", "0 3 29 2 *", "--print-crontab",
-               "--root", str(tmp_path)).returncode == 0  # leap days do come
+            f'error: Invalid value for --cron: cron "{cron}": never fires'
+        ), result.stderr
+    assert (
+        t2i(
+            "schedule",
+            "--local",
+            "--cron",
+            "0 3 29 2 *",
+            "--print-crontab",
+            "--root",
+            str(tmp_path),
+        ).returncode
+        == 0
+    )  # leap days do come
 
 
 def test_one_error_prefix_and_documented_exit_codes():
@@ -88,9 +129,11 @@ def test_one_error_prefix_and_documented_exit_codes():
     assert result.returncode == 2
     assert result.stderr.splitlines()[0] == "error: No such command 'no-such-command'."
     help_text = " ".join(t2i("--help").stdout.split())
-    assert ("Exit codes: 0 success; 1 the command or run failed; 2 usage or configuration "
-            "error; 3 the data is unusable; 4 the pipeline root is in use by another command; "
-            "130 interrupted (Ctrl-C); 143 terminated (SIGTERM).") in help_text
+    assert (
+        "Exit codes: 0 success; 1 the command or run failed; 2 usage or configuration "
+        "error; 3 the data is unusable; 4 the pipeline root is in use by another command; "
+        "130 interrupted (Ctrl-C); 143 terminated (SIGTERM)."
+    ) in help_text
     result = t2i("runs", "--root", "/nonexistent-root")
     assert result.returncode == 1 and result.stderr.startswith("error: /nonexistent-root/")
 
@@ -106,14 +149,22 @@ def test_a_held_root_is_refused_naming_the_holder_and_wait_waits(tmp_path, data)
         assert re.fullmatch(
             rf"error: {root} is in use by pid {os.getpid()} \(`t2i run --data elsewhere`, run "
             r"20261130-041500\) since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d; wait for it to finish, "
-            r"or pass --wait to wait for it", result.stderr.strip()), result.stderr
+            r"or pass --wait to wait for it",
+            result.stderr.strip(),
+        ), result.stderr
         assert root_lock.active_run(str(root)) == (True, "20261130-041500")
 
-        waiting = subprocess.Popen([T2I, "run", "--data", data, "--root", str(root), "--wait"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        waiting = subprocess.Popen(
+            [T2I, "run", "--data", data, "--root", str(root), "--wait"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         first = waiting.stdout.readline()
-        assert first.startswith(f"t2i: waiting for pid {os.getpid()} (`t2i run --data "
-                                f"elsewhere`, run 20261130-041500) since "), first
+        assert first.startswith(
+            f"t2i: waiting for pid {os.getpid()} (`t2i run --data "
+            f"elsewhere`, run 20261130-041500) since "
+        ), first
         time.sleep(1)
         assert waiting.poll() is None  # still waiting
     finally:

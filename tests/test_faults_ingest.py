@@ -1,5 +1,6 @@
 """Issue 15 cases 2, 3, 6, 7 and 9: CocoExampleGen's ingestion on collections each test
 builds, through its plain entry point (the same code the TFX executor runs)."""
+
 import io
 import json
 import os
@@ -20,11 +21,13 @@ from test_coco_example_gen import (
 from components.coco_example_gen import annotations, images
 from components.common import formats
 
-SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                      "t2i", "schema", "schema.pbtxt")
+SCHEMA = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "t2i", "schema", "schema.pbtxt"
+)
 
 
 # ---------------------------------------------------------------- case 2: non-regular files
+
 
 def test_a_named_pipe_or_other_non_regular_file_is_a_counted_skip(tmp_path):
     data = tmp_path / "coco"
@@ -35,8 +38,9 @@ def test_a_named_pipe_or_other_non_regular_file_is_a_counted_skip(tmp_path):
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(data / "train2017" / "socket.jpg"))
     outcome = {}
-    worker = threading.Thread(target=lambda: outcome.update(report=run(data, tmp_path / "out")),
-                              daemon=True)
+    worker = threading.Thread(
+        target=lambda: outcome.update(report=run(data, tmp_path / "out")), daemon=True
+    )
     worker.start()
     worker.join(timeout=120)
     if worker.is_alive():  # never wait forever in a test, even on the old code
@@ -56,8 +60,10 @@ def test_a_named_pipe_or_other_non_regular_file_is_a_counted_skip(tmp_path):
 # ---------------------------------------------------------------- case 3: field checks
 
 _BAD_FIELDS = [
-    ({"flickr_url": "http://farm1.staticflickr.com/1/9_ab\udcff_z.jpg"},
-     r"images\[1\] \(id 2\)\.flickr_url '.*' is not valid UTF-8"),
+    (
+        {"flickr_url": "http://farm1.staticflickr.com/1/9_ab\udcff_z.jpg"},
+        r"images\[1\] \(id 2\)\.flickr_url '.*' is not valid UTF-8",
+    ),
     ({"coco_url": 7}, r"images\[1\] \(id 2\)\.coco_url must be a string, got 7"),
     ({"id": 2**63}, r"images\[1\]\.id 9223372036854775808 is out of range \(0 \.\. 2\*\*63-1\)"),
     ({"id": -5}, r"images\[1\]\.id -5 is out of range"),
@@ -80,17 +86,21 @@ def test_bad_field_values_fail_naming_file_json_path_and_problem(tmp_path, chang
     document["images"][1].update(change)
     raw = json.dumps(document, ensure_ascii=False).encode("utf-8", "surrogateescape")
     path.write_bytes(raw)
-    with pytest.raises(annotations.AnnotationError,
-                       match=f"^annotations/captions_train2017.json: {message}"):
+    with pytest.raises(
+        annotations.AnnotationError, match=f"^annotations/captions_train2017.json: {message}"
+    ):
         run(data, tmp_path / "out")
 
 
 # ---------------------------------------------------------------- case 6: no usable caption
 
+
 def test_images_without_a_usable_caption_go_to_the_index_split_and_pass_validation(tmp_path):
     data = tmp_path / "coco"
-    files = {f"{name}.jpg": jpeg(color=(i * 40, 0, 0))
-             for i, name in enumerate(["a", "b", "c", "none", "empty", "bad"])}
+    files = {
+        f"{name}.jpg": jpeg(color=(i * 40, 0, 0))
+        for i, name in enumerate(["a", "b", "c", "none", "empty", "bad"])
+    }
     captions = {"none.jpg": [], "empty.jpg": ["", "   "], "bad.jpg": ["caf\udce9"]}
     ids = write_coco(data, files, captions=captions)
     path = data / "annotations" / "captions_train2017.json"
@@ -112,12 +122,14 @@ def test_images_without_a_usable_caption_go_to_the_index_split_and_pass_validati
     import tensorflow_data_validation as tfdv
 
     stats = tfdv.generate_statistics_from_tfrecord(
-        os.path.join(str(out), f"Split-{formats.SPLIT_INDEX}", "*.gz"))
+        os.path.join(str(out), f"Split-{formats.SPLIT_INDEX}", "*.gz")
+    )
     anomalies = tfdv.validate_statistics(stats, tfdv.load_schema_text(SCHEMA))
     assert not anomalies.anomaly_info, anomalies
 
 
 # ---------------------------------------------------------------- case 7: unlisted files
+
 
 def test_files_no_annotation_lists_are_counted_with_the_first_names(tmp_path):
     data = tmp_path / "coco"
@@ -128,8 +140,11 @@ def test_files_no_annotation_lists_are_counted_with_the_first_names(tmp_path):
     report = run(data, tmp_path / "out")
     assert report["images"]["unlisted_files"] == 4
     assert report["images"]["unlisted_first"] == [
-        "train2017/.DS_Store", "train2017/extra_1.jpg", "train2017/sub/deeper.png",
-        "train2017/z_extra.jpg"]
+        "train2017/.DS_Store",
+        "train2017/extra_1.jpg",
+        "train2017/sub/deeper.png",
+        "train2017/z_extra.jpg",
+    ]
     assert report["images"]["seen"] == report["images"]["ingested"] == 2
 
 
@@ -138,15 +153,20 @@ def test_a_generic_collection_at_the_root_does_not_count_its_own_annotations(tmp
     data.mkdir()
     (data / "a.jpg").write_bytes(jpeg())
     (data / "stray.jpg").write_bytes(jpeg())
-    document = {"images": [image_record(1, "a.jpg")],
-                "annotations": [{"image_id": 1, "id": 1, "caption": "a red picture"}]}
+    document = {
+        "images": [image_record(1, "a.jpg")],
+        "annotations": [{"image_id": 1, "id": 1, "caption": "a red picture"}],
+    }
     (data / "captions.json").write_text(json.dumps(document))
     report = run(data, tmp_path / "out")
     assert (report["images"]["unlisted_files"], report["images"]["unlisted_first"]) == (
-        1, ["stray.jpg"])
+        1,
+        ["stray.jpg"],
+    )
 
 
 # ---------------------------------------------------------------- case 9: damaged JPEG data
+
 
 def _damaged_scan_jpeg() -> bytes:
     """A JPEG whose entropy-coded data has 20 bytes overwritten in the middle: Pillow
@@ -154,10 +174,13 @@ def _damaged_scan_jpeg() -> bytes:
     gradient = (np.indices((256, 256)).sum(0) % 256).astype(np.uint8)
     out = io.BytesIO()
     Image.fromarray(np.stack([gradient, gradient[::-1], gradient.T], -1)).save(
-        out, format="JPEG", quality=90)
+        out, format="JPEG", quality=90
+    )
     data = bytearray(out.getvalue())
     start = data.find(b"\xff\xda") + 400
-    data[start:start + 20] = np.random.default_rng(0).integers(0, 255, 20, dtype=np.uint8).tobytes()
+    data[start : start + 20] = (
+        np.random.default_rng(0).integers(0, 255, 20, dtype=np.uint8).tobytes()
+    )
     return bytes(data)
 
 
@@ -168,11 +191,15 @@ def test_jpegs_with_damaged_scan_data_are_counted_as_corrupt(tmp_path):
     trailing = jpeg()
     trailing = trailing[:-2] + b"\x00" * 8 + trailing[-2:]
     data = tmp_path / "coco"
-    ids = write_coco(data, {"good.jpg": jpeg(), "damaged.jpg": damaged,
-                            "trailing_junk.jpg": trailing})
+    ids = write_coco(
+        data, {"good.jpg": jpeg(), "damaged.jpg": damaged, "trailing_junk.jpg": trailing}
+    )
     report = run(data, tmp_path / "out")
     assert report["images"]["ingested"] == 2
     (skip,) = report["skipped_images"]
     assert (skip["file_name"], skip["image_id"], skip["reason"]) == (
-        "train2017/damaged.jpg", ids["damaged.jpg"], images.CORRUPT)
+        "train2017/damaged.jpg",
+        ids["damaged.jpg"],
+        images.CORRUPT,
+    )
     assert skip["detail"].startswith("damaged JPEG data: Corrupt JPEG data")

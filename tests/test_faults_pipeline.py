@@ -6,6 +6,7 @@ run; a new span through the rebuild with the index growth in its summary.
 
 One module-scoped sequence feeds every test (each run costs tens of seconds on 2 cores).
 """
+
 import json
 import os
 import re
@@ -19,9 +20,15 @@ from conftest import VENV_BIN
 pytestmark = pytest.mark.slow
 
 T2I = os.path.join(VENV_BIN, "t2i")
-SETTINGS = ["trainer.image_tower=small_cnn", "trainer.text_tower=small_text",
-            "trainer.epochs=1", "trainer.batch_size=8", "trainer.image_size=32",
-            "evaluator.min_recall_at_10=0.0", "validator.min_recall_at_10=0.5"]
+SETTINGS = [
+    "trainer.image_tower=small_cnn",
+    "trainer.text_tower=small_text",
+    "trainer.epochs=1",
+    "trainer.batch_size=8",
+    "trainer.image_size=32",
+    "evaluator.min_recall_at_10=0.0",
+    "validator.min_recall_at_10=0.5",
+]
 
 
 def t2i(*args, timeout=600):
@@ -39,8 +46,9 @@ class Running:
     """`t2i run` in the background, its stdout read line by line."""
 
     def __init__(self, args):
-        self.process = subprocess.Popen([T2I, *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.process = subprocess.Popen(
+            [T2I, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
         self.lines: list[str] = []
 
     def wait_for(self, pattern: str, timeout: float = 400) -> str:
@@ -125,16 +133,22 @@ def test_a_killed_run_shows_as_abandoned(sequence):
 def test_a_second_run_on_the_root_is_refused_naming_the_holder(sequence):
     concurrent = sequence["concurrent"]
     assert concurrent.returncode == 4, concurrent.stderr
-    assert re.search(rf"^error: .*runs is in use by pid {sequence['resumed_pid']} "
-                     r"\(`t2i run --root .*`, run \S+\) since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d; "
-                     r"wait for it to finish, or pass --wait", concurrent.stderr), concurrent.stderr
+    assert re.search(
+        rf"^error: .*runs is in use by pid {sequence['resumed_pid']} "
+        r"\(`t2i run --root .*`, run \S+\) since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d; "
+        r"wait for it to finish, or pass --wait",
+        concurrent.stderr,
+    ), concurrent.stderr
     assert "building the full pipeline" not in concurrent.stdout  # refused before TFX
 
 
 def test_sigterm_marks_the_run_failed_and_exits_143(sequence):
     assert sequence["terminated_code"] == 143, sequence["terminated_output"]
-    assert re.search(r"t2i: interrupted by SIGTERM: run \S+ marked failed \(\d+ unfinished "
-                     r"step\(s\)\); finished steps are cached", sequence["terminated_output"])
+    assert re.search(
+        r"t2i: interrupted by SIGTERM: run \S+ marked failed \(\d+ unfinished "
+        r"step\(s\)\); finished steps are cached",
+        sequence["terminated_output"],
+    )
     states = [row["state"] for row in sequence["after_term"]]
     assert states == ["abandoned", "failed"] or sorted(states) == ["abandoned", "failed"]
 
@@ -153,8 +167,11 @@ def test_the_re_run_resumes_from_the_cache_and_nothing_is_left_running(sequence)
 def test_a_truncated_serving_copy_is_repaired_by_the_next_run(sequence):
     repair = sequence["repair"]
     assert repair.returncode == 0, repair.stdout[-3000:] + repair.stderr
-    assert re.search(r"serving: version 1 was damaged \(searcher.tflite: 1000 bytes, \d+ when "
-                     r"pushed\); restored from the pushed artifacts", repair.stdout)
+    assert re.search(
+        r"serving: version 1 was damaged \(searcher.tflite: 1000 bytes, \d+ when "
+        r"pushed\); restored from the pushed artifacts",
+        repair.stdout,
+    )
     assert sequence["repaired_size"] == sequence["pushed_size"]
     assert sequence["search"].returncode == 0, sequence["search"].stderr
 
@@ -162,6 +179,7 @@ def test_a_truncated_serving_copy_is_repaired_by_the_next_run(sequence):
 def test_a_new_span_grows_the_index_and_the_summary_says_by_how_much(sequence):
     rebuild = sequence["rebuild"]
     assert rebuild.returncode == 0, rebuild.stdout[-3000:] + rebuild.stderr
-    assert re.search(r"^index 48 -> 60 items \(12 new, 0 already indexed\)$", rebuild.stdout,
-                     re.MULTILINE), rebuild.stdout
+    assert re.search(
+        r"^index 48 -> 60 items \(12 new, 0 already indexed\)$", rebuild.stdout, re.MULTILINE
+    ), rebuild.stdout
     assert "pushed searcher version 2" in rebuild.stdout

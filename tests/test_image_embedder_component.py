@@ -1,4 +1,5 @@
 """The ImageEmbedder as a TFX component: executor with real artifacts, and a LocalDagRunner run."""
+
 import os
 
 import numpy as np
@@ -39,14 +40,20 @@ def output_artifacts(uri):
     return {"embeddings": [embeddings]}
 
 
-PROPERTIES = {"batch_size": 4, "num_workers": 0, "multiprocessing_min_images": 100_000,
-              "incremental": 1, "code_version": "test"}
+PROPERTIES = {
+    "batch_size": 4,
+    "num_workers": 0,
+    "multiprocessing_min_images": 100_000,
+    "incremental": 1,
+    "code_version": "test",
+}
 
 
 def test_executor_writes_the_artifact_and_its_custom_properties(artifacts_dir, tmp_path):
     outputs = output_artifacts(tmp_path / "embeddings")
     Executor(Executor.Context(tmp_dir=str(tmp_path / "tmp"))).Do(
-        input_artifacts(artifacts_dir), outputs, PROPERTIES)
+        input_artifacts(artifacts_dir), outputs, PROPERTIES
+    )
 
     embeddings = outputs["embeddings"][0]
     items = embeddings_io.read_embeddings(embeddings.uri)
@@ -68,7 +75,8 @@ def test_executor_needs_an_index_split(artifacts_dir, tmp_path):
     inputs["examples"][0].split_names = artifact_utils.encode_split_names(["train"])
     with pytest.raises(ValueError, match="no 'index'"):
         Executor(Executor.Context(tmp_dir=str(tmp_path / "tmp"))).Do(
-            inputs, output_artifacts(tmp_path / "embeddings"), PROPERTIES)
+            inputs, output_artifacts(tmp_path / "embeddings"), PROPERTIES
+        )
 
 
 @pytest.mark.slow
@@ -83,23 +91,34 @@ def test_component_runs_in_a_local_dag_and_reuses_rows_incrementally(artifacts_d
 
     from components.image_embedder.component import ImageEmbedder
 
-    examples = Importer(source_uri=str(artifacts_dir / "examples"),
-                        artifact_type=standard_artifacts.Examples,
-                        properties={"split_names": artifact_utils.encode_split_names([formats.SPLIT_INDEX])},
-                        ).with_id("import_examples")
-    model = Importer(source_uri=str(artifacts_dir / "model"),
-                     artifact_type=standard_artifacts.Model).with_id("import_model")
+    examples = Importer(
+        source_uri=str(artifacts_dir / "examples"),
+        artifact_type=standard_artifacts.Examples,
+        properties={"split_names": artifact_utils.encode_split_names([formats.SPLIT_INDEX])},
+    ).with_id("import_examples")
+    model = Importer(
+        source_uri=str(artifacts_dir / "model"), artifact_type=standard_artifacts.Model
+    ).with_id("import_model")
     options = EmbedderOptions(batch_size=8)
-    first = ImageEmbedder(examples.outputs["result"], model.outputs["result"],
-                          options=options).with_id("embed_first")
-    second = ImageEmbedder(examples.outputs["result"], model.outputs["result"],
-                           previous_embeddings=first.outputs["embeddings"], options=options,
-                           ).with_id("embed_again")
+    first = ImageEmbedder(
+        examples.outputs["result"], model.outputs["result"], options=options
+    ).with_id("embed_first")
+    second = ImageEmbedder(
+        examples.outputs["result"],
+        model.outputs["result"],
+        previous_embeddings=first.outputs["embeddings"],
+        options=options,
+    ).with_id("embed_again")
     db = str(tmp_path / "metadata.sqlite")
-    LocalDagRunner().run(tfx_pipeline.Pipeline(
-        pipeline_name="embedder-test", pipeline_root=str(tmp_path / "root"),
-        components=[examples, model, first, second], enable_cache=False,
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(db)))
+    LocalDagRunner().run(
+        tfx_pipeline.Pipeline(
+            pipeline_name="embedder-test",
+            pipeline_root=str(tmp_path / "root"),
+            components=[examples, model, first, second],
+            enable_cache=False,
+            metadata_connection_config=metadata.sqlite_metadata_connection_config(db),
+        )
+    )
 
     store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(db))
     (model_artifact,) = store.get_artifacts_by_type(standard_artifacts.Model.TYPE_NAME)

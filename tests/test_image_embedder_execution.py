@@ -1,9 +1,15 @@
 """ImageEmbedder's size estimate and execution-mode choice (no pipelines run here)."""
+
 import os
 
 import tensorflow as tf
 
-from components.image_embedder.execution_plan import REBALANCE_MAX_BYTES, RecordCount, count_records, plan_execution
+from components.image_embedder.execution_plan import (
+    REBALANCE_MAX_BYTES,
+    RecordCount,
+    count_records,
+    plan_execution,
+)
 
 
 def write_records(path, sizes):
@@ -44,8 +50,11 @@ def test_small_collections_run_in_process():
 def test_large_collections_get_one_worker_per_core_or_as_configured():
     plan = plan_execution(["--temp_location=/x"], images(200_000), cpu_count=2)
     assert (plan.mode, plan.workers, plan.reshuffle) == ("multi_processing", 2, True)
-    assert plan.beam_args == ["--temp_location=/x", "--direct_running_mode=multi_processing",
-                              "--direct_num_workers=2"]
+    assert plan.beam_args == [
+        "--temp_location=/x",
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=2",
+    ]
     plan = plan_execution([], images(200_000), num_workers=3, cpu_count=2)
     assert plan.workers == 3 and "--direct_num_workers=3" in plan.beam_args
 
@@ -59,8 +68,11 @@ def test_a_mode_or_runner_in_beam_args_is_respected():
     plan = plan_execution(["--direct_running_mode=in_memory"], images(10**6), cpu_count=2)
     assert (plan.mode, plan.beam_args) == ("in_memory", ["--direct_running_mode=in_memory"])
     assert "from beam_pipeline_args" in plan.reason
-    plan = plan_execution(["--direct_running_mode=multi_processing", "--direct_num_workers=4"],
-                          images(10), cpu_count=2)
+    plan = plan_execution(
+        ["--direct_running_mode=multi_processing", "--direct_num_workers=4"],
+        images(10),
+        cpu_count=2,
+    )
     assert (plan.mode, plan.workers) == ("multi_processing", 4)
     plan = plan_execution(["--runner=DataflowRunner", "--project=p"], images(10), cpu_count=2)
     assert (plan.mode, plan.runner, plan.reshuffle) == ("distributed", "DataflowRunner", True)

@@ -2,6 +2,7 @@
 submitting runs and recurring runs with the real kfp SDK over HTTP to a loopback stand-in
 of the KFP v2beta1 API (tests/kfp_standin_server.py: a cluster cannot run here), and the
 Vertex AI PipelineJob built from the compiled .json without sending it."""
+
 import copy
 import json
 import os
@@ -54,13 +55,16 @@ def small(full):
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory, config, dags):
-    return compiler.compile_pipeline(config, "full", out=str(tmp_path_factory.mktemp("full") / "full.yaml"))
+    return compiler.compile_pipeline(
+        config, "full", out=str(tmp_path_factory.mktemp("full") / "full.yaml")
+    )
 
 
 @pytest.fixture(scope="module")
 def rebuild(tmp_path_factory, config, dags):
-    return compiler.compile_pipeline(config, "rebuild",
-                                     out=str(tmp_path_factory.mktemp("rebuild") / "rebuild.yaml"))
+    return compiler.compile_pipeline(
+        config, "rebuild", out=str(tmp_path_factory.mktemp("rebuild") / "rebuild.yaml")
+    )
 
 
 def _spec(compiled) -> dict:
@@ -79,6 +83,7 @@ def _task_inputs(spec, task) -> dict:
 
 # --- compiling ---------------------------------------------------------------------------
 
+
 def test_spec_has_components_image_beam_flags_and_caching(small):
     spec = _spec(small)
     assert spec["schemaVersion"] == "2.1.0"
@@ -93,14 +98,19 @@ def test_spec_has_components_image_beam_flags_and_caching(small):
         container = executor["container"]
         assert container["image"] == IMAGE, name
         assert container["command"] == [
-            "python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+            "python",
+            "-m",
+            "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
+        ]
         # The image has our code: this flag keeps TFX from building a tfx sdist per Beam step.
         assert f"--sdk_container_image={IMAGE}" in container["args"], name
         assert "--direct_num_workers=2" in container["args"], name
     example_gen = _executors(spec)["CocoExampleGen_executor"]["container"]
     assert "components.coco_example_gen.executor.Executor" in example_gen["args"]
     # FileBasedExampleGen resolves spans before the cache check, in a driver hook.
-    assert example_gen["lifecycle"]["preCacheCheck"]["command"][-1].endswith("file_based_example_gen.driver")
+    assert example_gen["lifecycle"]["preCacheCheck"]["command"][-1].endswith(
+        "file_based_example_gen.driver"
+    )
 
 
 def test_paths_are_the_clusters_and_the_images(small):
@@ -154,7 +164,8 @@ def test_compiled_specs_hold_no_path_of_this_machine(kind, full, rebuild, config
         assert local not in text, f"{kind} spec holds {local!r}"
     spec = _spec(compiled)
     assert _task_inputs(spec, "ImportSchemaGen")["schema_file"] == (
-        f"{config.kubeflow.code_root}/{run_environment.SCHEMA_IN_CODE}")
+        f"{config.kubeflow.code_root}/{run_environment.SCHEMA_IN_CODE}"
+    )
     assert compiled.pipeline_root.startswith(f"{BUCKET}/")
 
 
@@ -166,7 +177,9 @@ def test_environment_for_the_cluster(config):
     assert env.schema_file == "/opt/t2i-searcher/t2i/schema/schema.pbtxt"
     assert env.beam_args == ("--direct_num_workers=2", "--sdk_container_image=other/image:2")
     local = run_environment.local(config)  # the same config, this machine
-    assert not local.kubeflow and local.pipeline_root == os.path.abspath("runs/pipelines/t2i-searcher")
+    assert not local.kubeflow and local.pipeline_root == os.path.abspath(
+        "runs/pipelines/t2i-searcher"
+    )
     assert os.path.isfile(local.schema_file) and local.metadata_connection is not None
     # Portable runners: the image as the workers' environment, the image's wheel staged.
     config.pipeline.beam_args = ["--runner=FlinkRunner"]
@@ -180,7 +193,9 @@ def test_environment_for_the_cluster(config):
 
 def test_output_paths(config):
     assert compiler.output_paths(config, "rebuild", None) == (
-        "runs/kubeflow/t2i-searcher-rebuild.yaml", "runs/kubeflow/t2i-searcher-rebuild.json")
+        "runs/kubeflow/t2i-searcher-rebuild.yaml",
+        "runs/kubeflow/t2i-searcher-rebuild.json",
+    )
     assert compiler.output_paths(config, "full", "out/job.json") == ("out/job.yaml", "out/job.json")
     with pytest.raises(KubeflowError, match="name a .yaml"):
         compiler.output_paths(config, "full", "out/job.txt")
@@ -190,10 +205,24 @@ def test_full_dag_compiles(full):
     spec = _spec(full)
     tasks = spec["root"]["dag"]["tasks"]
     # KubeflowV2DagRunner splits the latest-blessed-model Resolver into two resolver tasks.
-    assert set(tasks) == set(INGESTION + [
-        "Trainer", "LatestBlessedModel-model-blessing-resolver", "LatestBlessedModel-model-resolver",
-        "RetrievalEvaluator", "ImageEmbedder", "TextEncoderExporter", "SearcherBuilder",
-        "SearcherValidator", "SearcherPusher"]) == set(full.tasks)
+    assert (
+        set(tasks)
+        == set(
+            INGESTION
+            + [
+                "Trainer",
+                "LatestBlessedModel-model-blessing-resolver",
+                "LatestBlessedModel-model-resolver",
+                "RetrievalEvaluator",
+                "ImageEmbedder",
+                "TextEncoderExporter",
+                "SearcherBuilder",
+                "SearcherValidator",
+                "SearcherPusher",
+            ]
+        )
+        == set(full.tasks)
+    )
     # The index is built only for a blessed model: tfx.dsl.Cond becomes a trigger condition.
     for name in ("ImageEmbedder", "SearcherBuilder", "SearcherValidator", "SearcherPusher"):
         assert "['blessed'] == 1" in tasks[name]["triggerPolicy"]["condition"], name
@@ -205,15 +234,24 @@ def test_full_dag_compiles(full):
     inputs = _task_inputs(spec, "Trainer")
     assert "module_file" not in inputs  # run_fn by name: no user module to package or upload
     assert "components.trainer.module_file.run_fn" in json.dumps(inputs)
-    assert all(t.get("cachingOptions") == {"enableCache": True}
-               for name, t in tasks.items() if not name.startswith("LatestBlessedModel"))
+    assert all(
+        t.get("cachingOptions") == {"enableCache": True}
+        for name, t in tasks.items()
+        if not name.startswith("LatestBlessedModel")
+    )
 
 
 def test_rebuild_dag_compiles(rebuild):
     tasks = _spec(rebuild)["root"]["dag"]["tasks"]
     assert "Trainer" not in tasks  # no retraining
-    assert {"CocoExampleGen", "ImageEmbedder", "TextEncoderExporter", "SearcherBuilder",
-            "SearcherValidator", "SearcherPusher"} <= set(tasks)
+    assert {
+        "CocoExampleGen",
+        "ImageEmbedder",
+        "TextEncoderExporter",
+        "SearcherBuilder",
+        "SearcherValidator",
+        "SearcherPusher",
+    } <= set(tasks)
     # The latest blessed model, the embeddings to extend and the searcher whose index grows.
     assert {"LatestEmbeddings", "LatestSearcher"} <= set(tasks)
     assert any(name.startswith("LatestBlessedModel") for name in tasks)
@@ -221,27 +259,48 @@ def test_rebuild_dag_compiles(rebuild):
         if "container" in executor:
             assert executor["container"]["image"] == IMAGE
     # Resolver queries name our custom types (TFX's compiler would write "tfx.Artifact").
-    queries = {name: e["resolver"]["outputArtifactQueries"]
-               for name, e in _executors(_spec(rebuild)).items() if "resolver" in e}
+    queries = {
+        name: e["resolver"]["outputArtifactQueries"]
+        for name, e in _executors(_spec(rebuild)).items()
+        if "resolver" in e
+    }
     assert queries["LatestEmbeddings_executor"]["embeddings"]["filter"].startswith(
-        'schema_title="t2i.Embeddings" AND ')
+        'schema_title="t2i.Embeddings" AND '
+    )
     assert queries["LatestSearcher_executor"]["searcher"]["filter"].startswith(
-        'schema_title="t2i.Searcher" AND ')
+        'schema_title="t2i.Searcher" AND '
+    )
     assert not any("tfx.Artifact" in json.dumps(q) for q in queries.values())
 
 
 def test_compile_command_writes_both_files(tmp_path, full):
     out = tmp_path / "spec" / "t2i.json"
-    result = CliRunner().invoke(main, ["compile", "--image", "r.example/t2i:9", "--out", str(out),
-                                       "--set", f"kubeflow.pipeline_root={BUCKET}/cli"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "compile",
+            "--image",
+            "r.example/t2i:9",
+            "--out",
+            str(out),
+            "--set",
+            f"kubeflow.pipeline_root={BUCKET}/cli",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"KFP pipeline spec (kfp.Client):   {tmp_path / 'spec' / 't2i.yaml'}" in result.output
     spec = yaml.safe_load((tmp_path / "spec" / "t2i.yaml").read_text())
-    assert {e["container"]["image"] for e in _executors(spec).values() if "container" in e} == {"r.example/t2i:9"}
-    assert json.loads(out.read_text())["runtimeConfig"]["gcsOutputDirectory"] == f"{BUCKET}/cli/pipelines/t2i-searcher"
+    assert {e["container"]["image"] for e in _executors(spec).values() if "container" in e} == {
+        "r.example/t2i:9"
+    }
+    assert (
+        json.loads(out.read_text())["runtimeConfig"]["gcsOutputDirectory"]
+        == f"{BUCKET}/cli/pipelines/t2i-searcher"
+    )
 
 
 # --- the KFP API, through the kfp SDK ------------------------------------------------------
+
 
 def _posted(server, path_end):
     return [r for r in server.requests if r.method == "POST" and r.path.endswith(path_end)]
@@ -270,8 +329,9 @@ def test_submit_creates_experiment_and_run(small, capfd):
 def test_recurring_run_converts_cron_and_sets_concurrency_and_catchup(small):
     with StandinKfp() as server:
         connection = client.Connection(host=server.url)
-        created = recurring.create_recurring_run(connection, small, parse_cron("0 3 * * *"),
-                                                "t2i-tests")
+        created = recurring.create_recurring_run(
+            connection, small, parse_cron("0 3 * * *"), "t2i-tests"
+        )
     assert server.errors == []
     body = _posted(server, "/recurringruns")[0].body
     assert body["trigger"] == {"cron_schedule": {"cron": "0 0 3 * * *"}}  # seconds first
@@ -280,7 +340,11 @@ def test_recurring_run_converts_cron_and_sets_concurrency_and_catchup(small):
     assert body["pipeline_spec"] == _spec(small)
     assert body["display_name"] == "t2i-searcher-full"
     assert "at 03:00 every day" in body["description"]
-    assert (created.cron, created.words, created.enabled) == ("0 0 3 * * *", "at 03:00 every day", True)
+    assert (created.cron, created.words, created.enabled) == (
+        "0 0 3 * * *",
+        "at 03:00 every day",
+        True,
+    )
 
 
 def test_standin_rejects_what_a_cluster_would():
@@ -290,10 +354,14 @@ def test_standin_rejects_what_a_cluster_would():
     import urllib.request
 
     with StandinKfp() as server:
+
         def post(path, body):
-            request = urllib.request.Request(server.url + "/apis/v2beta1/" + path, method="POST",
-                                             data=json.dumps(body).encode(),
-                                             headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                server.url + "/apis/v2beta1/" + path,
+                method="POST",
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             try:
                 with urllib.request.urlopen(request, timeout=10) as response:
                     return response.status, json.loads(response.read())
@@ -302,13 +370,22 @@ def test_standin_rejects_what_a_cluster_would():
 
         status, experiment = post("experiments", {"display_name": "e"})
         assert status == 200
-        base = {"display_name": "r", "experiment_id": experiment["experiment_id"],
-                "pipeline_spec": {"pipelineInfo": {"name": "p"}, "schemaVersion": "2.1.0",
-                                  "root": {"dag": {"tasks": {"t": {"componentRef": {"name": "c"},
-                                                                   "taskInfo": {"name": "t"}}}}},
-                                  "components": {"c": {"executorLabel": "x"}},
-                                  "deploymentSpec": {"executors": {"x": {"container": {"image": "i"}}}}},
-                "max_concurrency": 1}
+        base = {
+            "display_name": "r",
+            "experiment_id": experiment["experiment_id"],
+            "pipeline_spec": {
+                "pipelineInfo": {"name": "p"},
+                "schemaVersion": "2.1.0",
+                "root": {
+                    "dag": {
+                        "tasks": {"t": {"componentRef": {"name": "c"}, "taskInfo": {"name": "t"}}}
+                    }
+                },
+                "components": {"c": {"executorLabel": "x"}},
+                "deploymentSpec": {"executors": {"x": {"container": {"image": "i"}}}},
+            },
+            "max_concurrency": 1,
+        }
         ok = dict(base, trigger={"cron_schedule": {"cron": "0 0 3 * * *"}})
         assert post("recurringruns", ok)[0] == 200
         cases = {
@@ -316,8 +393,12 @@ def test_standin_rejects_what_a_cluster_would():
             "unknown field 'maxConcurrency2'": dict(ok, maxConcurrency2=1),
             "is not one of": dict(ok, mode="ON"),
             "does not parse as a PipelineSpec": dict(ok, pipeline_spec={"bogus": 1}),
-            "names unknown component": dict(ok, pipeline_spec=dict(
-                base["pipeline_spec"], components={"other": {"executorLabel": "x"}})),
+            "names unknown component": dict(
+                ok,
+                pipeline_spec=dict(
+                    base["pipeline_spec"], components={"other": {"executorLabel": "x"}}
+                ),
+            ),
             "max_concurrency must be 1-10": dict(ok, max_concurrency=0),
         }
         for expected, body in cases.items():
@@ -342,25 +423,38 @@ def test_schedule_list_disable_delete_commands(small, tmp_path, capfd):
     token_file.write_text(TOKEN + "\n")
     with StandinKfp(token=TOKEN) as server:
         connection = client.Connection(host=server.url, token=TOKEN)
-        created = recurring.create_recurring_run(connection, small, parse_cron("*/30 * * * *"),
-                                                "t2i-tests", name="half-hourly")
+        created = recurring.create_recurring_run(
+            connection, small, parse_cron("*/30 * * * *"), "t2i-tests", name="half-hourly"
+        )
         listed = _cli(["schedule", "--host", server.url, "--list", "--token-file", str(token_file)])
-        disabled = _cli(["schedule", "--host", server.url, "--disable", created.recurring_run_id],
-                        env={"T2I_KFP_TOKEN": TOKEN})
+        disabled = _cli(
+            ["schedule", "--host", server.url, "--disable", created.recurring_run_id],
+            env={"T2I_KFP_TOKEN": TOKEN},
+        )
         after = _cli(["schedule", "--host", server.url, "--list"], env={"T2I_KFP_TOKEN": TOKEN})
-        deleted = _cli(["schedule", "--host", server.url, "--delete", created.recurring_run_id],
-                       env={"T2I_KFP_TOKEN": TOKEN})
+        deleted = _cli(
+            ["schedule", "--host", server.url, "--delete", created.recurring_run_id],
+            env={"T2I_KFP_TOKEN": TOKEN},
+        )
         empty = _cli(["schedule", "--host", server.url, "--list"], env={"T2I_KFP_TOKEN": TOKEN})
     assert server.errors == [] and all(r.authorized for r in server.requests)
     assert listed.exit_code == 0, listed.output
-    assert listed.output.strip() == (f'{created.recurring_run_id}  enabled   half-hourly  '
-                                     f'"0 */30 * * * *"  every 30 minutes')
+    assert listed.output.strip() == (
+        f'{created.recurring_run_id}  enabled   half-hourly  "0 */30 * * * *"  every 30 minutes'
+    )
     assert disabled.output.strip() == f"disabled recurring run {created.recurring_run_id}"
     assert "  disabled  half-hourly" in after.output
     assert deleted.exit_code == 0 and empty.output.strip() == "no recurring runs"
     captured = capfd.readouterr()
-    for text in (listed.output, disabled.output, after.output, deleted.output, empty.output,
-                 captured.out, captured.err):
+    for text in (
+        listed.output,
+        disabled.output,
+        after.output,
+        deleted.output,
+        empty.output,
+        captured.out,
+        captured.err,
+    ):
         assert TOKEN not in text
 
 
@@ -372,7 +466,8 @@ def test_wrong_token_is_one_line_by_status_without_the_token(tmp_path):
     assert result.exit_code == 1
     assert result.output.splitlines() == [
         f"error: Kubeflow Pipelines at {server.url} answered 401 Unauthorized (check the token, "
-        "cookies or credentials): missing or wrong bearer token"]
+        "cookies or credentials): missing or wrong bearer token"
+    ]
     assert TOKEN not in result.output
 
 
@@ -383,7 +478,8 @@ def test_unreachable_host_is_one_readable_line():
     result = _cli(["schedule", "--host", f"http://127.0.0.1:{port}", "--list"])
     assert result.exit_code == 1
     assert result.output.splitlines() == [
-        f"error: cannot reach Kubeflow Pipelines at http://127.0.0.1:{port}: [Errno 111] Connection refused"]
+        f"error: cannot reach Kubeflow Pipelines at http://127.0.0.1:{port}: [Errno 111] Connection refused"
+    ]
 
 
 def test_schedule_command_rejects_bad_cron_before_contacting_anyone():
@@ -395,14 +491,35 @@ def test_schedule_command_rejects_bad_cron_before_contacting_anyone():
 def test_submit_and_schedule_commands_end_to_end(full, tmp_path, capfd):
     root = tmp_path / "runs"
     env = {"T2I_KFP_TOKEN": TOKEN}
-    storage = ["--set", f"kubeflow.pipeline_root={BUCKET}/root", "--set", f"kubeflow.data_dir={BUCKET}/data",
-               "--set", f"kubeflow.serving_dir={BUCKET}/serving", "--root", str(root)]
+    storage = [
+        "--set",
+        f"kubeflow.pipeline_root={BUCKET}/root",
+        "--set",
+        f"kubeflow.data_dir={BUCKET}/data",
+        "--set",
+        f"kubeflow.serving_dir={BUCKET}/serving",
+        "--root",
+        str(root),
+    ]
     with StandinKfp(token=TOKEN, polls_to_finish=0) as server:  # done at the first poll
         refused = _cli(["submit", "--host", server.url, "--root", str(root)], env=env)
-        submitted = _cli(["submit", "--host", server.url, "--experiment", "cli", "--wait", "60",
-                          *storage], env=env)
-        scheduled = _cli(["schedule", "--host", server.url, "--cron", "0 3 * * 1-5",
-                          "--pipeline", "full", *storage], env=env)
+        submitted = _cli(
+            ["submit", "--host", server.url, "--experiment", "cli", "--wait", "60", *storage],
+            env=env,
+        )
+        scheduled = _cli(
+            [
+                "schedule",
+                "--host",
+                server.url,
+                "--cron",
+                "0 3 * * 1-5",
+                "--pipeline",
+                "full",
+                *storage,
+            ],
+            env=env,
+        )
     assert refused.exit_code == 2 and "still point at gs://YOUR_BUCKET" in refused.output
     assert server.errors == []
     assert _posted(server, "/runs")[0].body["runtime_config"]["pipeline_root"] == PIPELINE_ROOT
@@ -414,23 +531,33 @@ def test_submit_and_schedule_commands_end_to_end(full, tmp_path, capfd):
     assert scheduled.exit_code == 0, scheduled.output
     assert "schedule: at 03:00 on Monday through Friday" in scheduled.output
     assert 'KFP cron "0 0 3 * * 1-5" (from the 5-field "0 3 * * 1-5"' in scheduled.output
-    assert re.search(r"created recurring run \S+ \"t2i-searcher-full\" in experiment t2i-searcher: "
-                     r"at most 1 run at a time, no catch-up", scheduled.output)
+    assert re.search(
+        r"created recurring run \S+ \"t2i-searcher-full\" in experiment t2i-searcher: "
+        r"at most 1 run at a time, no catch-up",
+        scheduled.output,
+    )
     captured = capfd.readouterr()
     files = [os.path.join(d, f) for d, _, names in os.walk(root) for f in names]
     assert files  # the compiled specs
     for text in [submitted.output, scheduled.output, captured.out, captured.err] + [
-            open(f, errors="replace").read() for f in files]:
+        open(f, errors="replace").read() for f in files
+    ]:
         assert TOKEN not in text
 
 
 # --- Vertex AI ---------------------------------------------------------------------------
 
+
 def test_vertex_pipeline_job_from_the_compiled_json(small):
     from google.auth.credentials import AnonymousCredentials
 
-    job = vertex.vertex_job(small, "t2i-project", "europe-west4", enable_caching=False,
-                              credentials=AnonymousCredentials())
+    job = vertex.vertex_job(
+        small,
+        "t2i-project",
+        "europe-west4",
+        enable_caching=False,
+        credentials=AnonymousCredentials(),
+    )
     resource = job._gca_resource
     assert job.project == "t2i-project" and job.location == "europe-west4"
     assert resource.display_name == "t2i-searcher-full"
@@ -442,9 +569,23 @@ def test_vertex_pipeline_job_from_the_compiled_json(small):
 
 
 def test_vertex_dry_run_command(full, tmp_path):
-    result = _cli(["submit", "--vertex", "--project", "p1", "--region", "us-central1", "--dry-run",
-                   "--root", str(tmp_path)])
+    result = _cli(
+        [
+            "submit",
+            "--vertex",
+            "--project",
+            "p1",
+            "--region",
+            "us-central1",
+            "--dry-run",
+            "--root",
+            str(tmp_path),
+        ]
+    )
     assert result.exit_code == 0, result.output
-    assert re.search(r"Vertex AI PipelineJob t2i-searcher-\d+ \(not sent\): project p1, "
-                     r"region us-central1, \d+ tasks, pipeline root gs://YOUR_BUCKET/t2i/pipelines/"
-                     r"t2i-searcher", result.output)
+    assert re.search(
+        r"Vertex AI PipelineJob t2i-searcher-\d+ \(not sent\): project p1, "
+        r"region us-central1, \d+ tasks, pipeline root gs://YOUR_BUCKET/t2i/pipelines/"
+        r"t2i-searcher",
+        result.output,
+    )

@@ -9,6 +9,7 @@ idle machine), so the whole 14-task DAG to a pushed searcher, and its comparison
 local run, did not fit this suite's time budget; it has not been run to completion here
 (README, "Scaling out"). Resolver nodes are not among these tasks.
 """
+
 import json
 import os
 
@@ -39,10 +40,16 @@ def test_compiled_ingestion_tasks_run_from_the_wheel_as_kfp_would_run_them(tmp_p
 
     data_dir = str(tmp_path / "data")
     sample_data.generate(data_dir, num_images=IMAGES, seed=5, image_size=48)
-    config = load_config(None, [
-        f"kubeflow.pipeline_root={tmp_path / 'kfp-root'}", f"kubeflow.data_dir={data_dir}",
-        f"kubeflow.serving_dir={tmp_path / 'kfp-serving'}", f"kubeflow.code_root={image_dir}",
-        "kubeflow.image=t2i-searcher:test"])
+    config = load_config(
+        None,
+        [
+            f"kubeflow.pipeline_root={tmp_path / 'kfp-root'}",
+            f"kubeflow.data_dir={data_dir}",
+            f"kubeflow.serving_dir={tmp_path / 'kfp-serving'}",
+            f"kubeflow.code_root={image_dir}",
+            "kubeflow.image=t2i-searcher:test",
+        ],
+    )
     compiled = compiler.compile_pipeline(config, "full", out=str(tmp_path / "spec" / "full.yaml"))
     assert INGESTION < set(compiled.tasks)
 
@@ -67,5 +74,7 @@ def test_compiled_ingestion_tasks_run_from_the_wheel_as_kfp_would_run_them(tmp_p
     assert examples["span"] == 0
     schema_uri = run.tasks["ImportSchemaGen"].outputs["schema"][0]["uri"]
     assert os.path.isfile(os.path.join(schema_uri, "schema.pbtxt"))
-    print("emulated KFP task seconds:",
-          json.dumps({name: round(t.seconds, 1) for name, t in run.tasks.items()}))
+    print(
+        "emulated KFP task seconds:",
+        json.dumps({name: round(t.seconds, 1) for name, t in run.tasks.items()}),
+    )

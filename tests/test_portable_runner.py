@@ -5,6 +5,7 @@ Spark and Dataflow v2. Their outputs must equal the DirectRunner's.
 The Beam args come from the product's builder (t2i.beam_options), as a run would pass
 them; the model is the small fixture dual encoder, pinned here rather than a default tower.
 """
+
 import glob
 import os
 
@@ -37,18 +38,29 @@ def _example_gen_properties(data_dir: str) -> dict:
 
     from components.coco_example_gen import layout
 
-    input_config = example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(name="collection", pattern=layout.COCO_ANNOTATIONS_GLOB)])
-    return {"input_base": data_dir, "input_config": proto_utils.proto_to_json(input_config),
-            "span": 0, "image_dir": "", "split_mode": "hash", "eval_fraction": 0.2,
-            "max_image_pixels": 1_000_000, "code_version": "test"}
+    input_config = example_gen_pb2.Input(
+        splits=[
+            example_gen_pb2.Input.Split(name="collection", pattern=layout.COCO_ANNOTATIONS_GLOB)
+        ]
+    )
+    return {
+        "input_base": data_dir,
+        "input_config": proto_utils.proto_to_json(input_config),
+        "span": 0,
+        "image_dir": "",
+        "split_mode": "hash",
+        "eval_fraction": 0.2,
+        "max_image_pixels": 1_000_000,
+        "code_version": "test",
+    }
 
 
 def run_example_gen(data_dir: str, out: str, beam_args: list[str]):
     examples = standard_artifacts.Examples()
     examples.uri = out
-    context = BaseBeamExecutor.Context(beam_pipeline_args=beam_args, tmp_dir=out + ".tmp",
-                                       unique_id=os.path.basename(out))
+    context = BaseBeamExecutor.Context(
+        beam_pipeline_args=beam_args, tmp_dir=out + ".tmp", unique_id=os.path.basename(out)
+    )
     ExampleGenExecutor(context).Do({}, {"examples": [examples]}, _example_gen_properties(data_dir))
     return examples
 
@@ -60,12 +72,20 @@ def run_embedder(examples, model_dir: str, out: str, beam_args: list[str]):
     embeddings = Embeddings()
     embeddings.uri = out
     os.makedirs(out, exist_ok=True)
-    context = BaseBeamExecutor.Context(beam_pipeline_args=beam_args, tmp_dir=out + ".tmp",
-                                       unique_id=os.path.basename(out))
+    context = BaseBeamExecutor.Context(
+        beam_pipeline_args=beam_args, tmp_dir=out + ".tmp", unique_id=os.path.basename(out)
+    )
     EmbedderExecutor(context).Do(
-        {"examples": [examples], "model": [model]}, {"embeddings": [embeddings]},
-        {"batch_size": 8, "num_workers": 0, "multiprocessing_min_images": 100_000,
-         "incremental": 1, "code_version": "test"})
+        {"examples": [examples], "model": [model]},
+        {"embeddings": [embeddings]},
+        {
+            "batch_size": 8,
+            "num_workers": 0,
+            "multiprocessing_min_images": 100_000,
+            "incremental": 1,
+            "code_version": "test",
+        },
+    )
     return embeddings
 
 
@@ -76,10 +96,12 @@ def split_records(examples) -> dict[str, dict[int, tf.train.Example]]:
     for split in artifact_utils.decode_split_names(examples.split_names):
         files = sorted(glob.glob(os.path.join(examples.uri, f"Split-{split}", "*")))
         assert files, f"{examples.uri}: split {split} has no files"
-        parsed = [tf.train.Example.FromString(r.numpy())
-                  for r in tf.data.TFRecordDataset(files, "GZIP")]
-        by_id = {e.features.feature[formats.FEATURE_IMAGE_ID].int64_list.value[0]: e
-                 for e in parsed}
+        parsed = [
+            tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files, "GZIP")
+        ]
+        by_id = {
+            e.features.feature[formats.FEATURE_IMAGE_ID].int64_list.value[0]: e for e in parsed
+        }
         assert len(by_id) == len(parsed), f"{examples.uri}: duplicate ids in split {split}"
         records[split] = by_id
     return records
@@ -109,10 +131,12 @@ def test_portable_runner_outputs_equal_the_direct_runners(portable_beam, tmp_pat
     for name in ("images_seen", "split_index_count", "split_train_count", "split_eval_count"):
         assert direct.get_int_custom_property(name) == portable.get_int_custom_property(name), name
 
-    direct_embeddings = run_embedder(direct, str(model_dir), str(tmp_path / "emb-direct"),
-                                     direct_args)
-    portable_embeddings = run_embedder(portable, str(model_dir), str(tmp_path / "emb-portable"),
-                                       portable_args)
+    direct_embeddings = run_embedder(
+        direct, str(model_dir), str(tmp_path / "emb-direct"), direct_args
+    )
+    portable_embeddings = run_embedder(
+        portable, str(model_dir), str(tmp_path / "emb-portable"), portable_args
+    )
     a = embeddings_io.read_embeddings(direct_embeddings.uri)
     b = embeddings_io.read_embeddings(portable_embeddings.uri)
     assert len(a) == 40

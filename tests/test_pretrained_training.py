@@ -4,6 +4,7 @@ and checked on device: tiny honest backbones with real WordPiece / SentencePiece
 The catalogue's real towers (EfficientNet-Lite0, MiniLM, USE-multilingual) go through the
 same code in the slow end-to-end tests and in bench/towers_bench.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,19 @@ from components.text_encoder_exporter.options import ExporterOptions
 from components.trainer.options import TrainerOptions
 import bert_fixtures
 
-OPTIONS = dict(image_size=32, embedding_dim=16, max_tokens=16, batch_size=32, epochs=6,
-               dropout=0.0, seed=3, learning_rate=3e-3, image_tower="tiny", text_tower="tiny",
-               min_steps=0)
+OPTIONS = dict(
+    image_size=32,
+    embedding_dim=16,
+    max_tokens=16,
+    batch_size=32,
+    epochs=6,
+    dropout=0.0,
+    seed=3,
+    learning_rate=3e-3,
+    image_tower="tiny",
+    text_tower="tiny",
+    min_steps=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +60,14 @@ def test_heads_train_on_cached_features_and_export_to_the_device(tmp_path, examp
     loaders = bert_fixtures.tiny_loaders(str(tmp_path), kind, _corpus(examples_dir))
     options = TrainerOptions(**OPTIONS, feature_cache_dir=str(tmp_path / "cache"))
     serving = str(tmp_path / "serving")
-    result = pretrained.train(_patterns(examples_dir, "train"), _patterns(examples_dir, "eval"),
-                              serving, "", options, loaders=loaders)
+    result = pretrained.train(
+        _patterns(examples_dir, "train"),
+        _patterns(examples_dir, "eval"),
+        serving,
+        "",
+        options,
+        loaders=loaders,
+    )
     summary = result.summary
     assert summary["towers"]["image"]["cache"] == "miss"
     assert summary["towers"]["text"]["cache"] == "miss"
@@ -71,11 +88,14 @@ def test_heads_train_on_cached_features_and_export_to_the_device(tmp_path, examp
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
 
     # A second run with the same backbones and data reuses the features.
-    again = pretrained.train(_patterns(examples_dir, "train"), _patterns(examples_dir, "eval"),
-                             str(tmp_path / "serving2"), "",
-                             TrainerOptions(**{**OPTIONS, "epochs": 1},
-                                           feature_cache_dir=str(tmp_path / "cache")),
-                             loaders=loaders)
+    again = pretrained.train(
+        _patterns(examples_dir, "train"),
+        _patterns(examples_dir, "eval"),
+        str(tmp_path / "serving2"),
+        "",
+        TrainerOptions(**{**OPTIONS, "epochs": 1}, feature_cache_dir=str(tmp_path / "cache")),
+        loaders=loaders,
+    )
     assert again.summary["towers"]["image"]["cache"] == "hit"
     assert again.summary["towers"]["text"]["cache"] == "hit"
 

@@ -5,6 +5,7 @@ Task Library TextSearcher of the pushed searcher (`t2i search`, TF-free).
 
 Chance for the right photo at rank 1 is 1/19 and within the top 5 is 5/19.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,7 +28,9 @@ def pushed(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("photos")
     collection = real_photos.write_collection(str(base / "photos"))
-    config = load_config(None, [f"data.data_dir={base / 'photos'}", f"pipeline.root={base / 'runs'}"])
+    config = load_config(
+        None, [f"data.data_dir={base / 'photos'}", f"pipeline.root={base / 'runs'}"]
+    )
     out = io.StringIO()
     outcome = workflows.run(config, out=out)
     assert outcome.succeeded, out.getvalue()
@@ -36,9 +39,23 @@ def pushed(tmp_path_factory):
 
 
 def _search(searcher: str, query: str, k: int) -> list[str]:
-    result = subprocess.run([sys.executable, "-m", "t2i.cli", "search", query, "-k", str(k),
-                             "--searcher", searcher, "--json"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "t2i.cli",
+            "search",
+            query,
+            "-k",
+            str(k),
+            "--searcher",
+            searcher,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return [os.path.basename(hit["file_name"]) for hit in json.loads(result.stdout)["results"]]
 
@@ -52,8 +69,10 @@ def test_new_wordings_find_their_photos_on_device(pushed):
     at_1 = sum(hits[:1] == [want] for hits, (_, want) in zip(found, queries)) / len(queries)
     at_5 = sum(want in hits for hits, (_, want) in zip(found, queries)) / len(queries)
     photos = len(real_photos.PHOTOS)
-    print(f"held-out wordings: R@1 {at_1:.3f} (chance {1 / photos:.3f}), "
-          f"R@5 {at_5:.3f} (chance {5 / photos:.3f})")
+    print(
+        f"held-out wordings: R@1 {at_1:.3f} (chance {1 / photos:.3f}), "
+        f"R@5 {at_5:.3f} (chance {5 / photos:.3f})"
+    )
     assert at_1 >= 4 / photos, found
     assert at_5 >= 0.6, found
 

@@ -5,6 +5,7 @@ standing in for the index build) runs; the second
 demands R@10 > 1, is refused, and the gated step is skipped; its baseline is the first
 run's model, found by TFX's LatestBlessedModelStrategy from the blessing we wrote.
 """
+
 import os
 
 import pytest
@@ -14,8 +15,21 @@ from components.retrieval_evaluator import blessing
 
 pytestmark = pytest.mark.slow
 
-TINY = dict(image_tower="small_cnn", text_tower="small_text", image_size=32, image_width=8, text_width=16, text_layers=1, text_heads=2,
-            embedding_dim=16, max_tokens=12, batch_size=16, dropout=0.0, epochs=1, seed=5)
+TINY = dict(
+    image_tower="small_cnn",
+    text_tower="small_text",
+    image_size=32,
+    image_width=8,
+    text_width=16,
+    text_layers=1,
+    text_heads=2,
+    embedding_dim=16,
+    max_tokens=12,
+    batch_size=16,
+    dropout=0.0,
+    epochs=1,
+    seed=5,
+)
 
 
 def _pipeline(root, examples_dir, min_recall_at_10):
@@ -27,32 +41,45 @@ def _pipeline(root, examples_dir, min_recall_at_10):
     from components.retrieval_evaluator.options import EvaluatorOptions
 
     examples = tfx.dsl.Importer(
-        source_uri=examples_dir, artifact_type=standard_artifacts.Examples,
-        properties={"split_names": '["train", "eval", "index"]'}).with_id("examples")
+        source_uri=examples_dir,
+        artifact_type=standard_artifacts.Examples,
+        properties={"split_names": '["train", "eval", "index"]'},
+    ).with_id("examples")
     trainer = tfx.components.Trainer(
         module_file=os.path.join(os.path.dirname(components.trainer.__file__), "module_file.py"),
         examples=examples.outputs["result"],
-        custom_config={**TINY, "code_version": components.trainer.code_version()})
+        custom_config={**TINY, "code_version": components.trainer.code_version()},
+    )
     baseline = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
     evaluator = RetrievalEvaluator(
-        examples=examples.outputs["result"], model=trainer.outputs["model"],
+        examples=examples.outputs["result"],
+        model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
-        options=EvaluatorOptions(min_recall_at_10=min_recall_at_10, contact_sheet_queries=2))
+        options=EvaluatorOptions(min_recall_at_10=min_recall_at_10, contact_sheet_queries=2),
+    )
     # Stands in for the index build: any step gated on the blessing the way the DAG gates it.
     with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
         index = tfx.components.Pusher(
             model=trainer.outputs["model"],
-            push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=os.path.join(root, "pushed"))))
+            push_destination=tfx.proto.PushDestination(
+                filesystem=tfx.proto.PushDestination.Filesystem(
+                    base_directory=os.path.join(root, "pushed")
+                )
+            ),
+        )
     return tfx.dsl.Pipeline(
-        pipeline_name="evaluator-test", pipeline_root=os.path.join(root, "pipeline"),
-        components=[examples, trainer, baseline, evaluator, index], enable_cache=True,
+        pipeline_name="evaluator-test",
+        pipeline_root=os.path.join(root, "pipeline"),
+        components=[examples, trainer, baseline, evaluator, index],
+        enable_cache=True,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            os.path.join(root, "metadata.sqlite")))
+            os.path.join(root, "metadata.sqlite")
+        ),
+    )
 
 
 def test_trainer_and_evaluator_in_a_local_dag(tmp_path, sample_collection):
@@ -61,16 +88,27 @@ def test_trainer_and_evaluator_in_a_local_dag(tmp_path, sample_collection):
     from tfx.components.evaluator import constants as tfx_constants
 
     # Our copies of TFX's names are still TFX's names.
-    assert (blessing.BLESSED_KEY, blessing.CURRENT_MODEL_ID_KEY, blessing.CURRENT_MODEL_URI_KEY,
-            blessing.BASELINE_MODEL_ID_KEY, blessing.BASELINE_MODEL_URI_KEY,
-            blessing.BLESSED_FILE_NAME, blessing.NOT_BLESSED_FILE_NAME,
-            blessing.BLESSED_VALUE, blessing.NOT_BLESSED_VALUE) == (
-        tfx_constants.ARTIFACT_PROPERTY_BLESSED_KEY, tfx_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY,
+    assert (
+        blessing.BLESSED_KEY,
+        blessing.CURRENT_MODEL_ID_KEY,
+        blessing.CURRENT_MODEL_URI_KEY,
+        blessing.BASELINE_MODEL_ID_KEY,
+        blessing.BASELINE_MODEL_URI_KEY,
+        blessing.BLESSED_FILE_NAME,
+        blessing.NOT_BLESSED_FILE_NAME,
+        blessing.BLESSED_VALUE,
+        blessing.NOT_BLESSED_VALUE,
+    ) == (
+        tfx_constants.ARTIFACT_PROPERTY_BLESSED_KEY,
+        tfx_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY,
         tfx_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY,
         tfx_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY,
-        tfx_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY, tfx_constants.BLESSED_FILE_NAME,
-        tfx_constants.NOT_BLESSED_FILE_NAME, tfx_constants.BLESSED_VALUE,
-        tfx_constants.NOT_BLESSED_VALUE)
+        tfx_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY,
+        tfx_constants.BLESSED_FILE_NAME,
+        tfx_constants.NOT_BLESSED_FILE_NAME,
+        tfx_constants.BLESSED_VALUE,
+        tfx_constants.NOT_BLESSED_VALUE,
+    )
 
     from components.coco_example_gen.work import ingest
 
@@ -82,7 +120,9 @@ def test_trainer_and_evaluator_in_a_local_dag(tmp_path, sample_collection):
 
     store = metadata_store.MetadataStore(
         tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            os.path.join(root, "metadata.sqlite")))
+            os.path.join(root, "metadata.sqlite")
+        )
+    )
     (model,) = store.get_artifacts_by_type("Model")  # the second run reused it from cache
     first, second = sorted(store.get_artifacts_by_type("ModelBlessing"), key=lambda a: a.id)
     assert first.custom_properties["blessed"].int_value == 1
@@ -90,13 +130,18 @@ def test_trainer_and_evaluator_in_a_local_dag(tmp_path, sample_collection):
     assert "baseline_model_id" not in first.custom_properties
     assert os.path.exists(os.path.join(first.uri, "BLESSED"))
     assert second.custom_properties["blessed"].int_value == 0
-    assert "below min_recall_at_10 1.0100" in second.custom_properties["blessing_reason"].string_value
+    assert (
+        "below min_recall_at_10 1.0100" in second.custom_properties["blessing_reason"].string_value
+    )
     # LatestBlessedModelStrategy found the first run's blessing and gave its model as baseline.
     assert second.custom_properties["baseline_model_id"].int_value == model.id
     assert os.path.exists(os.path.join(second.uri, "NOT_BLESSED"))
     (evaluation, _) = sorted(store.get_artifacts_by_type("ModelEvaluation"), key=lambda a: a.id)
-    assert sorted(os.listdir(evaluation.uri)) == ["contact_sheet.png", "recall_at_k.png",
-                                                  "retrieval_metrics.json"]
+    assert sorted(os.listdir(evaluation.uri)) == [
+        "contact_sheet.png",
+        "recall_at_k.png",
+        "retrieval_metrics.json",
+    ]
     # The gated step ran after the blessing only.
     (pushed,) = store.get_artifacts_by_type("PushedModel")
     assert pushed.custom_properties["pushed"].int_value == 1

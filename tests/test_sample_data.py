@@ -1,4 +1,5 @@
 """The synthetic COCO-format collection and `t2i sample-data`."""
+
 import collections
 import hashlib
 import json
@@ -12,8 +13,16 @@ from components.common.item_metadata import flickr_id_from_url
 from t2i import cli, sample_data
 
 COCO_TOP_LEVEL = {"info", "licenses", "images", "annotations"}
-COCO_IMAGE = {"license", "file_name", "coco_url", "height", "width", "date_captured",
-              "flickr_url", "id"}
+COCO_IMAGE = {
+    "license",
+    "file_name",
+    "coco_url",
+    "height",
+    "width",
+    "date_captured",
+    "flickr_url",
+    "id",
+}
 COCO_CAPTION = {"image_id", "id", "caption"}
 
 
@@ -100,8 +109,10 @@ def test_refuses_to_write_over_a_collection(tmp_path):
 
 def test_cli_writes_the_collection_and_prints_one_summary_line(tmp_path):
     out = tmp_path / "sample"
-    result = CliRunner().invoke(cli.main, ["sample-data", "--out", str(out), "--images", "12",
-                                           "--seed", "4", "--spans", "2"])
+    result = CliRunner().invoke(
+        cli.main,
+        ["sample-data", "--out", str(out), "--images", "12", "--seed", "4", "--spans", "2"],
+    )
     assert result.exit_code == 0, result.output
     (line,) = result.output.splitlines()
     assert line.startswith("sample-data: 12 images, 60 captions (2 spans, seed 4)")

@@ -1,5 +1,6 @@
 """Cron parsing and conversion, the schedule in words, the rebuild lock and the local
 scheduler (t2i/schedule/, `t2i schedule --local`)."""
+
 import datetime
 import io
 import os
@@ -14,31 +15,44 @@ from t2i.schedule.cron import CronError, parse_cron
 from t2i.schedule.job import crontab_line, rebuild_job
 from t2i.paths import Paths
 from t2i.root_lock import RootLock
+from t2i.schedule.loop import run_scheduler
 
 
 def RebuildLock(path: str) -> RootLock:  # noqa: N802 (the root lock at a given file)
     return RootLock(os.path.dirname(path), command="t2i test", path=path)
-from t2i.schedule.loop import run_scheduler
+
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVERY_SECOND = parse_cron("* * * * * *")
 
 
-@pytest.mark.parametrize("expression, kfp, crontab, words", [
-    ("0 3 * * *", "0 0 3 * * *", "0 3 * * *", "at 03:00 every day"),
-    ("*/15 * * * *", "0 */15 * * * *", "*/15 * * * *", "every 15 minutes"),
-    ("30 2 * * 1-5", "0 30 2 * * 1-5", "30 2 * * 1-5", "at 02:30 on Monday through Friday"),
-    ("0 9,17 * * MON-FRI", "0 0 9,17 * * 1-5", "0 9,17 * * 1-5",
-     "at 09:00 and 17:00 on Monday through Friday"),
-    ("0 0 1 * *", "0 0 0 1 * *", "0 0 1 * *", "at 00:00 on day 1 of the month"),
-    ("0 4 * JAN,JUL SUN", "0 0 4 * 1,7 0", "0 4 * 1,7 0", "at 04:00 on Sunday in January and July"),
-    ("@daily", "0 0 0 * * *", "0 0 * * *", "at 00:00 every day"),
-    ("@hourly", "0 0 * * * *", "0 * * * *", "at minute 0 of every hour"),
-    # KFP's own form (6 fields, seconds first) is kept; "?" is robfig's "any".
-    ("0 0 9 ? * 2-6", "0 0 9 * * 2-6", "0 9 * * 2-6", "at 09:00 on Tuesday through Saturday"),
-    ("15 30 4 * * *", "15 30 4 * * *", None, "at 04:30:15 every day"),
-    ("*/2 * * * * *", "*/2 * * * * *", None, "every 2 seconds"),
-])
+@pytest.mark.parametrize(
+    "expression, kfp, crontab, words",
+    [
+        ("0 3 * * *", "0 0 3 * * *", "0 3 * * *", "at 03:00 every day"),
+        ("*/15 * * * *", "0 */15 * * * *", "*/15 * * * *", "every 15 minutes"),
+        ("30 2 * * 1-5", "0 30 2 * * 1-5", "30 2 * * 1-5", "at 02:30 on Monday through Friday"),
+        (
+            "0 9,17 * * MON-FRI",
+            "0 0 9,17 * * 1-5",
+            "0 9,17 * * 1-5",
+            "at 09:00 and 17:00 on Monday through Friday",
+        ),
+        ("0 0 1 * *", "0 0 0 1 * *", "0 0 1 * *", "at 00:00 on day 1 of the month"),
+        (
+            "0 4 * JAN,JUL SUN",
+            "0 0 4 * 1,7 0",
+            "0 4 * 1,7 0",
+            "at 04:00 on Sunday in January and July",
+        ),
+        ("@daily", "0 0 0 * * *", "0 0 * * *", "at 00:00 every day"),
+        ("@hourly", "0 0 * * * *", "0 * * * *", "at minute 0 of every hour"),
+        # KFP's own form (6 fields, seconds first) is kept; "?" is robfig's "any".
+        ("0 0 9 ? * 2-6", "0 0 9 * * 2-6", "0 9 * * 2-6", "at 09:00 on Tuesday through Saturday"),
+        ("15 30 4 * * *", "15 30 4 * * *", None, "at 04:30:15 every day"),
+        ("*/2 * * * * *", "*/2 * * * * *", None, "every 2 seconds"),
+    ],
+)
 def test_cron_forms_and_words(expression, kfp, crontab, words):
     cron = parse_cron(expression)
     assert cron.kfp == kfp
@@ -51,28 +65,38 @@ def test_five_fields_are_not_read_as_kfp_seconds():
     # every hour at second 0... it must become "0 0 3 * * *" and fire once a day.
     start = datetime.datetime(2025, 1, 1, 12, 0)
     assert parse_cron("0 3 * * *").next_times(start, 2) == [
-        datetime.datetime(2025, 1, 2, 3, 0), datetime.datetime(2025, 1, 3, 3, 0)]
+        datetime.datetime(2025, 1, 2, 3, 0),
+        datetime.datetime(2025, 1, 3, 3, 0),
+    ]
     assert parse_cron("*/15 * * * *").next_times(start, 2) == [
-        datetime.datetime(2025, 1, 1, 12, 15), datetime.datetime(2025, 1, 1, 12, 30)]
+        datetime.datetime(2025, 1, 1, 12, 15),
+        datetime.datetime(2025, 1, 1, 12, 30),
+    ]
 
 
-@pytest.mark.parametrize("expression, message", [
-    ("61 * * * *", 'minute field "61": 61 is out of range 0-59'),
-    ("* 24 * * *", 'hour field "24": 24 is out of range 0-23'),
-    ("* * 0 * *", 'day-of-month field "0": 0 is out of range 1-31'),
-    ("* * * 13 *", 'month field "13": 13 is out of range 1-12'),
-    ("* * * * 7", 'day-of-week field "7": 7 is not a day in KFP\'s cron: use 0 for Sunday'),
-    ("x * * * *", 'minute field "x": "x" is not a number (0-59)'),
-    ("* * * FOO *", 'month field "FOO": "FOO" is not a number (1-12 or JAN-DEC)'),
-    ("5-1 * * * *", 'minute field "5-1": range 5-1 runs backwards'),
-    ("*/0 * * * *", 'minute field "*/0": step "0" must be a whole number of at least 1'),
-    ("? * * * *", 'minute field "?": "?" is allowed only in the day-of-month and day-of-week fields'),
-    ("0 0 L * *", 'day-of-month field "L": "L" (L, W, #) is not supported'),
-    ("1,,2 * * * *", 'minute field "1,,2": empty list item'),
-    ("* * *", "3 fields; expected 5 (minute hour day-of-month month day-of-week"),
-    ("@every 1h", "unknown macro"),
-    ("", "empty cron expression"),
-])
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("61 * * * *", 'minute field "61": 61 is out of range 0-59'),
+        ("* 24 * * *", 'hour field "24": 24 is out of range 0-23'),
+        ("* * 0 * *", 'day-of-month field "0": 0 is out of range 1-31'),
+        ("* * * 13 *", 'month field "13": 13 is out of range 1-12'),
+        ("* * * * 7", 'day-of-week field "7": 7 is not a day in KFP\'s cron: use 0 for Sunday'),
+        ("x * * * *", 'minute field "x": "x" is not a number (0-59)'),
+        ("* * * FOO *", 'month field "FOO": "FOO" is not a number (1-12 or JAN-DEC)'),
+        ("5-1 * * * *", 'minute field "5-1": range 5-1 runs backwards'),
+        ("*/0 * * * *", 'minute field "*/0": step "0" must be a whole number of at least 1'),
+        (
+            "? * * * *",
+            'minute field "?": "?" is allowed only in the day-of-month and day-of-week fields',
+        ),
+        ("0 0 L * *", 'day-of-month field "L": "L" (L, W, #) is not supported'),
+        ("1,,2 * * * *", 'minute field "1,,2": empty list item'),
+        ("* * *", "3 fields; expected 5 (minute hour day-of-month month day-of-week"),
+        ("@every 1h", "unknown macro"),
+        ("", "empty cron expression"),
+    ],
+)
 def test_bad_cron_says_which_field_and_why(expression, message):
     with pytest.raises(CronError) as error:
         parse_cron(expression)
@@ -82,19 +106,31 @@ def test_bad_cron_says_which_field_and_why(expression, message):
 def test_every_normalized_form_is_accepted_by_croniter():
     from croniter import croniter
 
-    for text in ("0 3 * * *", "0 9,17 * * MON-FRI", "0 0 9 ? * 2-6", "*/10 9-17 * * *",
-                 "0 0 1,15 * *", "0 4 * JAN,JUL SUN", "5/20 * * * *"):
+    for text in (
+        "0 3 * * *",
+        "0 9,17 * * MON-FRI",
+        "0 0 9 ? * 2-6",
+        "*/10 9-17 * * *",
+        "0 0 1,15 * *",
+        "0 4 * JAN,JUL SUN",
+        "5/20 * * * *",
+    ):
         assert croniter.is_valid(parse_cron(text).kfp, second_at_beginning=True), text
 
 
 def test_crontab_line_runs_one_locked_rebuild(tmp_path):
-    line = crontab_line(parse_cron("0 3 * * *"), ["/venv/bin/t2i", "schedule", "--local",
-                                                            "--once", "--root", "/data/my runs"],
-                                 "/data/my runs/logs/schedule.log", "/srv/t2i")
+    line = crontab_line(
+        parse_cron("0 3 * * *"),
+        ["/venv/bin/t2i", "schedule", "--local", "--once", "--root", "/data/my runs"],
+        "/data/my runs/logs/schedule.log",
+        "/srv/t2i",
+    )
     comment, entry = line.splitlines()
     assert comment.startswith("# t2i: rebuild the index at 03:00 every day")
-    assert entry == ("0 3 * * * cd /srv/t2i && /venv/bin/t2i schedule --local --once --root "
-                     "'/data/my runs' >> '/data/my runs/logs/schedule.log' 2>&1")
+    assert entry == (
+        "0 3 * * * cd /srv/t2i && /venv/bin/t2i schedule --local --once --root "
+        "'/data/my runs' >> '/data/my runs/logs/schedule.log' 2>&1"
+    )
     with pytest.raises(CronError, match="crontab has no seconds field"):
         crontab_line(parse_cron("15 0 3 * * *"), ["t2i"], "log", "/")
 
@@ -104,14 +140,26 @@ def test_print_crontab_command(tmp_path):
 
     from t2i.cli import main
 
-    result = CliRunner().invoke(main, ["schedule", "--local", "--cron", "*/30 * * * *",
-                                       "--print-crontab", "--root", str(tmp_path)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "schedule",
+            "--local",
+            "--cron",
+            "*/30 * * * *",
+            "--print-crontab",
+            "--root",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     entry = result.output.splitlines()[1]
     assert entry.startswith("*/30 * * * * cd ")
     assert f"schedule --local --once --root {tmp_path}" in entry
     assert entry.endswith(f">> {tmp_path}/logs/schedule.log 2>&1")
-    bad = CliRunner().invoke(main, ["schedule", "--local", "--cron", "0 61 * * *", "--print-crontab"])
+    bad = CliRunner().invoke(
+        main, ["schedule", "--local", "--cron", "0 61 * * *", "--print-crontab"]
+    )
     assert bad.exit_code == 2 and 'hour field "61": 61 is out of range 0-23' in bad.output
 
 
@@ -133,8 +181,9 @@ def test_ticks_run_the_job_and_log_one_line_each(tmp_path):
         calls.append(1)
         return True, f"rebuild number {len(calls)}"
 
-    results = run_scheduler(EVERY_SECOND, job, str(tmp_path / "rebuild.lock"),
-                                     lines.append, max_ticks=2)
+    results = run_scheduler(
+        EVERY_SECOND, job, str(tmp_path / "rebuild.lock"), lines.append, max_ticks=2
+    )
     assert [r.status for r in results] == ["ok", "ok"]
     assert len(calls) == 2
     assert "scheduler: rebuild every second" in lines[0]
@@ -148,8 +197,13 @@ def test_a_tick_overlapping_another_rebuild_is_skipped(tmp_path):
     assert other.try_acquire()
     ran, lines = [], []
     try:
-        results = run_scheduler(EVERY_SECOND, lambda: (ran.append(1) or (True, "ran")),
-                                         lock_file, lines.append, max_ticks=1)
+        results = run_scheduler(
+            EVERY_SECOND,
+            lambda: ran.append(1) or (True, "ran"),
+            lock_file,
+            lines.append,
+            max_ticks=1,
+        )
     finally:
         other.release()
     assert not ran
@@ -166,8 +220,9 @@ def test_ticks_due_while_a_rebuild_runs_are_skipped_not_caught_up(tmp_path):
         time.sleep(2.5)  # spans at least two of the schedule's one-second ticks
         return True, "slow rebuild"
 
-    results = run_scheduler(EVERY_SECOND, slow_job, str(tmp_path / "rebuild.lock"),
-                                     lines.append, max_ticks=2)
+    results = run_scheduler(
+        EVERY_SECOND, slow_job, str(tmp_path / "rebuild.lock"), lines.append, max_ticks=2
+    )
     assert [r.status for r in results] == ["ok", "ok"]
     skipped = [line for line in lines if " skipped " in line]
     assert len(skipped) == 1
@@ -184,8 +239,9 @@ def test_a_failing_tick_does_not_stop_the_scheduler(tmp_path):
         return outcome
 
     lines = []
-    results = run_scheduler(EVERY_SECOND, job, str(tmp_path / "rebuild.lock"),
-                                     lines.append, max_ticks=2)
+    results = run_scheduler(
+        EVERY_SECOND, job, str(tmp_path / "rebuild.lock"), lines.append, max_ticks=2
+    )
     assert [r.status for r in results] == ["failed", "ok"]
     assert re.search(r"tick 1: failed in \d+ s: RuntimeError: disk full$", lines[1])
 
@@ -197,13 +253,28 @@ def test_once_from_another_process_skips_while_the_lock_is_held(tmp_path):
     assert lock.try_acquire()
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "t2i.cli", "schedule", "--local", "--once", "--root",
-             str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+            [
+                sys.executable,
+                "-m",
+                "t2i.cli",
+                "schedule",
+                "--local",
+                "--once",
+                "--root",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO_ROOT,
+        )
     finally:
         lock.release()
     assert result.returncode == 0, result.stderr
-    assert (f"tick 1: skipped: the pipeline root is in use by pid {os.getpid()} (`t2i test`)"
-            in result.stdout)
+    assert (
+        f"tick 1: skipped: the pipeline root is in use by pid {os.getpid()} (`t2i test`)"
+        in result.stdout
+    )
     with open(tmp_path / "logs" / "schedule.log") as f:
         assert "tick 1: skipped" in f.read()
 
@@ -215,6 +286,7 @@ def test_lock_lives_under_the_pipeline_root():
 
 
 # --- the real rebuild DAG, twice, on a fast schedule ----------------------------------------
+
 
 @pytest.mark.slow
 def test_local_scheduler_rebuilds_twice_and_embeds_only_the_new_span(tmp_path):
@@ -237,8 +309,9 @@ def test_local_scheduler_rebuilds_twice_and_embeds_only_the_new_span(tmp_path):
         return rebuild()
 
     lines = []
-    results = run_scheduler(EVERY_SECOND, job, Paths.from_config(config).lock_file, lines.append,
-                                     max_ticks=2)
+    results = run_scheduler(
+        EVERY_SECOND, job, Paths.from_config(config).lock_file, lines.append, max_ticks=2
+    )
     assert [r.status for r in results] == ["ok", "ok"], "\n".join(lines) + log.getvalue()
     assert results[0].detail.endswith("nothing new pushed")  # nothing had arrived
     assert re.search(r"pushed searcher version 2$", results[1].detail)
@@ -282,20 +355,36 @@ def test_consecutive_idle_ticks_are_one_row(tmp_path):
         store.put_contexts([context])
     rows = history.run_rows(mlmd.connect(str(tmp_path)))
     assert [(row["run"], row["idle_ticks"]) for row in rows] == [
-        ("r1", 0), ("r4", 3), ("r5", 0), ("r6", 1)]
+        ("r1", 0),
+        ("r4", 3),
+        ("r5", 0),
+        ("r6", 1),
+    ]
 
 
 def _small_config(tmp_path, data) -> Config:
     from t2i.configs import load_config
 
-    return load_config(None, [
-        f"pipeline.root={tmp_path / 'runs'}", f"data.data_dir={data}",
-        f"pusher.serving_dir={tmp_path / 'serving'}", "trainer.epochs=1", "trainer.image_size=32",
-        "trainer.image_tower=small_cnn", "trainer.text_tower=small_text",
-        "trainer.image_width=8", "trainer.text_width=16", "trainer.text_heads=2",
-        "trainer.embedding_dim=16", "trainer.batch_size=32", "evaluator.min_recall_at_10=0",
-        "validator.min_recall_at_10=0", "searcher.scoring=brute_force",
-    ])
+    return load_config(
+        None,
+        [
+            f"pipeline.root={tmp_path / 'runs'}",
+            f"data.data_dir={data}",
+            f"pusher.serving_dir={tmp_path / 'serving'}",
+            "trainer.epochs=1",
+            "trainer.image_size=32",
+            "trainer.image_tower=small_cnn",
+            "trainer.text_tower=small_text",
+            "trainer.image_width=8",
+            "trainer.text_width=16",
+            "trainer.text_heads=2",
+            "trainer.embedding_dim=16",
+            "trainer.batch_size=32",
+            "evaluator.min_recall_at_10=0",
+            "validator.min_recall_at_10=0",
+            "searcher.scoring=brute_force",
+        ],
+    )
 
 
 def _figures(store, run_id: str) -> dict:
@@ -307,6 +396,7 @@ def _figures(store, run_id: str) -> dict:
             props = mlmd.custom_properties(node.outputs["embeddings"][0])
             figures.update(embedded_new=props["embedded_new"], embeddings=props["count"])
         if node.node_id == "SearcherBuilder" and node.outputs.get("searcher"):
-            figures["index_items"] = mlmd.custom_properties(
-                node.outputs["searcher"][0])["num_items"]
+            figures["index_items"] = mlmd.custom_properties(node.outputs["searcher"][0])[
+                "num_items"
+            ]
     return figures

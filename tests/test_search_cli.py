@@ -1,4 +1,5 @@
 """`t2i search`: the real command in subprocesses, against a real built searcher."""
+
 import json
 import os
 import subprocess
@@ -15,7 +16,9 @@ T2I = os.path.join(os.path.dirname(sys.executable), "t2i")
 
 
 def t2i(*args, cwd=REPO_ROOT):
-    return subprocess.run([T2I, "search", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [T2I, "search", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,9 @@ def test_search_never_imports_tensorflow_or_tfx(searcher):
         "          (m == 'tensorflow' or m.startswith(('tensorflow.', 'tfx', 'keras', 'tf_keras')))]\n"
         "print(loaded)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
@@ -80,11 +85,29 @@ def test_image_search_and_contact_sheet(build, tmp_path):
     query = tmp_path / "query.png"
     Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(query)
     sheet = tmp_path / "sheet.png"
-    result = t2i("--image", str(query), "--searcher", build["searcher"], "-k", "6",
-                 "--show", str(sheet), "--images", str(images))
+    result = t2i(
+        "--image",
+        str(query),
+        "--searcher",
+        build["searcher"],
+        "-k",
+        "6",
+        "--show",
+        str(sheet),
+        "--images",
+        str(images),
+    )
     assert result.returncode == 0, result.stderr
-    assert len([line for line in result.stdout.splitlines()[1:]
-                if not line.startswith(" " * 10) and not line.startswith("wrote")]) == 6
+    assert (
+        len(
+            [
+                line
+                for line in result.stdout.splitlines()[1:]
+                if not line.startswith(" " * 10) and not line.startswith("wrote")
+            ]
+        )
+        == 6
+    )
     assert f"wrote contact sheet {sheet}" in result.stdout
     with Image.open(sheet) as image:  # a title row, then 3 + 3 tiles with 2 caption lines
         assert image.size == (3 * 224, 34 + 2 * (20 + 224 + 2 * 16 + 6))
@@ -94,26 +117,38 @@ def test_latest_and_version_numbers_resolve_pushed_searchers(build, tmp_path):
     from components.common import serving
 
     serving_dir = str(tmp_path / "serving")
-    files = {name: os.path.join(build["searcher"], name)
-             for name in (formats.SEARCHER_TFLITE, formats.IMAGE_SEARCHER_TFLITE)}
+    files = {
+        name: os.path.join(build["searcher"], name)
+        for name in (formats.SEARCHER_TFLITE, formats.IMAGE_SEARCHER_TFLITE)
+    }
     for _ in range(2):
         serving.publish(files, serving_dir, {"test": True})
     config = tmp_path / "config.yaml"
     config.write_text(f"pusher:\n  serving_dir: {serving_dir}\n")
     result = t2i("red", "--config", str(config), "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["searcher"] == os.path.join(serving_dir, "2", formats.SEARCHER_TFLITE)
+    assert json.loads(result.stdout)["searcher"] == os.path.join(
+        serving_dir, "2", formats.SEARCHER_TFLITE
+    )
     result = t2i("red", "--config", str(config), "--searcher", "1", "--json")
-    assert json.loads(result.stdout)["searcher"] == os.path.join(serving_dir, "1", formats.SEARCHER_TFLITE)
+    assert json.loads(result.stdout)["searcher"] == os.path.join(
+        serving_dir, "1", formats.SEARCHER_TFLITE
+    )
     result = t2i("red", "--config", str(config), "--searcher", "7")
     assert result.returncode == 1 and "no version 7 (versions: 1, 2)" in result.stderr
 
 
-@pytest.mark.parametrize("query,message", [
-    ("", "the query is empty"),
-    ("  ?! ", "the query is empty"),
-    ("zebra xylophone", "no word of the query is in the model's vocabulary ('zebra', 'xylophone')"),
-])
+@pytest.mark.parametrize(
+    "query,message",
+    [
+        ("", "the query is empty"),
+        ("  ?! ", "the query is empty"),
+        (
+            "zebra xylophone",
+            "no word of the query is in the model's vocabulary ('zebra', 'xylophone')",
+        ),
+    ],
+)
 def test_queries_without_known_words_are_refused(searcher, query, message):
     result = t2i(query, "--searcher", searcher)
     assert result.returncode == 1 and result.stdout == ""
@@ -137,7 +172,7 @@ def _corrupt_copies(searcher, tmp_path):
         "empty.tflite": b"",
         "text.tflite": b"this is not a model\n" * 10,
         "truncated.tflite": data[: len(data) // 2],
-        "damaged_index.tflite": data[:middle] + b"\0" * 64 + data[middle + 64:],
+        "damaged_index.tflite": data[:middle] + b"\0" * 64 + data[middle + 64 :],
         "damaged_model.tflite": data[:100] + bytes(range(64)) + data[164:],
     }
     paths = {}
@@ -150,15 +185,20 @@ def _corrupt_copies(searcher, tmp_path):
     return paths
 
 
-@pytest.mark.parametrize("name,message", [
-    ("missing.tflite", "no such file"),
-    ("empty.tflite", "empty or truncated"),
-    ("text.tflite", "not a TFLite model"),
-    ("truncated.tflite", "no on-device index packed"),
-    ("damaged_index.tflite", "packed file on_device_scann_index.ldb is corrupt"),
-    ("damaged_model.tflite", "the Task Library cannot load it"),
-])
-def test_missing_or_corrupt_searchers_get_a_message_naming_the_file(searcher, tmp_path, name, message):
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("missing.tflite", "no such file"),
+        ("empty.tflite", "empty or truncated"),
+        ("text.tflite", "not a TFLite model"),
+        ("truncated.tflite", "no on-device index packed"),
+        ("damaged_index.tflite", "packed file on_device_scann_index.ldb is corrupt"),
+        ("damaged_model.tflite", "the Task Library cannot load it"),
+    ],
+)
+def test_missing_or_corrupt_searchers_get_a_message_naming_the_file(
+    searcher, tmp_path, name, message
+):
     path = _corrupt_copies(searcher, tmp_path)[name]
     result = t2i("a red circle", "--searcher", path)
     assert result.returncode == 1, result.stdout

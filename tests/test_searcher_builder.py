@@ -1,5 +1,6 @@
 """SearcherBuilder: real ScaNN builds of fixture embeddings, checked with the real Task
 Library TextSearcher / ImageSearcher in TF-free subprocesses."""
+
 import json
 import math
 import os
@@ -49,10 +50,18 @@ def search_vectors(searcher_dir, queries, tmp_path, k=10):
 
     model, vocab = str(tmp_path / "lookup.tflite"), str(tmp_path / "vocab.txt")
     texts = query_encoder.write_lookup_encoder(np.asarray(queries, np.float32), model, vocab)
-    return run_tf_free(LOOKUP_SEARCH, {
-        "searcher": os.path.join(searcher_dir, formats.SEARCHER_TFLITE), "lookup": model,
-        "vocab": vocab, "delimiter": tokenizer.DELIMITER_REGEX, "texts": texts, "k": k,
-        "out": str(tmp_path / "lookup_searcher.tflite")})
+    return run_tf_free(
+        LOOKUP_SEARCH,
+        {
+            "searcher": os.path.join(searcher_dir, formats.SEARCHER_TFLITE),
+            "lookup": model,
+            "vocab": vocab,
+            "delimiter": tokenizer.DELIMITER_REGEX,
+            "texts": texts,
+            "k": k,
+            "out": str(tmp_path / "lookup_searcher.tflite"),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +84,9 @@ def test_default_build_writes_every_output_and_meets_its_target(default_build):
     assert summary["tuning"]["target_met"]
     assert summary["tuning"]["chosen"]["recall_at_10"] >= 0.95
     assert summary["chosen"]["leaves_to_search"] == summary["tuning"]["chosen"]["leaves_to_search"]
-    assert summary["index_bytes"] > 0 and summary["bytes_per_item"] == round(summary["index_bytes"] / 2000, 1)
+    assert summary["index_bytes"] > 0 and summary["bytes_per_item"] == round(
+        summary["index_bytes"] / 2000, 1
+    )
     assert summary["build_seconds"] > 0
 
 
@@ -111,15 +122,20 @@ def test_metadata_round_trips_with_and_without_flickr_ids(default_build, tmp_pat
 
 
 def test_image_searcher_and_user_info(default_build):
-    reply = run_tf_free("""
+    reply = run_tf_free(
+        """
 import numpy as np
 from components.common import device_search
 image = device_search.open_image_searcher(request["image"], max_results=4)
 text = device_search.open_text_searcher(request["text"])
 hits = device_search.search_image(image, np.full((40, 50, 3), 90, np.uint8))
 reply = {"hits": [h.to_dict() for h in hits], "info": text.get_user_info()}
-""", {"image": os.path.join(default_build["searcher"], formats.IMAGE_SEARCHER_TFLITE),
-      "text": os.path.join(default_build["searcher"], formats.SEARCHER_TFLITE)})
+""",
+        {
+            "image": os.path.join(default_build["searcher"], formats.IMAGE_SEARCHER_TFLITE),
+            "text": os.path.join(default_build["searcher"], formats.SEARCHER_TFLITE),
+        },
+    )
     assert len(reply["hits"]) == 4
     assert all(hit["image_id"] in set(default_build["ids"].tolist()) for hit in reply["hits"])
     info = json.loads(reply["info"])
@@ -146,11 +162,17 @@ def test_tiny_collections_and_more_leaves_than_items(root, tmp_path, num_items, 
     vectors = clustered_unit_vectors(num_items, 16, spread=1.0, seed=5)
     ids = np.arange(1, num_items + 1)
     write_embeddings(str(tmp_path / "emb"), ids, vectors, shards=1)
-    summary = build_searcher(str(tmp_path / "emb"), encoders["text_encoder"], str(tmp_path / "out"),
-                             SearcherOptions(num_leaves=num_leaves))
+    summary = build_searcher(
+        str(tmp_path / "emb"),
+        encoders["text_encoder"],
+        str(tmp_path / "out"),
+        SearcherOptions(num_leaves=num_leaves),
+    )
     assert summary["num_items"] == num_items
     if num_items < plan.AH_CENTERS:
-        assert summary["chosen"]["scoring"] == "brute_force" and summary["chosen"]["num_leaves"] == 1
+        assert (
+            summary["chosen"]["scoring"] == "brute_force" and summary["chosen"]["num_leaves"] == 1
+        )
     else:
         assert summary["chosen"]["num_leaves"] == round(math.sqrt(num_items))
         assert any("too many" in note for note in summary["notes"])
@@ -164,8 +186,14 @@ def test_tiny_collections_and_more_leaves_than_items(root, tmp_path, num_items, 
 
 
 def test_fixed_settings_skip_tuning_and_l2_distance_works(root, tmp_path):
-    build = built_searcher(root, num_items=1000, name="l2", distance="squared_l2",
-                           num_leaves_to_search=6, lookup="float")
+    build = built_searcher(
+        root,
+        num_items=1000,
+        name="l2",
+        distance="squared_l2",
+        num_leaves_to_search=6,
+        lookup="float",
+    )
     summary = build["summary"]
     assert summary["tuning"] is None
     assert summary["chosen"]["leaves_to_search"] == 6 and summary["chosen"]["lookup"] == "float"
@@ -174,8 +202,9 @@ def test_fixed_settings_skip_tuning_and_l2_distance_works(root, tmp_path):
     for row, hits in enumerate(results):
         assert hits[0]["image_id"] == build["ids"][row]
         assert hits[0]["similarity"] <= 0 and hits[0]["similarity"] > -0.05  # -squared L2
-    hits = server_index.ServerIndex.load(os.path.join(build["searcher"], formats.SERVER_INDEX_DIR)).search(
-        vectors[:1], k=2)
+    hits = server_index.ServerIndex.load(
+        os.path.join(build["searcher"], formats.SERVER_INDEX_DIR)
+    ).search(vectors[:1], k=2)
     assert hits[0][0].metadata == item_metadata_for(int(build["ids"][0])).decode()
     assert -0.05 < hits[0][0].similarity <= 1e-6
 
@@ -185,8 +214,13 @@ def test_auto_tune_on_given_query_vectors(root, tmp_path):
     vectors = clustered_unit_vectors(600, 16, spread=1.0, seed=9)
     write_embeddings(str(tmp_path / "emb"), np.arange(1, 601), vectors, shards=1)
     queries = clustered_unit_vectors(80, 16, spread=1.5, seed=10)
-    summary = build_searcher(str(tmp_path / "emb"), encoders["text_encoder"], str(tmp_path / "out"),
-                             SearcherOptions(), tuning_vectors=queries)
+    summary = build_searcher(
+        str(tmp_path / "emb"),
+        encoders["text_encoder"],
+        str(tmp_path / "out"),
+        SearcherOptions(),
+        tuning_vectors=queries,
+    )
     assert summary["tuning"]["query_source"] == "query vectors"
     assert summary["tuning"]["num_queries"] == 80
     assert summary["tuning_method"].startswith("80 query vectors")
@@ -211,8 +245,9 @@ def test_tuning_picks_the_cheapest_setting_that_meets_the_target():
     # A recall surface where FLOAT climbs faster than INT8 and INT8 tops out at 0.96.
     def evaluate(leaves, lookup):
         ceiling, speed = (0.99, 0.2) if lookup == "float" else (0.96, 0.12)
-        return tuning.Trial(leaves, lookup, round(ceiling * (1 - math.exp(-speed * leaves * 2.5)), 4),
-                            stderr=0.004)
+        return tuning.Trial(
+            leaves, lookup, round(ceiling * (1 - math.exp(-speed * leaves * 2.5)), 4), stderr=0.004
+        )
 
     result = tuning.tune(evaluate, 100, ["float", "int8"], 0.95)
     assert result.target_met
@@ -227,10 +262,13 @@ def test_tuning_picks_the_cheapest_setting_that_meets_the_target():
 
 def _recall_surface(float_speed: float, int8_speed: float):
     """evaluate(leaves, lookup) for a recall that grows with the leaves searched."""
+
     def evaluate(leaves, lookup):
         ceiling, speed = (0.99, float_speed) if lookup == "float" else (0.985, int8_speed)
-        return tuning.Trial(leaves, lookup, round(ceiling * (1 - math.exp(-speed * leaves)), 4),
-                            stderr=0.002)
+        return tuning.Trial(
+            leaves, lookup, round(ceiling * (1 - math.exp(-speed * leaves)), 4), stderr=0.002
+        )
+
     return evaluate
 
 
@@ -241,8 +279,12 @@ def test_a_warm_start_finds_the_cold_tunings_setting_in_fewer_trials(float_speed
     assert cold.target_met
     best = (cold.chosen.leaves_to_search, cold.chosen.lookup)
     # The previous searcher's choice, and starts too low, too high and on the other lookup.
-    for start in [best, (best[0] // 2, best[1]), (min(200, best[0] * 3), best[1]),
-                  (best[0], "int8" if best[1] == "float" else "float")]:
+    for start in [
+        best,
+        (best[0] // 2, best[1]),
+        (min(200, best[0] * 3), best[1]),
+        (best[0], "int8" if best[1] == "float" else "float"),
+    ]:
         warm = tuning.tune(evaluate, 200, ["float", "int8"], 0.95, start=start)
         assert (warm.chosen.leaves_to_search, warm.chosen.lookup) == best, start
     exact = tuning.tune(evaluate, 200, ["float", "int8"], 0.95, start=best)
@@ -308,8 +350,9 @@ def test_embeddings_reader_errors_name_the_problem(tmp_path):
 def test_missing_text_encoder_is_reported(tmp_path, root):
     write_embeddings(str(tmp_path / "emb"), [1], clustered_unit_vectors(1, 16), shards=1)
     with pytest.raises(FileNotFoundError, match="text_encoder.tflite: missing"):
-        build_searcher(str(tmp_path / "emb"), str(tmp_path / "none"), str(tmp_path / "out"),
-                       SearcherOptions())
+        build_searcher(
+            str(tmp_path / "emb"), str(tmp_path / "none"), str(tmp_path / "out"), SearcherOptions()
+        )
 
 
 # ----------------------------------------------------------------- incremental rebuilds
@@ -328,9 +371,16 @@ def build_and_rebuild(root, label: str, first: int, second: int, config: Searche
         embeddings = os.path.join(str(root), f"{label}-{name}-embeddings")
         write_embeddings(embeddings, ids[:count], vectors[:count], model=MODEL)
         searcher = os.path.join(str(root), f"{label}-{name}")
-        out[name] = {"dir": searcher, "summary": build_searcher(
-            embeddings, encoders["text_encoder"], searcher, config,
-            previous_searcher_dir=previous)}
+        out[name] = {
+            "dir": searcher,
+            "summary": build_searcher(
+                embeddings,
+                encoders["text_encoder"],
+                searcher,
+                config,
+                previous_searcher_dir=previous,
+            ),
+        }
         previous = searcher
     return out
 
@@ -343,8 +393,10 @@ def rebuilt(root):
 def test_a_brute_force_index_is_extended_with_the_new_vectors(root, tmp_path):
     built = build_and_rebuild(root, "rebuild-bf", 600, 660, SearcherOptions(scoring="brute_force"))
     assert built["second"]["summary"]["incremental"]["used"] is True
-    floats = [np.load(os.path.join(built[name]["dir"], formats.SERVER_INDEX_DIR, "dataset.npy"))
-              for name in ("first", "second")]
+    floats = [
+        np.load(os.path.join(built[name]["dir"], formats.SERVER_INDEX_DIR, "dataset.npy"))
+        for name in ("first", "second")
+    ]
     assert floats[1].shape == (660, 16)
     np.testing.assert_array_equal(floats[1][:600], floats[0])
     rows = [0, 1, 600, 659]
@@ -365,7 +417,10 @@ def test_a_rebuild_extends_the_previous_index_keeping_its_leaves_and_codes(rebui
     first, second = rebuilt["first"]["summary"], rebuilt["second"]["summary"]
     assert first["incremental"]["used"] is False
     assert second["incremental"]["used"] is True
-    assert (second["incremental"]["previous_items"], second["incremental"]["new_items"]) == (2000, 200)
+    assert (second["incremental"]["previous_items"], second["incremental"]["new_items"]) == (
+        2000,
+        200,
+    )
     assert second["num_items"] == 2200 and second["embedding_model"] == MODEL
     # sqrt(2200) would be 47 leaves: the previous partitioner's 45 are kept.
     assert second["chosen"]["num_leaves"] == first["chosen"]["num_leaves"] == 45
@@ -387,14 +442,21 @@ def test_extended_leaves_and_codes_are_what_scanns_own_upsert_gives(rebuilt, tmp
     second = os.path.join(rebuilt["second"]["dir"], formats.SERVER_INDEX_DIR)
     with open(os.path.join(second, "scann_docids.pkl"), "rb") as f:
         docids = pickle.load(f)
-    row_of = {item_metadata_for(int(image_id)).decode(): row
-              for row, image_id in enumerate(rebuilt["ids"])}
+    row_of = {
+        item_metadata_for(int(image_id)).decode(): row
+        for row, image_id in enumerate(rebuilt["ids"])
+    }
     searcher = server_index.load_scann(first)
-    searcher.upsert(docids[2000:], rebuilt["vectors"][[row_of[d] for d in docids[2000:]]], batch_size=64)
+    searcher.upsert(
+        docids[2000:], rebuilt["vectors"][[row_of[d] for d in docids[2000:]]], batch_size=64
+    )
     searcher.serialize(str(tmp_path))
     for name in ("datapoint_to_token.npy", "hashed_dataset.npy"):
-        np.testing.assert_array_equal(np.load(os.path.join(second, name)),
-                                      np.load(os.path.join(str(tmp_path), name)), err_msg=name)
+        np.testing.assert_array_equal(
+            np.load(os.path.join(second, name)),
+            np.load(os.path.join(str(tmp_path), name)),
+            err_msg=name,
+        )
 
 
 def test_the_extended_index_finds_old_and_new_items_on_device(rebuilt, tmp_path):
@@ -402,8 +464,13 @@ def test_the_extended_index_finds_old_and_new_items_on_device(rebuilt, tmp_path)
     rows = list(range(0, 10)) + list(range(2000, 2010))
     results = search_vectors(rebuilt["second"]["dir"], vectors[rows], tmp_path, k=3)
     assert [hits[0]["image_id"] for hits in results] == [int(ids[row]) for row in rows]
-    index = server_index.ServerIndex.load(os.path.join(rebuilt["second"]["dir"], formats.SERVER_INDEX_DIR))
-    assert index.search(vectors[2005:2006], k=1)[0][0].metadata == item_metadata_for(int(ids[2005])).decode()
+    index = server_index.ServerIndex.load(
+        os.path.join(rebuilt["second"]["dir"], formats.SERVER_INDEX_DIR)
+    )
+    assert (
+        index.search(vectors[2005:2006], k=1)[0][0].metadata
+        == item_metadata_for(int(ids[2005])).decode()
+    )
 
 
 def test_a_rebuild_retrains_when_extending_would_be_unsound(rebuilt):
@@ -417,24 +484,36 @@ def test_a_rebuild_retrains_when_extending_would_be_unsound(rebuilt):
     assert incremental.decide(previous, grown, config, docids, MODEL).extends
     cases = {
         "no previous searcher": incremental.decide(None, grown, config, docids, MODEL),
-        "grew by 10%": incremental.decide(previous, grown, SearcherOptions(incremental_max_growth=0.05),
-                                          docids, MODEL),
+        "grew by 10%": incremental.decide(
+            previous, grown, SearcherOptions(incremental_max_growth=0.05), docids, MODEL
+        ),
         "these embeddings come from": incremental.decide(
-            previous, grown, config, docids, {"uri": "/models/other", "artifact_id": 8}),
+            previous, grown, config, docids, {"uri": "/models/other", "artifact_id": 8}
+        ),
         "items of the previous index are not in these embeddings": incremental.decide(
-            previous, plan.plan_index(config, 2199, 16), config, docids[1:], MODEL),
+            previous, plan.plan_index(config, 2199, 16), config, docids[1:], MODEL
+        ),
         "distance changed": incremental.decide(
-            previous, plan.plan_index(SearcherOptions(distance="squared_l2"), len(docids), 16),
-            SearcherOptions(distance="squared_l2"), docids, MODEL),
+            previous,
+            plan.plan_index(SearcherOptions(distance="squared_l2"), len(docids), 16),
+            SearcherOptions(distance="squared_l2"),
+            docids,
+            MODEL,
+        ),
         "num_leaves changed": incremental.decide(
-            previous, plan.plan_index(SearcherOptions(num_leaves=30), len(docids), 16),
-            SearcherOptions(num_leaves=30), docids, MODEL),
+            previous,
+            plan.plan_index(SearcherOptions(num_leaves=30), len(docids), 16),
+            SearcherOptions(num_leaves=30),
+            docids,
+            MODEL,
+        ),
     }
     for expected, decision in cases.items():
         assert not decision.extends and expected in decision.reason, (expected, decision.reason)
 
 
 # ----------------------------------------------------------------- build-settings search
+
 
 def test_build_search_walks_each_axis_and_keeps_the_fastest_build_meeting_the_target():
     # Latency falls towards 60 leaves, which only meet the target with spherical k-means
@@ -446,10 +525,12 @@ def test_build_search_walks_each_axis_and_keeps_the_fastest_build_meeting_the_ta
         chosen = tuning.Trial(4, "int8", 0.96 if met else 0.9, 0.001, round(p50, 4))
         return tuning.TuningResult(chosen, met, [chosen])
 
-    axes = [("num_leaves", lambda _: [20, 40, 80]),
-            ("num_leaves", lambda best: [best - 10, best + 10]),
-            ("spherical", lambda spherical: [not spherical]),
-            ("num_leaves", lambda best: [best + 10])]
+    axes = [
+        ("num_leaves", lambda _: [20, 40, 80]),
+        ("num_leaves", lambda best: [best - 10, best + 10]),
+        ("spherical", lambda spherical: [not spherical]),
+        ("num_leaves", lambda best: [best + 10]),
+    ]
     start = {"num_leaves": 30, "spherical": False}
     best, trials = tuning.search_builds(tune_build, start, axes)
     # 50 is the best of the first two passes (80 misses the target, 30 is not built
@@ -464,8 +545,12 @@ def test_build_search_reuses_one_codebook_and_picks_a_measured_build(root, tmp_p
     encoders = exported_encoders(root)
     vectors = clustered_unit_vectors(1200, 16, spread=1.0, seed=31)
     write_embeddings(str(tmp_path / "emb"), np.arange(1, 1201), vectors, shards=1)
-    summary = build_searcher(str(tmp_path / "emb"), encoders["text_encoder"], str(tmp_path / "out"),
-                             SearcherOptions(build_search="trees", tuning_queries=100))
+    summary = build_searcher(
+        str(tmp_path / "emb"),
+        encoders["text_encoder"],
+        str(tmp_path / "out"),
+        SearcherOptions(build_search="trees", tuning_queries=100),
+    )
     search = summary["tuning"]["build_search"]
     builds = search["builds"]
     assert {b["settings"]["num_leaves"] for b in builds} >= {17, 35, 69, 139}  # sqrt(N) x 0.5..4

@@ -1,5 +1,6 @@
 """The three TFX components: specs built from the configs, executors run on real
 artifacts (exporter -> builder -> validator), figures recorded as custom properties."""
+
 import os
 
 import pytest
@@ -39,10 +40,13 @@ def test_exporter_builder_and_validator_executors(tmp_path, tfx_modules):
     model.uri = fixtures["model"]  # holds Format-Serving/
     examples = standard_artifacts.Examples()
     examples.uri = fixtures["examples"]
-    examples.split_names = artifact_utils.encode_split_names([formats.SPLIT_TRAIN, formats.SPLIT_EVAL])
+    examples.split_names = artifact_utils.encode_split_names(
+        [formats.SPLIT_TRAIN, formats.SPLIT_EVAL]
+    )
 
     exporter = TextEncoderExporter.from_config(
-        ExporterOptions(model_name="cli test"), model=types.Channel(type=standard_artifacts.Model))
+        ExporterOptions(model_name="cli test"), model=types.Channel(type=standard_artifacts.Model)
+    )
     props = _component_props(exporter)
     assert props["quantize"] == 0 and props["model_name"] == "cli test"
     assert props["code_version"].startswith("0.1.0+")
@@ -54,17 +58,25 @@ def test_exporter_builder_and_validator_executors(tmp_path, tfx_modules):
 
     embeddings = artifacts.Embeddings()
     embeddings.uri = str(tmp_path / "embeddings")
-    write_embeddings(embeddings.uri, list(range(1, 601)), clustered_unit_vectors(600, 16, spread=1.0))
+    write_embeddings(
+        embeddings.uri, list(range(1, 601)), clustered_unit_vectors(600, 16, spread=1.0)
+    )
     config = SearcherOptions(tuning_queries=100)  # auto-tuned, on the train captions
-    builder = SearcherBuilder.from_config(config, embeddings=types.Channel(type=artifacts.Embeddings),
-                                          text_encoder=types.Channel(type=artifacts.TextEncoder),
-                                          examples=types.Channel(type=standard_artifacts.Examples))
+    builder = SearcherBuilder.from_config(
+        config,
+        embeddings=types.Channel(type=artifacts.Embeddings),
+        text_encoder=types.Channel(type=artifacts.TextEncoder),
+        examples=types.Channel(type=standard_artifacts.Examples),
+    )
     props = _component_props(builder)
     assert props["num_leaves_to_search"] == 0 and props["lookup"] == "auto"
     searcher = artifacts.Searcher()
     searcher.uri = str(tmp_path / "searcher")
-    BuilderExecutor().Do({"embeddings": [embeddings], "text_encoder": [text_encoder],
-                          "examples": [examples]}, {"searcher": [searcher]}, props)
+    BuilderExecutor().Do(
+        {"embeddings": [embeddings], "text_encoder": [text_encoder], "examples": [examples]},
+        {"searcher": [searcher]},
+        props,
+    )
     assert searcher.get_int_custom_property("num_items") == 600
     assert searcher.get_int_custom_property("leaves_to_search") >= 1
     assert searcher.get_float_custom_property("tuning_recall_at_10") >= 0.95
@@ -75,16 +87,27 @@ def test_exporter_builder_and_validator_executors(tmp_path, tfx_modules):
         assert json.load(f)["tuning"]["query_source"] == "captions"
 
     validator = SearcherValidator.from_config(
-        ValidatorOptions(max_queries=40), searcher=types.Channel(type=artifacts.Searcher),
+        ValidatorOptions(max_queries=40),
+        searcher=types.Channel(type=artifacts.Searcher),
         embeddings=types.Channel(type=artifacts.Embeddings),
         text_encoder=types.Channel(type=artifacts.TextEncoder),
-        examples=types.Channel(type=standard_artifacts.Examples))
+        examples=types.Channel(type=standard_artifacts.Examples),
+    )
     blessing = artifacts.SearcherBlessing()
     blessing.uri = str(tmp_path / "blessing")
-    ValidatorExecutor().Do({"searcher": [searcher], "embeddings": [embeddings],
-                            "text_encoder": [text_encoder], "examples": [examples]},
-                           {"blessing": [blessing]}, _component_props(validator))
-    assert blessing.get_int_custom_property("blessed") == 1, blessing.get_string_custom_property("reasons")
+    ValidatorExecutor().Do(
+        {
+            "searcher": [searcher],
+            "embeddings": [embeddings],
+            "text_encoder": [text_encoder],
+            "examples": [examples],
+        },
+        {"blessing": [blessing]},
+        _component_props(validator),
+    )
+    assert blessing.get_int_custom_property("blessed") == 1, blessing.get_string_custom_property(
+        "reasons"
+    )
     assert blessing.get_int_custom_property("num_queries") == 40
     assert blessing.get_float_custom_property("recall_at_10") >= 0.95
     assert os.path.isfile(os.path.join(blessing.uri, formats.VALIDATION_SUMMARY))

@@ -1,4 +1,5 @@
 """Pusher: versioned, atomic publication of blessed searchers; nothing for unblessed ones."""
+
 import json
 import os
 
@@ -24,9 +25,16 @@ def test_push_versions_increase_and_latest_moves(tmp_path):
     assert serving.resolve(serving_dir) == os.path.realpath(directory)
     with open(os.path.join(directory, serving.VERSION_FILE)) as f:
         assert json.load(f) == {"run": "b", "version": 2}
-    assert sorted(os.listdir(directory)) == sorted([
-        formats.SEARCHER_TFLITE, formats.IMAGE_SEARCHER_TFLITE, formats.SEARCHER_SUMMARY,
-        formats.VALIDATION_SUMMARY, serving.VERSION_FILE, serving.MANIFEST_FILE])
+    assert sorted(os.listdir(directory)) == sorted(
+        [
+            formats.SEARCHER_TFLITE,
+            formats.IMAGE_SEARCHER_TFLITE,
+            formats.SEARCHER_SUMMARY,
+            formats.VALIDATION_SUMMARY,
+            serving.VERSION_FILE,
+            serving.MANIFEST_FILE,
+        ]
+    )
     # No staging leftovers, and `latest` is a symlink switched by rename.
     assert sorted(os.listdir(serving_dir)) == ["1", "2", "latest"]
     assert os.readlink(os.path.join(serving_dir, "latest")) == "2"
@@ -76,17 +84,24 @@ def test_pusher_in_a_local_dag_run_records_the_version(tmp_path):
     from t2i.paths import Paths
 
     root = str(tmp_path / "runs")
-    searcher = tfx.dsl.Importer(source_uri=make_searcher_dir(tmp_path / "searcher"),
-                                artifact_type=Searcher).with_id("SearcherImporter")
-    blessing = tfx.dsl.Importer(source_uri=str(tmp_path), artifact_type=SearcherBlessing,
-                                custom_properties={"blessed": 1}).with_id("BlessingImporter")
-    pusher = SearcherPusher(searcher=searcher.outputs["result"],
-                            searcher_blessing=blessing.outputs["result"],
-                            serving_dir=str(tmp_path / "serving"))
+    searcher = tfx.dsl.Importer(
+        source_uri=make_searcher_dir(tmp_path / "searcher"), artifact_type=Searcher
+    ).with_id("SearcherImporter")
+    blessing = tfx.dsl.Importer(
+        source_uri=str(tmp_path), artifact_type=SearcherBlessing, custom_properties={"blessed": 1}
+    ).with_id("BlessingImporter")
+    pusher = SearcherPusher(
+        searcher=searcher.outputs["result"],
+        searcher_blessing=blessing.outputs["result"],
+        serving_dir=str(tmp_path / "serving"),
+    )
     pipeline = tfx.dsl.Pipeline(
-        pipeline_name="pusher-test", pipeline_root=os.path.join(root, "pipelines"),
-        components=[searcher, blessing, pusher], enable_cache=True,
-        metadata_connection_config=mlmd.sqlite_connection_config(root))
+        pipeline_name="pusher-test",
+        pipeline_root=os.path.join(root, "pipelines"),
+        components=[searcher, blessing, pusher],
+        enable_cache=True,
+        metadata_connection_config=mlmd.sqlite_connection_config(root),
+    )
 
     config_json = '{"pusher": {"serving_dir": "somewhere"}}'
     first = local_runner.run_pipeline(pipeline, root, config_json, run_id="run-1")

@@ -1,4 +1,5 @@
 """SearcherValidator: real TextSearcher / TextEmbedder runs on eval captions vs exact search."""
+
 import json
 import os
 
@@ -17,9 +18,14 @@ def root(tmp_path_factory):
 
 
 def _validate(build, tmp_path, embeddings=None, **config):
-    return validate_searcher(build["searcher"], embeddings or build["embeddings"],
-                             build["text_encoder"], build["eval_split"], str(tmp_path / "blessing"),
-                             ValidatorOptions(**config))
+    return validate_searcher(
+        build["searcher"],
+        embeddings or build["embeddings"],
+        build["text_encoder"],
+        build["eval_split"],
+        str(tmp_path / "blessing"),
+        ValidatorOptions(**config),
+    )
 
 
 def test_a_good_searcher_is_blessed_with_its_figures(root, tmp_path):
@@ -52,8 +58,9 @@ def test_a_searcher_auto_tuned_on_train_captions_is_blessed(root, tmp_path):
 
 
 def test_low_recall_is_not_blessed(root, tmp_path):
-    build = built_searcher(root, num_items=2000, name="one-leaf", num_leaves_to_search=1,
-                           lookup="int8")
+    build = built_searcher(
+        root, num_items=2000, name="one-leaf", num_leaves_to_search=1, lookup="int8"
+    )
     summary = _validate(build, tmp_path, max_queries=60)
     assert not summary["blessed"]
     assert any(reason.startswith("recall@10") for reason in summary["reasons"])

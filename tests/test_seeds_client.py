@@ -5,6 +5,7 @@ The description: each result's metadata is read as `metadata.decode('utf-8').spl
 `[0]` is the Flickr id, `'_'.join([1:])` the image path, and the client prints
 `http://flickr.com/photo.gne?id=<flickr id>`.
 """
+
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ from conftest import REPO_ROOT
 
 # The client as the seeds describe it; only the TensorFlow block is ours (a phone has no
 # TensorFlow, and tflite_support cannot be imported next to it: DESIGN.md section 3).
-SEEDS_CLIENT = '''
+SEEDS_CLIENT = """
 import sys
 sys.modules["tensorflow"] = None
 from tflite_support.task import text
@@ -30,7 +31,7 @@ for neighbor in result.nearest_neighbors:
     image_path = '_'.join(metadata[1:])
     print(image_path)
     print(f'http://flickr.com/photo.gne?id={flickr_id}')
-'''
+"""
 
 
 def seeds_parse(metadata: bytes) -> tuple[str, str]:
@@ -40,9 +41,11 @@ def seeds_parse(metadata: bytes) -> tuple[str, str]:
 
 
 def test_the_seeds_parsing_reads_paths_with_underscores_and_images_without_flickr_ids():
-    cases = [item_metadata.ItemMetadata(7, "span-2/train2017/my_dog_1.jpg", "3581246192"),
-             item_metadata.ItemMetadata(8, "photos/no_flickr.png", ""),
-             item_metadata.ItemMetadata(9, "plain.jpg", "12")]
+    cases = [
+        item_metadata.ItemMetadata(7, "span-2/train2017/my_dog_1.jpg", "3581246192"),
+        item_metadata.ItemMetadata(8, "photos/no_flickr.png", ""),
+        item_metadata.ItemMetadata(9, "plain.jpg", "12"),
+    ]
     for item in cases:
         assert seeds_parse(item.encode()) == (item.flickr_id, item.file_name)
 
@@ -55,8 +58,13 @@ def test_the_seeds_client_prints_real_flickr_links_and_image_paths(e2e_runs, tmp
     searcher = os.path.join(Paths.from_config(config).serving_dir, "latest", "searcher.tflite")
     script = tmp_path / "seeds_client.py"
     script.write_text(SEEDS_CLIENT)
-    result = subprocess.run([sys.executable, str(script), searcher, "a red circle"],
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(script), searcher, "a red circle"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) >= 2 and len(lines) % 2 == 0
@@ -68,8 +76,9 @@ def test_the_seeds_client_prints_real_flickr_links_and_image_paths(e2e_runs, tmp
             split = name.removeprefix("captions_").removesuffix(".json")
             with open(os.path.join(folder, name)) as f:
                 for image in json.load(f)["images"]:
-                    flickr_of[f"{span}/{split}/{image['file_name']}"] = \
+                    flickr_of[f"{span}/{split}/{image['file_name']}"] = (
                         item_metadata.flickr_id_from_url(image.get("flickr_url", ""))
+                    )
     for path, link in zip(lines[::2], lines[1::2]):
         assert os.path.isfile(os.path.join(data_dir, path)), path
         assert link == f"http://flickr.com/photo.gne?id={flickr_of[path]}"

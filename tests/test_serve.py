@@ -2,6 +2,7 @@
 conftest.e2e_runs leaves (versions 1 and 2 pushed by real pipeline runs), queried with an
 HTTP client and with a real browser (Debian's chromium, driven by playwright).
 """
+
 import io
 import json
 import os
@@ -19,9 +20,16 @@ from conftest import E2E_NEW_SPAN_IMAGES, E2E_SPAN_IMAGES, REPO_ROOT, VENV_BIN
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -41,9 +49,20 @@ def store(e2e_runs):
 def server(store):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": REPO_ROOT}
-    process = subprocess.Popen([os.path.join(VENV_BIN, "t2i"), "serve", "--root",
-                                store.pipeline.root, "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [
+            os.path.join(VENV_BIN, "t2i"),
+            "serve",
+            "--root",
+            store.pipeline.root,
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -97,6 +116,7 @@ def png_bytes(size=(512, 512), colour=(200, 30, 30)) -> bytes:
 
 # ---------------------------------------------------------------- JSON API
 
+
 def test_text_search_returns_k_images_with_ids_captions_and_files(base, store):
     reply = requests.get(f"{base}/api/search", params={"q": "a red circle", "k": 6}).json()
     assert reply["version"] == 2 and reply["k"] == 6 and reply["warning"] == ""
@@ -119,8 +139,9 @@ def test_each_version_answers_from_its_own_index(base):
     seen = {1: set(), 2: set()}
     for version in (1, 2):
         for query in ("red circle", "blue square", "green triangle", "yellow"):
-            reply = requests.get(f"{base}/api/search",
-                                 params={"q": query, "k": 100, "version": version}).json()
+            reply = requests.get(
+                f"{base}/api/search", params={"q": query, "k": 100, "version": version}
+            ).json()
             assert reply["version"] == version
             seen[version] |= {r["file_name"] for r in reply["results"]}
     assert not any(name.startswith(new_span) for name in seen[1])
@@ -134,8 +155,11 @@ def test_a_query_of_mostly_unknown_words_is_answered_with_a_warning(base):
 
 
 def test_image_upload_and_more_like_this_go_through_the_image_searcher(base):
-    reply = requests.post(f"{base}/api/search/image", data={"k": 3},
-                          files={"file": ("red.png", png_bytes(), "image/png")}).json()
+    reply = requests.post(
+        f"{base}/api/search/image",
+        data={"k": 3},
+        files={"file": ("red.png", png_bytes(), "image/png")},
+    ).json()
     assert reply["image"] == "red.png" and len(reply["results"]) == 3
     assert all(r["similarity"] <= 1.0 and r["captions"] for r in reply["results"])
     first = reply["results"][0]["file_name"]
@@ -156,66 +180,99 @@ def test_runs_lineage_and_diff(base, store):
     assert {"t2i.Searcher", "Examples", "Model", "PushedModel"} <= types
     diff = requests.get(f"{base}/api/diff", params={"a": "1", "b": "latest"}).json()
     assert diff["version_a"] == 1 and diff["version_b"] == 2
-    assert any(c["key"] == "num_items" and c["b"] == str(E2E_SPAN_IMAGES + E2E_NEW_SPAN_IMAGES)
-               for c in diff["changed"])
+    assert any(
+        c["key"] == "num_items" and c["b"] == str(E2E_SPAN_IMAGES + E2E_NEW_SPAN_IMAGES)
+        for c in diff["changed"]
+    )
 
 
 def test_openapi_describes_the_api(base):
     paths = requests.get(f"{base}/openapi.json").json()["paths"]
-    assert {"/api/search", "/api/similar", "/api/search/image", "/api/runs", "/api/lineage",
-            "/api/diff", "/api/versions"} <= set(paths)
+    assert {
+        "/api/search",
+        "/api/similar",
+        "/api/search/image",
+        "/api/runs",
+        "/api/lineage",
+        "/api/diff",
+        "/api/versions",
+    } <= set(paths)
     assert not any(p.startswith(("/images", "/reports")) for p in paths)
 
 
-@pytest.mark.parametrize("path,params,status,message", [
-    ("/api/search", {"q": ""}, 400, "the query is empty"),
-    ("/api/search", {"q": "?!"}, 400, "the query is empty"),
-    ("/api/search", {"q": "zebra xylophone"}, 400, "no word of the query is in the model's vocabulary"),
-    ("/api/search", {"q": "red " * 300}, 422, "at most 1000 characters"),
-    ("/api/search", {}, 422, "Field required"),
-    ("/api/search", {"q": "red", "k": 0}, 422, "greater than or equal to 1"),
-    ("/api/search", {"q": "red", "k": 101}, 422, "less than or equal to 100"),
-    ("/api/search", {"q": "red", "k": "five"}, 422, "valid integer"),
-    ("/api/search", {"q": "red", "version": 9}, 404, "no version 9 (versions: 1, 2)"),
-    ("/api/search", {"q": "red", "version": 0}, 422, "greater than or equal to 1"),
-    ("/api/similar", {"path": "../../../etc/passwd"}, 404, "is no image of version 2"),
-    ("/api/similar", {"path": "span-1/train2017/nope.jpg", "k": 3}, 404, "is no image"),
-    ("/api/similar", {"path": "x", "k": -1}, 422, "greater than or equal to 1"),
-    ("/api/lineage", {"target": "nonsense"}, 404, "is not an artifact id"),
-    ("/api/lineage", {"target": "v7"}, 404, "no pushed version 'v7'"),
-    ("/api/lineage", {"target": "latest", "downstream": "maybe"}, 422, "valid boolean"),
-    ("/api/diff", {"a": "1", "b": "9"}, 404, "no pushed version 'v9'"),
-    ("/api/diff", {"a": "1"}, 422, "Field required"),
-])
+@pytest.mark.parametrize(
+    "path,params,status,message",
+    [
+        ("/api/search", {"q": ""}, 400, "the query is empty"),
+        ("/api/search", {"q": "?!"}, 400, "the query is empty"),
+        (
+            "/api/search",
+            {"q": "zebra xylophone"},
+            400,
+            "no word of the query is in the model's vocabulary",
+        ),
+        ("/api/search", {"q": "red " * 300}, 422, "at most 1000 characters"),
+        ("/api/search", {}, 422, "Field required"),
+        ("/api/search", {"q": "red", "k": 0}, 422, "greater than or equal to 1"),
+        ("/api/search", {"q": "red", "k": 101}, 422, "less than or equal to 100"),
+        ("/api/search", {"q": "red", "k": "five"}, 422, "valid integer"),
+        ("/api/search", {"q": "red", "version": 9}, 404, "no version 9 (versions: 1, 2)"),
+        ("/api/search", {"q": "red", "version": 0}, 422, "greater than or equal to 1"),
+        ("/api/similar", {"path": "../../../etc/passwd"}, 404, "is no image of version 2"),
+        ("/api/similar", {"path": "span-1/train2017/nope.jpg", "k": 3}, 404, "is no image"),
+        ("/api/similar", {"path": "x", "k": -1}, 422, "greater than or equal to 1"),
+        ("/api/lineage", {"target": "nonsense"}, 404, "is not an artifact id"),
+        ("/api/lineage", {"target": "v7"}, 404, "no pushed version 'v7'"),
+        ("/api/lineage", {"target": "latest", "downstream": "maybe"}, 422, "valid boolean"),
+        ("/api/diff", {"a": "1", "b": "9"}, 404, "no pushed version 'v9'"),
+        ("/api/diff", {"a": "1"}, 422, "Field required"),
+    ],
+)
 def test_bad_parameters_get_a_4xx_with_a_message(base, path, params, status, message):
     reply = requests.get(base + path, params=params)
     assert reply.status_code == status, reply.text
     assert message in reply.text
 
 
-@pytest.mark.parametrize("data,files,status,message", [
-    ({"k": 3}, {"file": ("notes.txt", b"not an image", "text/plain")}, 400, "notes.txt: not a readable image"),
-    ({"k": 0}, {"file": ("red.png", png_bytes(), "image/png")}, 422, "greater than or equal to 1"),
-    ({"version": 5}, {"file": ("red.png", png_bytes(), "image/png")}, 404, "no version 5"),
-    ({"k": 3}, {}, 422, "Field required"),
-])
+@pytest.mark.parametrize(
+    "data,files,status,message",
+    [
+        (
+            {"k": 3},
+            {"file": ("notes.txt", b"not an image", "text/plain")},
+            400,
+            "notes.txt: not a readable image",
+        ),
+        (
+            {"k": 0},
+            {"file": ("red.png", png_bytes(), "image/png")},
+            422,
+            "greater than or equal to 1",
+        ),
+        ({"version": 5}, {"file": ("red.png", png_bytes(), "image/png")}, 404, "no version 5"),
+        ({"k": 3}, {}, 422, "Field required"),
+    ],
+)
 def test_bad_uploads_get_a_4xx_with_a_message(base, data, files, status, message):
     reply = requests.post(f"{base}/api/search/image", data=data, files=files or None)
     assert reply.status_code == status, reply.text
     assert message in reply.text
 
 
-@pytest.mark.parametrize("path", [
-    "/images/2/../../../../etc/passwd",
-    "/images/2/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
-    "/images/2/span-1/..%2f..%2f..%2fmetadata.sqlite",
-    "/images/2//etc/passwd",
-    "/images/2/span-1/annotations/captions_train2017.json",
-    "/images/7/span-1/train2017/000000000001.jpg",
-    "/reports/..%2fmetadata.sqlite.html",
-    "/reports/..%2f..%2fmetadata.sqlite%00.html",
-    "/reports/nonexistent.html",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/images/2/../../../../etc/passwd",
+        "/images/2/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/images/2/span-1/..%2f..%2f..%2fmetadata.sqlite",
+        "/images/2//etc/passwd",
+        "/images/2/span-1/annotations/captions_train2017.json",
+        "/images/7/span-1/train2017/000000000001.jpg",
+        "/reports/..%2fmetadata.sqlite.html",
+        "/reports/..%2f..%2fmetadata.sqlite%00.html",
+        "/reports/nonexistent.html",
+    ],
+)
 def test_only_indexed_images_and_known_runs_are_served(base, path):
     reply = requests.get(base + path)
     assert reply.status_code in (404, 422), (path, reply.status_code)
@@ -226,16 +283,23 @@ def test_the_server_binds_loopback_only_and_never_loads_tensorflow(server):
     base, process = server
     port = int(base.rsplit(":", 1)[1])
     with open("/proc/net/tcp") as f:
-        listening = [line.split() for line in f.readlines()[1:]
-                     if line.split()[3] == "0A" and int(line.split()[1].split(":")[1], 16) == port]
+        listening = [
+            line.split()
+            for line in f.readlines()[1:]
+            if line.split()[3] == "0A" and int(line.split()[1].split(":")[1], 16) == port
+        ]
     assert [row[1].split(":")[0] for row in listening] == ["0100007F"]  # 127.0.0.1
     with open(f"/proc/{process.pid}/maps") as f:
         libraries = f.read()
     assert "tflite" in libraries.lower() or "pywrap" in libraries
-    assert "libtensorflow_framework" not in libraries and "_pywrap_tensorflow_internal" not in libraries
+    assert (
+        "libtensorflow_framework" not in libraries
+        and "_pywrap_tensorflow_internal" not in libraries
+    )
 
 
 # ---------------------------------------------------------------- a real browser
+
 
 @pytest.fixture(scope="module")
 def page(server):
@@ -253,7 +317,8 @@ def page(server):
 
 def loaded_images(page) -> int:
     return page.eval_on_selector_all(
-        ".tile img", "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length")
+        ".tile img", "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length"
+    )
 
 
 def test_browser_query_shows_k_thumbnails_with_captions(page, base):
@@ -263,8 +328,10 @@ def test_browser_query_shows_k_thumbnails_with_captions(page, base):
     page.click("form.query button")
     page.wait_for_selector(".tile")
     assert page.locator(".tile").count() == 6
-    page.wait_for_function("document.querySelectorAll('.tile img').length === 6 && "
-                           "[...document.querySelectorAll('.tile img')].every(i => i.complete)")
+    page.wait_for_function(
+        "document.querySelectorAll('.tile img').length === 6 && "
+        "[...document.querySelectorAll('.tile img')].every(i => i.complete)"
+    )
     assert loaded_images(page) == 6
     for tile in page.locator(".tile").all():
         assert tile.locator("ul.captions li").count() >= 1

@@ -1,4 +1,5 @@
 """TextEncoderExporter: real conversion of the fixture model, real Task Library checks."""
+
 import json
 import os
 import shutil
@@ -27,8 +28,10 @@ def _metadata_json(path: str) -> dict:
     from tensorflow_lite_support.metadata.python import metadata
 
     displayer = metadata.MetadataDisplayer.with_model_file(path)
-    return {"metadata": json.loads(displayer.get_metadata_json()),
-            "files": displayer.get_packed_associated_file_list()}
+    return {
+        "metadata": json.loads(displayer.get_metadata_json()),
+        "files": displayer.get_packed_associated_file_list(),
+    }
 
 
 def test_export_writes_both_towers_and_a_passing_summary(exported):
@@ -63,7 +66,9 @@ def test_text_metadata_carries_tokenizer_vocab_and_general_info(exported):
 
 
 def test_image_metadata_carries_normalization_and_rgb(exported):
-    meta = _metadata_json(os.path.join(exported["text_encoder"], formats.IMAGE_ENCODER_TFLITE))["metadata"]
+    meta = _metadata_json(os.path.join(exported["text_encoder"], formats.IMAGE_ENCODER_TFLITE))[
+        "metadata"
+    ]
     tensor = meta["subgraph_metadata"][0]["input_tensor_metadata"][0]
     assert tensor["content"]["content_properties"]["color_space"] == "RGB"
     norm = tensor["process_units"][0]["options"]
@@ -71,10 +76,21 @@ def test_image_metadata_carries_normalization_and_rgb(exported):
 
 
 PARITY_TEXTS = [
-    "a red circle", "A red circle", "A RED CIRCLE", "a Red Circle!", "red,circle;;a",
+    "a red circle",
+    "A red circle",
+    "A RED CIRCLE",
+    "a Red Circle!",
+    "red,circle;;a",
     "a red circle on the left of the picture and a small green star at the top " * 2,
-    "café zebra", "東京 red", "don't stop x_y", "", "   ", "qwerty asdf", "Circle?!",
-    "a\tred\ncircle", "ünïcödé circle",
+    "café zebra",
+    "東京 red",
+    "don't stop x_y",
+    "",
+    "   ",
+    "qwerty asdf",
+    "Circle?!",
+    "a\tred\ncircle",
+    "ünïcödé circle",
 ]
 
 
@@ -82,15 +98,21 @@ def test_device_tokenizer_matches_training_tokenization(exported):
     """TextEmbedder (Task Library regex tokenizer + TFLite) == the SavedModel's string
     signature (training tokenization), on tricky strings; case variants that share an id
     in vocab.txt embed identically on device."""
-    reply = run_tf_free("""
+    reply = run_tf_free(
+        """
 from components.common import device_search
 embedder = device_search.open_text_embedder(request["model"])
 reply = [device_search.embedding_of(embedder.embed(t)).tolist() for t in request["texts"]]
-""", {"model": os.path.join(exported["text_encoder"], formats.TEXT_ENCODER_TFLITE),
-      "texts": PARITY_TEXTS})
+""",
+        {
+            "model": os.path.join(exported["text_encoder"], formats.TEXT_ENCODER_TFLITE),
+            "texts": PARITY_TEXTS,
+        },
+    )
     device = np.array(reply, np.float32)
-    reference = convert.embed_texts(os.path.join(exported["serving"], formats.MODEL_TEXT_ENCODER),
-                                    PARITY_TEXTS)
+    reference = convert.embed_texts(
+        os.path.join(exported["serving"], formats.MODEL_TEXT_ENCODER), PARITY_TEXTS
+    )
     cos = work.cosines(device, reference)
     assert np.all(cos >= 0.999), dict(zip(PARITY_TEXTS, cos.round(5)))
     # The vocabulary lists "red", "Red" and "RED" under one id: the Task Library accepts it.
@@ -106,7 +128,9 @@ def test_quantized_export_passes_its_own_check(root):
     check = quantized["summary"]["check"]
     assert quantized["summary"]["options"]["quantize"] is True
     assert check["min_cosine_required"] == 0.99 and check["text_min_cosine"] >= 0.99
-    assert quantized["summary"]["text_encoder_bytes"] < float_export["summary"]["text_encoder_bytes"]
+    assert (
+        quantized["summary"]["text_encoder_bytes"] < float_export["summary"]["text_encoder_bytes"]
+    )
 
 
 def test_raw_string_text_tower_is_refused_with_an_explanation(exported, tmp_path):

@@ -3,6 +3,7 @@
 Tiny towers and images (32 px) keep each training run to seconds; the acceptance-size run
 is bench/train_bench.py.
 """
+
 import io
 import json
 import os
@@ -18,8 +19,20 @@ from components.trainer import data, module_file, options as trainer_options, to
 from t2i.configs import ConfigError
 from components.trainer.options import TrainerOptions
 
-TINY = dict(image_tower="small_cnn", text_tower="small_text", image_size=32, image_width=8, text_width=16, text_layers=1, text_heads=2,
-            embedding_dim=16, max_tokens=12, batch_size=16, dropout=0.0, seed=3)
+TINY = dict(
+    image_tower="small_cnn",
+    text_tower="small_text",
+    image_size=32,
+    image_width=8,
+    text_width=16,
+    text_layers=1,
+    text_heads=2,
+    embedding_dim=16,
+    max_tokens=12,
+    batch_size=16,
+    dropout=0.0,
+    seed=3,
+)
 
 
 def tiny_options(**overrides) -> TrainerOptions:
@@ -70,8 +83,9 @@ def first_records(examples_dir, split, count, out_path) -> str:
 def test_loss_falls_on_a_tiny_set(tmp_path, examples_dir):
     # 32 captioned images, 2 batches an epoch: the towers can fit them.
     tiny_set = first_records(examples_dir, "train", 32, tmp_path / "first_32.gz")
-    result = work.train([tiny_set], [], str(tmp_path / "serving"), "",
-                         tiny_options(epochs=15, learning_rate=3e-3))
+    result = work.train(
+        [tiny_set], [], str(tmp_path / "serving"), "", tiny_options(epochs=15, learning_rate=3e-3)
+    )
     losses = result.summary["loss_curve"]
     assert len(losses) == 15 and all(np.isfinite(losses))
     # Chance is log(16) = 2.77 for a batch of 16.
@@ -83,15 +97,22 @@ def test_model_artifact_follows_the_contract(trained, examples_dir):
     serving = trained.serving_model_dir
     assert sorted(os.listdir(serving)) == sorted(formats.MODEL_FILES)
     # The eval split's captions in the order (and number) the searcher side reads them.
-    assert read_eval_captions(serving) == read_captions(os.path.join(examples_dir, "Split-eval"),
-                                                        EVAL_CAPTIONS_LIMIT)
+    assert read_eval_captions(serving) == read_captions(
+        os.path.join(examples_dir, "Split-eval"), EVAL_CAPTIONS_LIMIT
+    )
     with open(os.path.join(serving, formats.MODEL_CONFIG)) as f:
         config = json.load(f)
     assert config == {
-        "embedding_dim": 16, "image_size": 32, "image_norm_mean": 0.0, "image_norm_std": 1.0,
-        "text_input_style": formats.TEXT_STYLE_REGEX_IDS, "max_tokens": 12,
-        "delimiter_regex": tokenizer.DELIMITER_REGEX, "image_tower": "small_cnn",
-        "text_tower": "small_text"}
+        "embedding_dim": 16,
+        "image_size": 32,
+        "image_norm_mean": 0.0,
+        "image_norm_std": 1.0,
+        "text_input_style": formats.TEXT_STYLE_REGEX_IDS,
+        "max_tokens": 12,
+        "delimiter_regex": tokenizer.DELIMITER_REGEX,
+        "image_tower": "small_cnn",
+        "text_tower": "small_text",
+    }
     table = tokenizer.read_vocab_file(os.path.join(serving, formats.MODEL_VOCAB))
     assert table["circle"] == table["Circle"] == table["CIRCLE"] > tokenizer.UNKNOWN_ID
     with open(os.path.join(serving, formats.TRAINING_SUMMARY)) as f:
@@ -111,7 +132,10 @@ def test_exported_savedmodels_reload_with_the_same_embeddings(trained, examples_
     image = tf.saved_model.load(os.path.join(serving, formats.MODEL_IMAGE_ENCODER))
     text = tf.saved_model.load(os.path.join(serving, formats.MODEL_TEXT_ENCODER))
     assert set(image.signatures) == {formats.SIGNATURE_IMAGE_BYTES, formats.SIGNATURE_IMAGE_PIXELS}
-    assert set(text.signatures) == {formats.SIGNATURE_TEXT_STRINGS, formats.SIGNATURE_TEXT_TOKEN_IDS}
+    assert set(text.signatures) == {
+        formats.SIGNATURE_TEXT_STRINGS,
+        formats.SIGNATURE_TEXT_TOKEN_IDS,
+    }
 
     # Each raw-input signature against its TFLite twin: encoded bytes vs the training
     # decoder's pixels; strings vs the ids the device's tokenizer (Python mirror) makes.
@@ -130,13 +154,21 @@ def test_exported_savedmodels_reload_with_the_same_embeddings(trained, examples_
     ids = tf.constant([tokenizer.encode(t, table, 12) for t in texts], tf.int32)
     from_strings = text.signatures[formats.SIGNATURE_TEXT_STRINGS](tf.constant(texts))
     from_ids = text.signatures[formats.SIGNATURE_TEXT_TOKEN_IDS](ids)
-    np.testing.assert_allclose(from_strings[formats.OUTPUT_EMBEDDING].numpy(),
-                               from_ids[formats.OUTPUT_EMBEDDING].numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        from_strings[formats.OUTPUT_EMBEDDING].numpy(),
+        from_ids[formats.OUTPUT_EMBEDDING].numpy(),
+        atol=1e-5,
+    )
 
 
 def test_in_memory_towers_and_reloaded_savedmodels_agree(tmp_path, examples_dir):
-    result = work.train(split_pattern(examples_dir, "train"), [], str(tmp_path / "serving"), "",
-                         tiny_options(epochs=1))
+    result = work.train(
+        split_pattern(examples_dir, "train"),
+        [],
+        str(tmp_path / "serving"),
+        "",
+        tiny_options(epochs=1),
+    )
     serving = str(tmp_path / "serving")
     image = tf.saved_model.load(os.path.join(serving, formats.MODEL_IMAGE_ENCODER))
     text = tf.saved_model.load(os.path.join(serving, formats.MODEL_TEXT_ENCODER))
@@ -144,21 +176,29 @@ def test_in_memory_towers_and_reloaded_savedmodels_agree(tmp_path, examples_dir)
     np.testing.assert_allclose(
         result.image_encoder(pixels, training=False).numpy(),
         image.signatures[formats.SIGNATURE_IMAGE_PIXELS](pixels)[formats.OUTPUT_EMBEDDING].numpy(),
-        atol=1e-5)
+        atol=1e-5,
+    )
     ids = tf.constant([[1, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0], [1] + [9] * 11], tf.int32)
     np.testing.assert_allclose(
         result.text_encoder(ids, training=False).numpy(),
         text.signatures[formats.SIGNATURE_TEXT_TOKEN_IDS](ids)[formats.OUTPUT_EMBEDDING].numpy(),
-        atol=1e-5)
+        atol=1e-5,
+    )
 
 
 def test_tflite_paths_convert_with_builtin_ops_only(trained):
     serving = trained.serving_model_dir
     cases = [
-        (formats.MODEL_TEXT_ENCODER, formats.SIGNATURE_TEXT_TOKEN_IDS,
-         np.array([[1, 5, 9, 2, 0, 0, 0, 0, 0, 0, 0, 0]], np.int32)),
-        (formats.MODEL_IMAGE_ENCODER, formats.SIGNATURE_IMAGE_PIXELS,
-         np.random.default_rng(0).uniform(0, 255, [1, 32, 32, 3]).astype(np.float32)),
+        (
+            formats.MODEL_TEXT_ENCODER,
+            formats.SIGNATURE_TEXT_TOKEN_IDS,
+            np.array([[1, 5, 9, 2, 0, 0, 0, 0, 0, 0, 0, 0]], np.int32),
+        ),
+        (
+            formats.MODEL_IMAGE_ENCODER,
+            formats.SIGNATURE_IMAGE_PIXELS,
+            np.random.default_rng(0).uniform(0, 255, [1, 32, 32, 3]).astype(np.float32),
+        ),
     ]
     for model_dir, signature, example in cases:
         path = os.path.join(serving, model_dir)
@@ -183,22 +223,36 @@ def _write_split(path, images):
     """images: [(image_id, encoded bytes, [captions])] as a gzipped TFRecord file."""
     with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
         for image_id, encoded, captions in images:
-            writer.write(tf.train.Example(features=tf.train.Features(feature={
-                formats.FEATURE_IMAGE_ID: tf.train.Feature(int64_list=tf.train.Int64List(value=[image_id])),
-                formats.FEATURE_IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
-                formats.FEATURE_CAPTIONS: tf.train.Feature(bytes_list=tf.train.BytesList(
-                    value=[c.encode() for c in captions])),
-            })).SerializeToString())
+            writer.write(
+                tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            formats.FEATURE_IMAGE_ID: tf.train.Feature(
+                                int64_list=tf.train.Int64List(value=[image_id])
+                            ),
+                            formats.FEATURE_IMAGE: tf.train.Feature(
+                                bytes_list=tf.train.BytesList(value=[encoded])
+                            ),
+                            formats.FEATURE_CAPTIONS: tf.train.Feature(
+                                bytes_list=tf.train.BytesList(value=[c.encode() for c in captions])
+                            ),
+                        }
+                    )
+                ).SerializeToString()
+            )
     return str(path)
 
 
 def test_one_caption_per_image_per_step_resampled_each_epoch(tmp_path):
-    images = [(i, _solid_png((20 * i, 0, 0)), [f"c{i} one", f"c{i} two", f"c{i} three"])
-              for i in range(12)]
+    images = [
+        (i, _solid_png((20 * i, 0, 0)), [f"c{i} one", f"c{i} two", f"c{i} three"])
+        for i in range(12)
+    ]
     images.append((99, _solid_png((0, 255, 0)), []))  # captionless: never trained on
     path = _write_split(tmp_path / "work.gz", images)
-    dataset = data.training_dataset([path], data.caption_encoder(None, 8), image_size=8,
-                                    batch_size=4, seed=0, num_images=12)
+    dataset = data.training_dataset(
+        [path], data.caption_encoder(None, 8), image_size=8, batch_size=4, seed=0, num_images=12
+    )
     captions_seen = {i: set() for i in range(12)}
     epochs = [list(dataset) for _ in range(4)]
     for batches in epochs:
@@ -216,13 +270,17 @@ def test_one_caption_per_image_per_step_resampled_each_epoch(tmp_path):
     assert sum(len(c) > 1 for c in captions_seen.values()) >= 6  # captions vary by epoch
     # Deterministic for the seed.
     again = data.training_dataset([path], data.caption_encoder(None, 8), 8, 4, 0, 12)
-    assert [c.numpy().tolist() for _, c in list(again)] == [c.numpy().tolist() for _, c in epochs[0]]
+    assert [c.numpy().tolist() for _, c in list(again)] == [
+        c.numpy().tolist() for _, c in epochs[0]
+    ]
 
 
 def test_bad_records_are_named(tmp_path):
     good = _solid_png((1, 2, 3))
     path = _write_split(tmp_path / "bad.gz", [(1, good, ["fine"]), (2, b"not an image", ["x"])])
-    with pytest.raises(examples_io.ExamplesError, match=r"bad.gz: record 1 \(image_id 2\).*not a JPEG"):
+    with pytest.raises(
+        examples_io.ExamplesError, match=r"bad.gz: record 1 \(image_id 2\).*not a JPEG"
+    ):
         examples_io.scan_split([path])
     path = tmp_path / "garbage.gz"
     path.write_bytes(b"garbage that is not gzip")
@@ -240,32 +298,39 @@ def test_bad_settings_are_named(tmp_path):
     with pytest.raises(towers.TowerError, match="trainer.image_tower='resnet'.*no saved_model.pb"):
         towers.build_image_encoder(tiny_options(image_tower="resnet"))
     with pytest.raises(towers.TowerError, match="image_weights='/no/such.h5'"):
-        towers.build_image_encoder(tiny_options(image_tower="efficientnet_b0",
-                                                image_weights="/no/such.h5"))
+        towers.build_image_encoder(
+            tiny_options(image_tower="efficientnet_b0", image_weights="/no/such.h5")
+        )
 
 
 def test_efficientnet_tower_loads_a_weights_file_and_freezes(tmp_path):
-    backbone = tf.keras.applications.EfficientNetB0(include_top=False, weights=None,
-                                                    input_shape=(32, 32, 3), pooling="avg")
+    backbone = tf.keras.applications.EfficientNetB0(
+        include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg"
+    )
     for i, variable in enumerate(backbone.weights):
         if variable.dtype.is_floating:  # distinctive values, not the initializer's
             variable.assign(tf.fill(variable.shape, 0.001 * (i % 7)))
     weights_path = str(tmp_path / "b0_notop.h5")
     backbone.save_weights(weights_path)
 
-    frozen = towers.build_image_encoder(tiny_options(image_tower="efficientnet_b0",
-                                                     image_weights=weights_path))
+    frozen = towers.build_image_encoder(
+        tiny_options(image_tower="efficientnet_b0", image_weights=weights_path)
+    )
     loaded = frozen.get_layer("efficientnetb0")
     for want, got in zip(backbone.weights, loaded.weights):
         np.testing.assert_array_equal(want.numpy(), got.numpy())
     # Frozen: only the projection head trains.
     assert {v.name.split("/")[0] for v in frozen.trainable_variables} <= {
-        "image_projection", "image_projection_dense", "image_projection_norm"}
+        "image_projection",
+        "image_projection_dense",
+        "image_projection_norm",
+    }
     out = frozen(tf.zeros([2, 32, 32, 3]))
     assert out.shape == (2, 16)
 
-    unfrozen = towers.build_image_encoder(tiny_options(image_tower="efficientnet_b0",
-                                                       image_weights="none", freeze_backbone=False))
+    unfrozen = towers.build_image_encoder(
+        tiny_options(image_tower="efficientnet_b0", image_weights="none", freeze_backbone=False)
+    )
     assert len(unfrozen.trainable_variables) > 100
 
 
@@ -295,9 +360,13 @@ def _hub_savedmodels(root) -> tuple[str, str]:
 def test_hub_towers_load_from_local_savedmodels_and_train(tmp_path, examples_dir):
     image_path, text_path = _hub_savedmodels(tmp_path)
     serving = str(tmp_path / "serving")
-    result = work.train(split_pattern(examples_dir, "train"), split_pattern(examples_dir, "eval"),
-                         serving, "", tiny_options(image_tower=image_path, text_tower=text_path,
-                                                   freeze_backbone=False, epochs=2))
+    result = work.train(
+        split_pattern(examples_dir, "train"),
+        split_pattern(examples_dir, "eval"),
+        serving,
+        "",
+        tiny_options(image_tower=image_path, text_tower=text_path, freeze_backbone=False, epochs=2),
+    )
     hub_layers = [layer for layer in result.image_encoder.layers if "hub" in layer.name]
     assert hub_layers and hub_layers[0].trainable_weights  # the hub tower trained too
     with open(os.path.join(serving, formats.MODEL_CONFIG)) as f:
@@ -310,15 +379,21 @@ def test_hub_towers_load_from_local_savedmodels_and_train(tmp_path, examples_dir
     texts = tf.constant(["a red circle", "two blue squares"])
     np.testing.assert_allclose(
         text.signatures[formats.SIGNATURE_TEXT_STRINGS](texts)[formats.OUTPUT_EMBEDDING].numpy(),
-        result.text_encoder(texts, training=False).numpy(), atol=1e-5)
+        result.text_encoder(texts, training=False).numpy(),
+        atol=1e-5,
+    )
     image = tf.saved_model.load(os.path.join(serving, formats.MODEL_IMAGE_ENCODER))
     pixels = tf.random.stateless_uniform([3, 32, 32, 3], seed=[4, 5], maxval=255.0)
     np.testing.assert_allclose(
         image.signatures[formats.SIGNATURE_IMAGE_PIXELS](pixels)[formats.OUTPUT_EMBEDDING].numpy(),
-        result.image_encoder(pixels, training=False).numpy(), atol=1e-5)
+        result.image_encoder(pixels, training=False).numpy(),
+        atol=1e-5,
+    )
 
     frozen = towers.build_image_encoder(tiny_options(image_tower=image_path))
-    assert not [w for layer in frozen.layers if "hub" in layer.name for w in layer.trainable_weights]
+    assert not [
+        w for layer in frozen.layers if "hub" in layer.name for w in layer.trainable_weights
+    ]
 
 
 def test_table_free_vocab_lookup_matches_the_hash_table_twin(tmp_path):
@@ -326,10 +401,23 @@ def test_table_free_vocab_lookup_matches_the_hash_table_twin(tmp_path):
     from components.trainer.vocab_lookup import VocabLookup
 
     path = str(tmp_path / "vocab.txt")
-    tokenizer.write_vocab_file(path, tokenizer.build_vocab(
-        ["a red circle", "two café 東京 dog's", "x_y left of", "Blue SQUARE"]))
-    texts = tf.constant(["A red circle", "  ,,two  café!東京 dog's?? ", "", "zebra RED x_y-left OF of",
-                         "a " * 40, "Ünknown\tred\ncircle", "blue Square SQUARE sQuare"])
+    tokenizer.write_vocab_file(
+        path,
+        tokenizer.build_vocab(
+            ["a red circle", "two café 東京 dog's", "x_y left of", "Blue SQUARE"]
+        ),
+    )
+    texts = tf.constant(
+        [
+            "A red circle",
+            "  ,,two  café!東京 dog's?? ",
+            "",
+            "zebra RED x_y-left OF of",
+            "a " * 40,
+            "Ünknown\tred\ncircle",
+            "blue Square SQUARE sQuare",
+        ]
+    )
     want = tf_text.token_ids(texts, tf_text.vocab_lookup_table(path), 10)
     got = tf_text.token_ids(texts, VocabLookup(path), 10)
     np.testing.assert_array_equal(got.numpy(), want.numpy())

@@ -5,6 +5,7 @@ file name, an image id listed twice) make the whole run fail with the file and r
 that data is ambiguous and is not guessed. Problems with single captions are counted and
 listed under a reason instead, and the rest of the file is used.
 """
+
 from __future__ import annotations
 
 import collections
@@ -77,25 +78,32 @@ def _load_json(name: str, raw: bytes) -> dict:
         document = json.loads(text)
     except json.JSONDecodeError as e:
         raise AnnotationError(
-            f"{name}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+            f"{name}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
+        ) from None
     if not isinstance(document, dict):
-        raise AnnotationError(f"{name}: the top level is a JSON {_json_type(document)}, expected "
-                              "an object with 'images' and 'annotations' lists")
+        raise AnnotationError(
+            f"{name}: the top level is a JSON {_json_type(document)}, expected "
+            "an object with 'images' and 'annotations' lists"
+        )
     missing = [key for key in REQUIRED_KEYS if key not in document]
     if missing:
         found = ", ".join(repr(k) for k in list(document)[:10]) or "none"
-        raise AnnotationError(f"{name}: missing top-level key {' and '.join(map(repr, missing))} "
-                              f"(found {found}); is this a COCO captions file?")
+        raise AnnotationError(
+            f"{name}: missing top-level key {' and '.join(map(repr, missing))} "
+            f"(found {found}); is this a COCO captions file?"
+        )
     for key in REQUIRED_KEYS:
         if not isinstance(document[key], list):
             raise AnnotationError(
-                f"{name}: top-level {key!r} is a JSON {_json_type(document[key])}, expected a list")
+                f"{name}: top-level {key!r} is a JSON {_json_type(document[key])}, expected a list"
+            )
     return document
 
 
 def _json_type(value: object) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean",
-            type(None): "null"}.get(type(value), "number")
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
 
 
 # Image ids become int64 features and metadata strings: 0 .. 2**63 - 1.
@@ -153,7 +161,8 @@ def _check_unique_ids(name: str, images: list[ImageRecord]) -> None:
             raise AnnotationError(
                 f"{name}: image id {image.image_id} appears twice in images[] "
                 f"(images[{first_index[image.image_id]}] and images[{index}]); "
-                "refusing to guess which one is meant")
+                "refusing to guess which one is meant"
+            )
         first_index[image.image_id] = index
 
 

@@ -5,6 +5,7 @@ has captions) or exactly one skip record; the counts are summed in the pipeline 
 back by the launcher, so they stay exact on any runner (unlike Beam metrics, which may
 count retried bundles).
 """
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,8 @@ class IngestImage(beam.DoFn):
             yield beam.pvalue.TaggedOutput(_SKIPPED, json.dumps(_skip_record(item, rejected)))
             yield beam.pvalue.TaggedOutput(_COUNTS, (image_skipped_key(rejected.reason), 1))
             yield beam.pvalue.TaggedOutput(
-                _COUNTS, (caption_skipped_key(annotations.IMAGE_SKIPPED), len(item["captions"])))
+                _COUNTS, (caption_skipped_key(annotations.IMAGE_SKIPPED), len(item["captions"]))
+            )
             return
         serialized = make_example(item, image, self._metadata_layout).SerializeToString()
         splits = [formats.SPLIT_INDEX] + ([item["split"]] if item["split"] else [])
@@ -83,13 +85,16 @@ def _skip_record(item: dict, rejected: images.ImageRejected) -> dict:
     folder, name = item["image_dir_name"], item["file_name"]
     return {
         "file_name": name if folder == "." else posixpath.join(folder, name),
-        "image_id": item["image_id"], "reason": rejected.reason, "detail": rejected.detail,
+        "image_id": item["image_id"],
+        "reason": rejected.reason,
+        "detail": rejected.detail,
         "annotations_file": item["annotations_file"],
     }
 
 
-def make_example(item: dict, image: images.JpegImage,
-                 metadata_layout: str = item_metadata.DEFAULT_LAYOUT) -> tf.train.Example:
+def make_example(
+    item: dict, image: images.JpegImage, metadata_layout: str = item_metadata.DEFAULT_LAYOUT
+) -> tf.train.Example:
     file_name = collection_file_name(item)
     metadata = ItemMetadata(item["image_id"], file_name, flickr_id_from_url(item["flickr_url"]))
     features = {
@@ -117,29 +122,46 @@ def _bytes(*values: bytes) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
 
 
-def build(pipeline: beam.Pipeline, items_path: str, output_uri: str, work_dir: str,
-          max_pixels: int, metadata_layout: str = item_metadata.DEFAULT_LAYOUT) -> None:
+def build(
+    pipeline: beam.Pipeline,
+    items_path: str,
+    output_uri: str,
+    work_dir: str,
+    max_pixels: int,
+    metadata_layout: str = item_metadata.DEFAULT_LAYOUT,
+) -> None:
     results = (
         pipeline
         | "ReadWorkItems" >> beam.io.ReadFromText(items_path)
         # One annotations file reads as few bundles; spread the decoding over workers.
         | "Spread" >> beam.Reshuffle()
-        | "IngestImages" >> beam.ParDo(IngestImage(max_pixels, metadata_layout)).with_outputs(
-            _SKIPPED, _COUNTS, main="examples"))
+        | "IngestImages"
+        >> beam.ParDo(IngestImage(max_pixels, metadata_layout)).with_outputs(
+            _SKIPPED, _COUNTS, main="examples"
+        )
+    )
     by_split = results.examples | "BySplit" >> beam.Partition(
-        lambda keyed, _: formats.SPLITS.index(keyed[0]), len(formats.SPLITS))
+        lambda keyed, _: formats.SPLITS.index(keyed[0]), len(formats.SPLITS)
+    )
     for split, keyed in zip(formats.SPLITS, by_split):
-        _ = (keyed
-             | f"Serialized[{split}]" >> beam.Values()
-             | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                 storage.join(output_uri, f"Split-{split}", EXAMPLES_FILE_PREFIX),
-                 file_name_suffix=".gz"))
-    _ = (results[_COUNTS]
-         | "SumCounts" >> beam.CombinePerKey(sum)
-         | "FormatCounts" >> beam.MapTuple(lambda key, n: json.dumps([key, n]))
-         | "WriteCounts" >> beam.io.WriteToText(storage.join(work_dir, COUNTS_PREFIX)))
+        _ = (
+            keyed
+            | f"Serialized[{split}]" >> beam.Values()
+            | f"Write[{split}]"
+            >> beam.io.WriteToTFRecord(
+                storage.join(output_uri, f"Split-{split}", EXAMPLES_FILE_PREFIX),
+                file_name_suffix=".gz",
+            )
+        )
+    _ = (
+        results[_COUNTS]
+        | "SumCounts" >> beam.CombinePerKey(sum)
+        | "FormatCounts" >> beam.MapTuple(lambda key, n: json.dumps([key, n]))
+        | "WriteCounts" >> beam.io.WriteToText(storage.join(work_dir, COUNTS_PREFIX))
+    )
     _ = results[_SKIPPED] | "WriteSkipped" >> beam.io.WriteToText(
-        storage.join(work_dir, SKIPPED_PREFIX))
+        storage.join(work_dir, SKIPPED_PREFIX)
+    )
 
 
 def read_results(work_dir: str) -> tuple[dict[str, int], list[dict]]:

@@ -5,6 +5,7 @@ hook KubeflowV2DagRunner adds for FileBasedExampleGen) resolves {SPAN} to the la
 and records the span and a fingerprint of the matched annotation files before the cache
 lookup: new or changed annotations re-run it, unchanged input is served from the cache.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,21 +50,32 @@ class CocoExampleGen(FileBasedExampleGen):
     SPEC_CLASS = CocoExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, options: DataOptions, *,
-                 indexed_embeddings: Optional[types.BaseChannel] = None,
-                 code_version: Optional[str] = None):
+    def __init__(
+        self,
+        options: DataOptions,
+        *,
+        indexed_embeddings: Optional[types.BaseChannel] = None,
+        code_version: Optional[str] = None,
+    ):
         """The options are checked before the DAG is built (the app's config validation,
         options.problems) and again by the executor's ingest."""
         data_dir = options.data_dir
         if not storage.is_remote(data_dir):
             data_dir = os.path.abspath(data_dir)  # the executor may run from another cwd
         inputs = layout.input_patterns(
-            layout.annotations_glob(data_dir, options.annotations_file), options.spans)
-        input_config = example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name=name, pattern=pattern) for name, pattern in inputs])
+            layout.annotations_glob(data_dir, options.annotations_file), options.spans
+        )
+        input_config = example_gen_pb2.Input(
+            splits=[
+                example_gen_pb2.Input.Split(name=name, pattern=pattern) for name, pattern in inputs
+            ]
+        )
         # Records the split names in MLMD; the executor decides membership, not hash buckets.
-        output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
-            splits=[example_gen_pb2.SplitConfig.Split(name=name) for name in formats.SPLITS]))
+        output_config = example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(
+                splits=[example_gen_pb2.SplitConfig.Split(name=name) for name in formats.SPLITS]
+            )
+        )
         spec = CocoExampleGenSpec(
             input_base=data_dir,
             input_config=input_config,
@@ -83,8 +95,11 @@ class CocoExampleGen(FileBasedExampleGen):
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)
 
     @classmethod
-    def from_config(cls, data: DataOptions,
-                    indexed_embeddings: Optional[types.BaseChannel] = None,
-                    code_version: Optional[str] = None) -> "CocoExampleGen":
+    def from_config(
+        cls,
+        data: DataOptions,
+        indexed_embeddings: Optional[types.BaseChannel] = None,
+        code_version: Optional[str] = None,
+    ) -> "CocoExampleGen":
         """From the `data` section of the app's Config (DataOptions)."""
         return cls(data, indexed_embeddings=indexed_embeddings, code_version=code_version)

@@ -1,4 +1,5 @@
 """CocoExampleGen's executor: unpacks what TFX hands over and calls ingest_resolved()."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,21 +30,30 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     """Writes the overlapping train / eval / index splits (beyond what TFX's split configs
     can express) with the input patterns and span that TFX's file-based driver resolved."""
 
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
-           exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list],
+        output_dict: dict[str, list],
+        exec_properties: dict[str, Any],
+    ) -> None:
         examples = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.EXAMPLES_KEY])
+            output_dict[standard_component_specs.EXAMPLES_KEY]
+        )
         input_config = example_gen_pb2.Input()
         proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
         data_dir = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         span = int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME) or 0)
         patterns = [split.pattern for split in input_config.splits]
         indexed = input_dict.get(INDEXED_EMBEDDINGS_KEY) or []
         if indexed:
             covered = indexed[0].get_int_custom_property(formats.MAX_SPAN_PROPERTY)
-            patterns = [p for pattern in patterns
-                        for p in layout.span_range_patterns(data_dir, pattern, covered + 1, span)]
+            patterns = [
+                p
+                for pattern in patterns
+                for p in layout.span_range_patterns(data_dir, pattern, covered + 1, span)
+            ]
         result = work.ingest_resolved(
             data_dir,
             patterns,
@@ -65,7 +75,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         # What StatisticsGen, Transform and friends read to know how to parse the splits.
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(
-            examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
+            examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+        )
         for name, value in report.custom_properties(result).items():
             if isinstance(value, int):
                 examples.set_int_custom_property(name, value)

@@ -3,6 +3,7 @@
 Every failure is an ImageRejected with a reason from SKIP_REASONS, so the caller can count
 and list it; nothing here decides to drop an image silently.
 """
+
 from __future__ import annotations
 
 import io
@@ -26,8 +27,16 @@ CORRUPT = "corrupt"
 DECOMPRESSION_BOMB = "decompression_bomb"
 OUTSIDE_IMAGE_DIR = "outside_image_dir"
 NOT_A_REGULAR_FILE = "not_a_regular_file"  # a directory, named pipe, device or socket
-SKIP_REASONS = (MISSING, UNREADABLE, EMPTY_FILE, TRUNCATED, CORRUPT, DECOMPRESSION_BOMB,
-                OUTSIDE_IMAGE_DIR, NOT_A_REGULAR_FILE)
+SKIP_REASONS = (
+    MISSING,
+    UNREADABLE,
+    EMPTY_FILE,
+    TRUNCATED,
+    CORRUPT,
+    DECOMPRESSION_BOMB,
+    OUTSIDE_IMAGE_DIR,
+    NOT_A_REGULAR_FILE,
+)
 
 JPEG_QUALITY = 95
 _EXIF_ORIENTATION = 0x0112
@@ -51,8 +60,12 @@ class JpegImage:
 
 def image_path(image_dir: str, file_name: str) -> str:
     """The path of `file_name` inside `image_dir`; rejects names that leave the folder."""
-    if not file_name or file_name.startswith(("/", "\\")) or "://" in file_name or (
-            len(file_name) > 1 and file_name[1] == ":"):
+    if (
+        not file_name
+        or file_name.startswith(("/", "\\"))
+        or "://" in file_name
+        or (len(file_name) > 1 and file_name[1] == ":")
+    ):
         raise ImageRejected(OUTSIDE_IMAGE_DIR, f"{file_name!r} is an absolute path")
     normalized = posixpath.normpath(file_name)
     if normalized == ".." or normalized.startswith("../"):
@@ -79,9 +92,13 @@ def read_image_file(image_dir: str, file_name: str) -> bytes:
         raise ImageRejected(UNREADABLE, f"{path}: {type(e).__name__}: {e}") from None
 
 
-_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"),
-               (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"))
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def _read_regular_file(path: str) -> bytes:
@@ -119,8 +136,9 @@ def to_jpeg(data: bytes, max_pixels: int) -> JpegImage:
     image = _open(data)
     width, height = image.size
     if width * height > max_pixels:
-        raise ImageRejected(DECOMPRESSION_BOMB,
-                            f"{width}x{height} = {width * height} pixels > {max_pixels}")
+        raise ImageRejected(
+            DECOMPRESSION_BOMB, f"{width}x{height} = {width * height} pixels > {max_pixels}"
+        )
     _decode(image)
     if image.format == "JPEG":
         _check_jpeg_scan_data(data)

@@ -8,6 +8,7 @@ Layouts (all relative to the data root, each optionally repeated as span-<N>/...
 The input patterns follow TFX ExampleGen's span convention so its driver can resolve the
 latest span and fingerprint the matched files before the cache lookup.
 """
+
 from __future__ import annotations
 
 import posixpath
@@ -70,8 +71,10 @@ def input_patterns(annotations_pattern: str, spans: str) -> list[tuple[str, str]
     if spans == SPANS_LATEST:
         return [(SPAN_INPUT, f"{SPAN_DIR_PREFIX}{{SPAN}}/{annotations_pattern}")]
     if spans == SPANS_ALL:
-        return [(TOP_LEVEL_INPUT, annotations_pattern),
-                (SPAN_INPUT, f"{SPAN_DIR_PREFIX}*/{annotations_pattern}")]
+        return [
+            (TOP_LEVEL_INPUT, annotations_pattern),
+            (SPAN_INPUT, f"{SPAN_DIR_PREFIX}*/{annotations_pattern}"),
+        ]
     raise LayoutError(f"spans must be {SPANS_LATEST!r} or {SPANS_ALL!r}, got {spans!r}")
 
 
@@ -80,13 +83,17 @@ def find_sources(data_dir: str, patterns: list[str], image_dir: str = "") -> lis
     matches = {pattern: storage.glob(storage.join(data_dir, pattern)) for pattern in patterns}
     used = [pattern for pattern, paths in matches.items() if paths]
     if not used:
-        raise LayoutError(f"{data_dir}: no annotations file matches "
-                          f"{' or '.join(patterns)}; is this a COCO captions collection?")
+        raise LayoutError(
+            f"{data_dir}: no annotations file matches "
+            f"{' or '.join(patterns)}; is this a COCO captions collection?"
+        )
     top_level = [p for p in used if not p.startswith(SPAN_DIR_PREFIX)]
     if top_level and len(used) > 1:
         other = next(p for p in used if p != top_level[0])
-        raise LayoutError(f"{data_dir}: both {top_level[0]} and {other} match; keep either a single "
-                          "collection at the top or span-<N>/ folders, not both")
+        raise LayoutError(
+            f"{data_dir}: both {top_level[0]} and {other} match; keep either a single "
+            "collection at the top or span-<N>/ folders, not both"
+        )
     return [_source(data_dir, path, image_dir) for pattern in used for path in matches[pattern]]
 
 
@@ -97,9 +104,12 @@ def span_range_patterns(data_dir: str, resolved_pattern: str, first: int, last: 
     prefix = f"{SPAN_DIR_PREFIX}{last}/"
     if not resolved_pattern.startswith(prefix):
         return [resolved_pattern]
-    rest = resolved_pattern[len(prefix):]
-    numbers = sorted(int(m.group(1)) for d in storage.subdirectories(data_dir)
-                     if (m := _SPAN_DIR.match(d)) and first <= int(m.group(1)) <= last)
+    rest = resolved_pattern[len(prefix) :]
+    numbers = sorted(
+        int(m.group(1))
+        for d in storage.subdirectories(data_dir)
+        if (m := _SPAN_DIR.match(d)) and first <= int(m.group(1)) <= last
+    )
     return [f"{SPAN_DIR_PREFIX}{n}/{rest}" for n in (numbers or [last])]
 
 
@@ -122,15 +132,21 @@ def _source(data_dir: str, path: str, image_dir: str) -> AnnotationSource:
     else:
         images_name = _only_image_folder(data_dir, root_name, name)
     image_dir_name = posixpath.normpath(posixpath.join(root_name, images_name))
-    return AnnotationSource(path, name, span, storage.join(data_dir, image_dir_name),
-                            image_dir_name, coco_split)
+    return AnnotationSource(
+        path, name, span, storage.join(data_dir, image_dir_name), image_dir_name, coco_split
+    )
 
 
 def _only_image_folder(data_dir: str, root_name: str, annotations_name: str) -> str:
     root = storage.join(data_dir, root_name)
-    folders = [d for d in storage.subdirectories(root)
-               if d != "annotations" and not d.startswith(SPAN_DIR_PREFIX)]
+    folders = [
+        d
+        for d in storage.subdirectories(root)
+        if d != "annotations" and not d.startswith(SPAN_DIR_PREFIX)
+    ]
     if len(folders) > 1:
-        raise LayoutError(f"{annotations_name}: cannot tell which folder holds its images "
-                          f"({', '.join(folders)}); set data.image_dir")
+        raise LayoutError(
+            f"{annotations_name}: cannot tell which folder holds its images "
+            f"({', '.join(folders)}); set data.image_dir"
+        )
     return folders[0] if folders else "."

@@ -1,5 +1,6 @@
 """CocoExampleGen's options: the `data` section of the app's config (t2i/configs.py), and
 the rules they must meet (`problems`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ def problems(options: DataOptions) -> list[str]:
     if options.spans not in (SPANS_LATEST, SPANS_ALL):
         found.append(f"spans must be {SPANS_LATEST!r} or {SPANS_ALL!r}, got {options.spans!r}")
     if options.item_metadata not in item_metadata_lib.LAYOUTS:
-        found.append(f"item_metadata must be one of {', '.join(item_metadata_lib.LAYOUTS)}, "
-                     f"got {options.item_metadata!r}")
+        found.append(
+            f"item_metadata must be one of {', '.join(item_metadata_lib.LAYOUTS)}, "
+            f"got {options.item_metadata!r}"
+        )
     return [f"data: {p}" for p in found]

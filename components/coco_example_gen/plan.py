@@ -3,6 +3,7 @@
 Runs in the launching process before Beam starts, so ambiguous annotations fail the run
 at once, with the file and record named.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,7 +48,8 @@ def make_plan(sources: list[AnnotationSource], split_mode: str, eval_fraction: f
             if image.image_id in listed_in:
                 raise annotations.AnnotationError(
                     f"image id {image.image_id} is listed in both {listed_in[image.image_id]} "
-                    f"and {source.name}; refusing to guess which one is meant")
+                    f"and {source.name}; refusing to guess which one is meant"
+                )
             listed_in[image.image_id] = source.name
             captions = parsed.captions.get(image.image_id, [])
             split = ""
@@ -56,7 +58,8 @@ def make_plan(sources: list[AnnotationSource], split_mode: str, eval_fraction: f
             plan.items.append(_work_item(source, image, captions, split))
     if not plan.items:
         raise annotations.AnnotationError(
-            f"the collection is empty: {', '.join(plan.annotation_files)} list no images")
+            f"the collection is empty: {', '.join(plan.annotation_files)} list no images"
+        )
     return plan
 
 
@@ -74,15 +77,23 @@ def _coco_split(source: AnnotationSource) -> str:
         return formats.SPLIT_EVAL
     raise annotations.AnnotationError(
         f"{source.name}: split mode 'coco' needs COCO's annotations/captions_train*.json and "
-        "captions_val*.json; use split mode 'hash' for other collections")
+        "captions_val*.json; use split mode 'hash' for other collections"
+    )
 
 
-def _work_item(source: AnnotationSource, image: annotations.ImageRecord, captions: list[str],
-               split: str) -> dict:
+def _work_item(
+    source: AnnotationSource, image: annotations.ImageRecord, captions: list[str], split: str
+) -> dict:
     return {
-        "image_id": image.image_id, "file_name": image.file_name, "captions": captions,
-        "coco_url": image.coco_url, "flickr_url": image.flickr_url, "span": source.span,
-        "split": split, "annotations_file": source.name, "image_dir": source.image_dir,
+        "image_id": image.image_id,
+        "file_name": image.file_name,
+        "captions": captions,
+        "coco_url": image.coco_url,
+        "flickr_url": image.flickr_url,
+        "span": source.span,
+        "split": split,
+        "annotations_file": source.name,
+        "image_dir": source.image_dir,
         "image_dir_name": source.image_dir_name,
     }
 

@@ -1,5 +1,6 @@
 """The ingest report: exact counts that reconcile, the skipped items by name, and the same
 counts flattened into artifact custom properties (visible in ML Metadata)."""
+
 from __future__ import annotations
 
 import json
@@ -16,16 +17,26 @@ class ReconciliationError(RuntimeError):
     """Ingested + skipped != seen: an item went missing, which must never pass silently."""
 
 
-def build(plan: Plan, counts: dict[str, int], skipped_images: list[dict], unlisted: dict, *,
-          data_dir: str,
-          span: int, split_mode: str, eval_fraction: float, max_image_pixels: int,
-          seconds: float) -> dict:
+def build(
+    plan: Plan,
+    counts: dict[str, int],
+    skipped_images: list[dict],
+    unlisted: dict,
+    *,
+    data_dir: str,
+    span: int,
+    split_mode: str,
+    eval_fraction: float,
+    max_image_pixels: int,
+    seconds: float,
+) -> dict:
     image_skips = {r: counts.get(beam_ingest.image_skipped_key(r), 0) for r in images.SKIP_REASONS}
     caption_skips = {r: 0 for r in annotations.SKIP_REASONS}
     for skip in plan.caption_skips:
         caption_skips[skip.reason] += 1
     caption_skips[annotations.IMAGE_SKIPPED] = counts.get(
-        beam_ingest.caption_skipped_key(annotations.IMAGE_SKIPPED), 0)
+        beam_ingest.caption_skipped_key(annotations.IMAGE_SKIPPED), 0
+    )
     report = {
         "data_dir": data_dir,
         "annotation_files": plan.annotation_files,
@@ -52,8 +63,9 @@ def build(plan: Plan, counts: dict[str, int], skipped_images: list[dict], unlist
         },
         "splits": {s: counts.get(beam_ingest.split_count_key(s), 0) for s in formats.SPLITS},
         "listing_limit": MAX_LISTED,
-        "skipped_images": sorted(
-            skipped_images, key=lambda r: (r["file_name"], r["image_id"]))[:MAX_LISTED],
+        "skipped_images": sorted(skipped_images, key=lambda r: (r["file_name"], r["image_id"]))[
+            :MAX_LISTED
+        ],
         "skipped_captions": [vars(s) for s in plan.caption_skips[:MAX_LISTED]],
         "seconds": round(seconds, 2),
     }
@@ -67,7 +79,8 @@ def _check_reconciles(report: dict) -> None:
         if section[done] + section["skipped"] != section["seen"]:
             raise ReconciliationError(
                 f"{kind}: {section[done]} {done} + {section['skipped']} skipped != "
-                f"{section['seen']} seen ({section['skipped_by_reason']})")
+                f"{section['seen']} seen ({section['skipped_by_reason']})"
+            )
 
 
 def custom_properties(report: dict) -> dict[str, int | str]:

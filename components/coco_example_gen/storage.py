@@ -3,6 +3,7 @@
 Local paths use the OS directly (fast, and the only place symlinks exist); anything with a
 scheme goes through tf.io.gfile, imported lazily so TF-free callers never load it.
 """
+
 from __future__ import annotations
 
 import glob as _glob

@@ -4,6 +4,7 @@ first few names, so images that were meant to be searchable do not vanish withou
 Only names are listed (nothing is opened, so a named pipe costs nothing). The annotation
 files, the COCO `annotations/` folder and span folders are part of the layout, not images.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,9 @@ def find(data_dir: str, sources: list[AnnotationSource], items: list[dict]) -> d
     {"count": None, ...} for remote collections, whose listing could cost more than the run."""
     if storage.is_remote(data_dir):
         return {"count": None, "first": []}
-    listed = {os.path.normpath(os.path.join(item["image_dir"], item["file_name"]))
-              for item in items}
+    listed = {
+        os.path.normpath(os.path.join(item["image_dir"], item["file_name"])) for item in items
+    }
     layout_files = {os.path.normpath(source.path) for source in sources}
     names: set[str] = set()
     for image_dir in sorted({os.path.normpath(source.image_dir) for source in sources}):
@@ -33,8 +35,9 @@ def _unlisted_under(data_dir: str, image_dir: str, known: set[str]) -> list[str]
     found = []
     for folder, subfolders, files in os.walk(image_dir):
         if os.path.normpath(folder) == os.path.normpath(data_dir) or _is_span_root(folder):
-            subfolders[:] = [d for d in subfolders
-                             if d != "annotations" and not d.startswith(SPAN_DIR_PREFIX)]
+            subfolders[:] = [
+                d for d in subfolders if d != "annotations" and not d.startswith(SPAN_DIR_PREFIX)
+            ]
         subfolders.sort()
         for name in files:
             path = os.path.normpath(os.path.join(folder, name))

@@ -3,6 +3,7 @@
 Names match KFP v2's `^[a-z][a-z0-9-_]{2,20}[.][A-Z][a-zA-Z0-9-_]{2,49}$` and PROPERTIES
 stays empty (figures go in custom properties), so both DAGs compile for Kubeflow.
 """
+
 from typing import Any
 
 from tfx.types.artifact import Artifact

@@ -22,6 +22,7 @@ Written by hand (not tensorflow-text's BertTokenizer) because no library does st
 step 2 the device's way: tensorflow-text and Hugging Face lowercase all of Unicode and strip
 accents. The parity test runs the real Task Library on the same strings.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,16 @@ MAX_CHARS_PER_SUBTOKEN = 100
 
 # RE2's \s: ASCII whitespace without \v.
 _WHITESPACE = frozenset(" \t\n\f\r")
-_CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-               (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+_CJK_RANGES = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B820, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
 
 
 class TokenizerError(ValueError):
@@ -65,7 +74,8 @@ def _is_own_token(char: str) -> bool:
 
 def split_words(text: str) -> list[str]:
     """RegexSplit(text, kDefaultDelimRe, include kDefaultIncludeDelimRe), in Python."""
-    tokens, current = [], []
+    tokens: list[str] = []
+    current: list[str] = []
     for char in text:
         if char in _WHITESPACE or _is_own_token(char):
             if current:
@@ -174,7 +184,7 @@ class BertInputs:
 
 def encode_one(tokenizer: Tokenizer, text: str, max_tokens: int) -> list[int]:
     """The ids of one text (mask = 1 exactly on these positions)."""
-    subwords = tokenizer.subwords(ascii_lower(text))[:max(max_tokens - 2, 0)]
+    subwords = tokenizer.subwords(ascii_lower(text))[: max(max_tokens - 2, 0)]
     return [tokenizer.token_id(t) for t in [CLS, *subwords, SEP]]
 
 
@@ -183,6 +193,6 @@ def encode(tokenizer: Tokenizer, texts: list[str], max_tokens: int) -> BertInput
     mask = np.zeros([len(texts), max_tokens], np.int32)
     for row, text in enumerate(texts):
         row_ids = encode_one(tokenizer, text, max_tokens)
-        ids[row, :len(row_ids)] = row_ids
-        mask[row, :len(row_ids)] = 1
+        ids[row, : len(row_ids)] = row_ids
+        mask[row, : len(row_ids)] = 1
     return BertInputs(ids, np.zeros_like(ids), mask)

@@ -11,6 +11,7 @@ re-run the exporter although the model had not changed.
 
 TensorFlow is imported inside `read_captions` only (it reads TFRecords).
 """
+
 from __future__ import annotations
 
 import glob
@@ -86,11 +87,15 @@ def read_eval_captions(serving_dir: str) -> list[str]:
     """The Model artifact's eval captions; raises naming the file when there are none."""
     path = os.path.join(serving_dir, formats.MODEL_EVAL_CAPTIONS)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: missing; the Model artifact has no eval captions "
-                                "(a model from before the Trainer wrote them: retrain it)")
+        raise FileNotFoundError(
+            f"{path}: missing; the Model artifact has no eval captions "
+            "(a model from before the Trainer wrote them: retrain it)"
+        )
     with open(path, encoding="utf-8") as f:
         captions = [line for line in f.read().splitlines() if line.strip()]
     if not captions:
-        raise ValueError(f"{path}: empty; the Trainer had no captioned eval images to write "
-                         "(data.eval_fraction 0?)")
+        raise ValueError(
+            f"{path}: empty; the Trainer had no captioned eval images to write "
+            "(data.eval_fraction 0?)"
+        )
     return captions

@@ -5,6 +5,7 @@ contents, not the executor's code: without this, an upgraded executor would get 
 cached results. Each custom component passes `code_version(<its package>)` as an
 execution parameter, so any change to its sources or to components/common re-runs it.
 """
+
 from __future__ import annotations
 
 import functools

@@ -9,6 +9,7 @@ Task Library imports happen inside the functions, after `block_tensorflow()`: im
 this module is cheap and safe anywhere, calling the Task Library is only possible in a
 process without TensorFlow (docs/STACK.md §3).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,15 +45,23 @@ class Hit:
     item: item_metadata.ItemMetadata | None  # None when the metadata does not parse
 
     def to_dict(self) -> dict:
-        out = {"rank": self.rank, "similarity": self.similarity,
-               "metadata": self.metadata.decode("utf-8", "replace")}
+        out = {
+            "rank": self.rank,
+            "similarity": self.similarity,
+            "metadata": self.metadata.decode("utf-8", "replace"),
+        }
         if self.item is not None:
-            out.update(image_id=self.item.image_id, file_name=self.item.file_name,
-                       flickr_id=self.item.flickr_id, flickr_url=self.item.flickr_url)
+            out.update(
+                image_id=self.item.image_id,
+                file_name=self.item.file_name,
+                flickr_id=self.item.flickr_id,
+                flickr_url=self.item.flickr_url,
+            )
         return out
 
 
 # ---------------------------------------------------------------- file checks
+
 
 def packed_file_names(path: str) -> list[str]:
     """Names of the associated files packed into a .tflite (it is also a zip)."""
@@ -75,20 +84,25 @@ def check_model_file(path: str, *, needs_index: bool, needs_vocab: bool = False)
     with open(path, "rb") as f:
         head = f.read(8)
     if head[4:8] != _TFLITE_IDENTIFIER:
-        raise SearcherFileError(f"{path}: not a TFLite model (no TFL3 identifier); "
-                                "the file is corrupt or of another kind")
+        raise SearcherFileError(
+            f"{path}: not a TFLite model (no TFL3 identifier); "
+            "the file is corrupt or of another kind"
+        )
     names = packed_file_names(path)
     if names:
         _check_packed_crcs(path)
     if needs_index and INDEX_FILE_NAME not in names:
         raise SearcherFileError(
             f"{path}: no on-device index packed in the model (no {INDEX_FILE_NAME}); "
-            "it is not a searcher made by SearcherBuilder, or its end was cut off")
+            "it is not a searcher made by SearcherBuilder, or its end was cut off"
+        )
     if needs_vocab:
         info = text_tokenizer(path)
         if info.file_name not in names:
-            raise SearcherFileError(f"{path}: no {info.file_name} packed in the model; the text "
-                                    "tokenizer metadata is missing or the file is truncated")
+            raise SearcherFileError(
+                f"{path}: no {info.file_name} packed in the model; the text "
+                "tokenizer metadata is missing or the file is truncated"
+            )
 
 
 @dataclass(frozen=True)
@@ -99,9 +113,11 @@ class TokenizerInfo:
     file_name: str
 
 
-_TOKENIZER_KINDS = {"RegexTokenizerOptions": "regex",
-                    "BertTokenizerOptions": bert_tokenizer.WORDPIECE,
-                    "SentencePieceTokenizerOptions": bert_tokenizer.SENTENCEPIECE}
+_TOKENIZER_KINDS = {
+    "RegexTokenizerOptions": "regex",
+    "BertTokenizerOptions": bert_tokenizer.WORDPIECE,
+    "SentencePieceTokenizerOptions": bert_tokenizer.SENTENCEPIECE,
+}
 
 
 def text_tokenizer(path: str) -> TokenizerInfo:
@@ -117,8 +133,10 @@ def text_tokenizer(path: str) -> TokenizerInfo:
             displayer = tflite_metadata.MetadataDisplayer.with_model_file(path)
         subgraph = json.loads(displayer.get_metadata_json())["subgraph_metadata"][0]
     except (ValueError, KeyError, IndexError) as e:
-        raise SearcherFileError(f"{path}: no readable TFLite metadata ({e}); export the text "
-                                "model with TextEncoderExporter") from e
+        raise SearcherFileError(
+            f"{path}: no readable TFLite metadata ({e}); export the text "
+            "model with TextEncoderExporter"
+        ) from e
     units = list(subgraph.get("input_process_units", []))
     for tensor in subgraph.get("input_tensor_metadata", []):
         units += tensor.get("process_units", [])
@@ -130,8 +148,10 @@ def text_tokenizer(path: str) -> TokenizerInfo:
         files = options.get("sentencePiece_model") or options.get("vocab_file") or []
         if files:
             return TokenizerInfo(kind, files[0]["name"])
-    raise SearcherFileError(f"{path}: the metadata names no text tokenizer (regex, WordPiece or "
-                            "SentencePiece); it is not a text model made by TextEncoderExporter")
+    raise SearcherFileError(
+        f"{path}: the metadata names no text tokenizer (regex, WordPiece or "
+        "SentencePiece); it is not a text model made by TextEncoderExporter"
+    )
 
 
 def _check_packed_crcs(path: str) -> None:
@@ -196,11 +216,14 @@ def check_query(text: str, vocab: dict[str, int]) -> None:
     unknown = [p for p in pieces if p not in vocab]
     if len(unknown) == len(pieces):
         shown = ", ".join(repr(p) for p in unknown[:8])
-        raise QueryError(f"no word of the query is in the model's vocabulary ({shown}); "
-                         "results would be arbitrary")
+        raise QueryError(
+            f"no word of the query is in the model's vocabulary ({shown}); "
+            "results would be arbitrary"
+        )
 
 
 # ---------------------------------------------------------------- Task Library
+
 
 @contextlib.contextmanager
 def native_stderr_silenced(enabled: bool = True) -> Iterator[None]:
@@ -248,9 +271,12 @@ def _search_options(path: str, max_results: int, index_file: str | None) -> dict
     from tensorflow_lite_support.python.task.core import base_options
     from tensorflow_lite_support.python.task.processor.proto import search_options_pb2
 
-    return {"base_options": base_options.BaseOptions(file_name=path),
-            "search_options": search_options_pb2.SearchOptions(
-                index_file_name=index_file, max_results=max_results)}
+    return {
+        "base_options": base_options.BaseOptions(file_name=path),
+        "search_options": search_options_pb2.SearchOptions(
+            index_file_name=index_file, max_results=max_results
+        ),
+    }
 
 
 def open_text_searcher(path: str, max_results: int = 5, index_file: str | None = None):

@@ -14,6 +14,7 @@ without Beam, for consumers' tests and benchmarks.
 TensorFlow is imported inside the functions: Beam workers import this module, and the
 TFRecord and tf.Example code is all it needs of it.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,9 @@ class EmbeddingSet:
     def take(self, rows: Sequence[int]) -> "EmbeddingSet":
         """The given rows, in that order."""
         index = np.asarray(rows, np.int64)
-        return EmbeddingSet(self.image_ids[index], self.vectors[index],
-                            [self.metadata[row] for row in index])
+        return EmbeddingSet(
+            self.image_ids[index], self.vectors[index], [self.metadata[row] for row in index]
+        )
 
 
 def embedding_files(uri: str) -> list[str]:
@@ -67,11 +69,19 @@ def encode_example(image_id: int, vector: Sequence[float], metadata: bytes) -> b
     from tensorflow.core.example import example_pb2, feature_pb2
 
     feature = feature_pb2.Feature
-    return example_pb2.Example(features=feature_pb2.Features(feature={
-        formats.FEATURE_IMAGE_ID: feature(int64_list=feature_pb2.Int64List(value=[int(image_id)])),
-        formats.EMBEDDING_FEATURE: feature(float_list=feature_pb2.FloatList(value=vector)),
-        formats.FEATURE_METADATA: feature(bytes_list=feature_pb2.BytesList(value=[metadata])),
-    })).SerializeToString()
+    return example_pb2.Example(
+        features=feature_pb2.Features(
+            feature={
+                formats.FEATURE_IMAGE_ID: feature(
+                    int64_list=feature_pb2.Int64List(value=[int(image_id)])
+                ),
+                formats.EMBEDDING_FEATURE: feature(float_list=feature_pb2.FloatList(value=vector)),
+                formats.FEATURE_METADATA: feature(
+                    bytes_list=feature_pb2.BytesList(value=[metadata])
+                ),
+            }
+        )
+    ).SerializeToString()
 
 
 def read_embeddings(uri: str) -> EmbeddingSet:
@@ -89,20 +99,25 @@ def read_embeddings(uri: str) -> EmbeddingSet:
         try:
             ids, vectors, metadata, dim = _read_shard(path, dim)
         except tf.errors.OpError as e:  # not gzip, truncated, or not tf.Example records
-            raise EmbeddingsFormatError(f"{path}: unreadable Embeddings records: "
-                                        f"{e.message.splitlines()[0]}") from e
+            raise EmbeddingsFormatError(
+                f"{path}: unreadable Embeddings records: {e.message.splitlines()[0]}"
+            ) from e
         all_ids += ids
         all_vectors += vectors
         all_metadata += metadata
     if not all_metadata:
         raise EmbeddingsFormatError(f"{uri}: the Embeddings artifact holds no items")
-    items = EmbeddingSet(np.concatenate(all_ids).astype(np.int64),
-                         np.concatenate(all_vectors).astype(np.float32), all_metadata)
+    items = EmbeddingSet(
+        np.concatenate(all_ids).astype(np.int64),
+        np.concatenate(all_vectors).astype(np.float32),
+        all_metadata,
+    )
     _check_rows(uri, items)
     _check_summary(uri, len(items), items.dim)
     order = np.argsort(items.image_ids, kind="stable")
-    return EmbeddingSet(items.image_ids[order], items.vectors[order],
-                        [items.metadata[i] for i in order])
+    return EmbeddingSet(
+        items.image_ids[order], items.vectors[order], [items.metadata[i] for i in order]
+    )
 
 
 def _read_shard(path: str, dim: int | None):
@@ -112,17 +127,21 @@ def _read_shard(path: str, dim: int | None):
 
     ids, vectors, metadata = [], [], []
     for batch in tf.data.TFRecordDataset(path, compression_type="GZIP").batch(_READ_BATCH):
-        parsed = tf.io.parse_example(batch, {
-            formats.FEATURE_IMAGE_ID: tf.io.FixedLenFeature([], tf.int64),
-            formats.EMBEDDING_FEATURE: tf.io.VarLenFeature(tf.float32),
-            formats.FEATURE_METADATA: tf.io.FixedLenFeature([], tf.string),
-        })
+        parsed = tf.io.parse_example(
+            batch,
+            {
+                formats.FEATURE_IMAGE_ID: tf.io.FixedLenFeature([], tf.int64),
+                formats.EMBEDDING_FEATURE: tf.io.VarLenFeature(tf.float32),
+                formats.FEATURE_METADATA: tf.io.FixedLenFeature([], tf.string),
+            },
+        )
         ragged = tf.RaggedTensor.from_sparse(parsed[formats.EMBEDDING_FEATURE])
         lengths = set(ragged.row_lengths().numpy().tolist())
         dim = dim if dim is not None else max(lengths)
         if lengths != {dim} or dim == 0:
-            raise EmbeddingsFormatError(f"{path}: embedding lengths {sorted(lengths)}; "
-                                        f"expected all {dim} (and not 0)")
+            raise EmbeddingsFormatError(
+                f"{path}: embedding lengths {sorted(lengths)}; expected all {dim} (and not 0)"
+            )
         ids.append(parsed[formats.FEATURE_IMAGE_ID].numpy())
         vectors.append(ragged.to_tensor().numpy())
         metadata.extend(parsed[formats.FEATURE_METADATA].numpy().tolist())
@@ -151,26 +170,41 @@ def _check_summary(uri: str, count: int, dim: int) -> None:
         return
     path = os.path.join(uri, formats.EMBEDDINGS_SUMMARY)
     if summary.get("count") is not None and summary["count"] != count:
-        raise EmbeddingsFormatError(f"{path}: says {summary['count']} rows, the shards hold {count}")
+        raise EmbeddingsFormatError(
+            f"{path}: says {summary['count']} rows, the shards hold {count}"
+        )
     if summary.get("dim") and summary["dim"] != dim:
         raise EmbeddingsFormatError(f"{path}: says dimension {summary['dim']}, the rows have {dim}")
 
 
-def write_embeddings(uri: str, ids: Iterable[int], vectors: np.ndarray, metadata: Sequence[bytes],
-                     summary: dict | None = None, shards: int = 1) -> None:
+def write_embeddings(
+    uri: str,
+    ids: Iterable[int],
+    vectors: np.ndarray,
+    metadata: Sequence[bytes],
+    summary: dict | None = None,
+    shards: int = 1,
+) -> None:
     """Writes the rows round-robin over `shards` shards (and the summary, when given) in
     the artifact format."""
     import tensorflow as tf
 
     tf.io.gfile.makedirs(uri)
-    writers = [tf.io.TFRecordWriter(
-        os.path.join(uri, f"{formats.EMBEDDINGS_FILE_PREFIX}-{s:05d}-of-{shards:05d}{SHARD_SUFFIX}"),
-        options="GZIP") for s in range(shards)]
+    writers = [
+        tf.io.TFRecordWriter(
+            os.path.join(
+                uri, f"{formats.EMBEDDINGS_FILE_PREFIX}-{s:05d}-of-{shards:05d}{SHARD_SUFFIX}"
+            ),
+            options="GZIP",
+        )
+        for s in range(shards)
+    ]
     try:
         rows = zip(ids, vectors, metadata, strict=True)
         for row, (image_id, vector, meta) in enumerate(rows):
             writers[row % shards].write(
-                encode_example(image_id, np.asarray(vector, np.float32).tolist(), meta))
+                encode_example(image_id, np.asarray(vector, np.float32).tolist(), meta)
+            )
     finally:
         for writer in writers:
             writer.close()
@@ -190,11 +224,12 @@ def read_summary(uri: str) -> dict | None:
 
 def same_model(previous: dict, current: dict) -> bool:
     """Same serving directory, and the same MLMD artifact id when both runs know it."""
-    if not previous.get("uri") or os.path.normpath(previous["uri"]) != os.path.normpath(current["uri"]):
+    if not previous.get("uri") or os.path.normpath(previous["uri"]) != os.path.normpath(
+        current["uri"]
+    ):
         return False
     ids = (previous.get("artifact_id"), current.get("artifact_id"))
     return None in ids or ids[0] == ids[1]
-
 
 
 def write_json(path: str, value: dict) -> None:

@@ -4,6 +4,7 @@ checked: a bad record is an ExamplesError naming the file, the record and the pr
 The Trainer (its input pipeline and eval set) and the RetrievalEvaluator read Examples
 through this one reader.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +14,6 @@ import tensorflow as tf
 from components.common import formats
 
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM")
-
 
 
 class ExamplesError(ValueError):
@@ -62,8 +62,9 @@ def iter_records(files: list[str]):
             for number, raw in enumerate(tf.data.TFRecordDataset(path, "GZIP")):
                 yield _check_record(path, number, raw.numpy())
         except tf.errors.OpError as e:
-            raise ExamplesError(f"{path}: record {number + 1}: cannot read it as a gzipped "
-                                f"TFRecord: {e.message}") from e
+            raise ExamplesError(
+                f"{path}: record {number + 1}: cannot read it as a gzipped TFRecord: {e.message}"
+            ) from e
 
 
 def scan_split(files: list[str]) -> SplitScan:
@@ -83,14 +84,20 @@ def _check_record(path: str, number: int, raw: bytes) -> Record:
         raise ExamplesError(f"{where}: not a tf.Example ({e})") from e
     ids = features[formats.FEATURE_IMAGE_ID].int64_list.value
     if len(ids) != 1:
-        raise ExamplesError(f"{where}: expected one int64 '{formats.FEATURE_IMAGE_ID}', got {list(ids)}")
+        raise ExamplesError(
+            f"{where}: expected one int64 '{formats.FEATURE_IMAGE_ID}', got {list(ids)}"
+        )
     where = f"{where} (image_id {ids[0]})"
     images = features[formats.FEATURE_IMAGE].bytes_list.value
     if len(images) != 1 or not images[0]:
-        raise ExamplesError(f"{where}: expected one non-empty '{formats.FEATURE_IMAGE}' bytes feature")
+        raise ExamplesError(
+            f"{where}: expected one non-empty '{formats.FEATURE_IMAGE}' bytes feature"
+        )
     if not images[0].startswith(_IMAGE_MAGIC):
-        raise ExamplesError(f"{where}: '{formats.FEATURE_IMAGE}' is not a JPEG, PNG, GIF or BMP "
-                            f"(starts with {images[0][:8]!r})")
+        raise ExamplesError(
+            f"{where}: '{formats.FEATURE_IMAGE}' is not a JPEG, PNG, GIF or BMP "
+            f"(starts with {images[0][:8]!r})"
+        )
     try:
         captions = [c.decode("utf-8") for c in features[formats.FEATURE_CAPTIONS].bytes_list.value]
     except UnicodeDecodeError as e:

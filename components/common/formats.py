@@ -3,6 +3,7 @@
 Every component reads and writes artifacts through these names, so a change here is a
 change of format; bump FORMAT_VERSION when one happens.
 """
+
 FORMAT_VERSION = 1
 
 # Examples (CocoExampleGen output): gzipped TFRecord of tf.Example under Split-<name>/.
@@ -38,10 +39,22 @@ MODEL_EVAL_CAPTIONS = "eval_captions.txt"
 TRAINING_SUMMARY = "training_summary.json"
 # Everything a trained model directory holds, nothing else (regex-token text towers; a
 # BERT-layout text tower has MODEL_BERT_FILES instead).
-MODEL_FILES = (MODEL_IMAGE_ENCODER, MODEL_TEXT_ENCODER, MODEL_VOCAB, MODEL_CONFIG,
-               MODEL_EVAL_CAPTIONS, TRAINING_SUMMARY)
-MODEL_BERT_FILES = (MODEL_IMAGE_ENCODER, MODEL_TEXT_ENCODER, MODEL_TOKENIZER_DIR, MODEL_CONFIG,
-                    MODEL_EVAL_CAPTIONS, TRAINING_SUMMARY)
+MODEL_FILES = (
+    MODEL_IMAGE_ENCODER,
+    MODEL_TEXT_ENCODER,
+    MODEL_VOCAB,
+    MODEL_CONFIG,
+    MODEL_EVAL_CAPTIONS,
+    TRAINING_SUMMARY,
+)
+MODEL_BERT_FILES = (
+    MODEL_IMAGE_ENCODER,
+    MODEL_TEXT_ENCODER,
+    MODEL_TOKENIZER_DIR,
+    MODEL_CONFIG,
+    MODEL_EVAL_CAPTIONS,
+    TRAINING_SUMMARY,
+)
 # Signatures. Image: "serving_default" takes encoded image bytes [batch] -> "embedding";
 # "embed_pixels" takes float32 [batch, H, W, 3] RGB in 0..255 -> "embedding".
 # Text: "serving_default" takes raw strings [batch] -> "embedding";

@@ -14,6 +14,7 @@ The image path is relative to the collection root and unique in it; our own tool
 back to the image id through the collection's annotations (pipeline/catalog.py) when the
 metadata does not carry the id. TF-free: the on-device search CLI parses it.
 """
+
 from __future__ import annotations
 
 import re
@@ -43,7 +44,9 @@ class ItemMetadata:
         check_layout(layout)
         if layout == ID_FLICKR_FILE:
             if self.image_id is None:
-                raise MetadataError(f"{self.file_name}: the {ID_FLICKR_FILE} layout needs an image id")
+                raise MetadataError(
+                    f"{self.file_name}: the {ID_FLICKR_FILE} layout needs an image id"
+                )
             return f"{self.image_id}|{self.flickr_id}|{self.file_name}".encode("utf-8")
         return f"{self.flickr_id}_{self.file_name}".encode("utf-8")
 
@@ -54,8 +57,9 @@ class ItemMetadata:
 
 def check_layout(layout: str) -> None:
     if layout not in LAYOUTS:
-        raise MetadataError(f"item metadata layout must be one of {', '.join(LAYOUTS)}, "
-                            f"got {layout!r}")
+        raise MetadataError(
+            f"item metadata layout must be one of {', '.join(LAYOUTS)}, got {layout!r}"
+        )
 
 
 def decode(raw: bytes) -> ItemMetadata:
@@ -69,8 +73,10 @@ def decode(raw: bytes) -> ItemMetadata:
         return ItemMetadata(int(match.group(1)), match.group(3), match.group(2))
     if match := _FLICKR_PATH.match(text):
         return ItemMetadata(None, match.group(2), match.group(1))
-    raise MetadataError(f"item metadata {raw[:80]!r} is neither <flickr id>_<image path> "
-                        "nor <image id>|<flickr id>|<file>")
+    raise MetadataError(
+        f"item metadata {raw[:80]!r} is neither <flickr id>_<image path> "
+        "nor <image id>|<flickr id>|<file>"
+    )
 
 
 def flickr_photo_url(flickr_id: str) -> str:

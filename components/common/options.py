@@ -6,6 +6,7 @@ value from a config file, the command line or a component's `custom_config` beco
 field of such a dataclass: parsed to the field's type, or a ConfigError naming the source,
 the section and the field.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,8 +35,9 @@ def apply_values(options: Any, values: dict[str, Any], *, section: str, source: 
         assign(options, section, name, value, source, parse_strings=False)
 
 
-def assign(options: Any, section: str, name: str, value: Any, source: str,
-           parse_strings: bool) -> None:
+def assign(
+    options: Any, section: str, name: str, value: Any, source: str, parse_strings: bool
+) -> None:
     """Sets `options.<name>` to `value` coerced to the field's type; strings are parsed
     (`"3"` -> 3, `"a,b"` -> ["a", "b"]) when `parse_strings`."""
     hints = typing.get_type_hints(type(options))
@@ -90,8 +92,10 @@ def as_properties(options: Any) -> dict[str, Any]:
     """The options as TFX execution properties: one per field, booleans as 0/1 (KFP v2 has
     no boolean execution parameters in TFX 1.16)."""
     hints = typing.get_type_hints(type(options))
-    return {f.name: property_type(hints[f.name])(getattr(options, f.name))
-            for f in dataclasses.fields(options)}
+    return {
+        f.name: property_type(hints[f.name])(getattr(options, f.name))
+        for f in dataclasses.fields(options)
+    }
 
 
 def from_properties(cls: type[T], exec_properties: dict[str, Any]) -> T:

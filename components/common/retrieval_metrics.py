@@ -9,6 +9,7 @@ scores exactly as high as the positive counts as ranked above it, so a collapsed
 
 The Trainer's per-epoch progress and the RetrievalEvaluator both use these functions.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,9 @@ RECALL_KS = (1, 5, 10)
 _CHUNK = 1024  # queries per similarity block: bounds memory at large eval sets
 
 
-def text_to_image_ranks(text_embeddings: np.ndarray, image_embeddings: np.ndarray,
-                        caption_image_index: np.ndarray) -> np.ndarray:
+def text_to_image_ranks(
+    text_embeddings: np.ndarray, image_embeddings: np.ndarray, caption_image_index: np.ndarray
+) -> np.ndarray:
     """[captions] ranks of each caption's own image among all images."""
     text_embeddings, image_embeddings = _as_matrix(text_embeddings), _as_matrix(image_embeddings)
     caption_image_index = np.asarray(caption_image_index, dtype=np.int64)
@@ -33,20 +35,21 @@ def text_to_image_ranks(text_embeddings: np.ndarray, image_embeddings: np.ndarra
     return ranks
 
 
-def image_to_text_ranks(text_embeddings: np.ndarray, image_embeddings: np.ndarray,
-                        caption_image_index: np.ndarray) -> np.ndarray:
+def image_to_text_ranks(
+    text_embeddings: np.ndarray, image_embeddings: np.ndarray, caption_image_index: np.ndarray
+) -> np.ndarray:
     """[captioned images] rank of each image's best caption among all captions."""
     text_embeddings, image_embeddings = _as_matrix(text_embeddings), _as_matrix(image_embeddings)
     caption_image_index = np.asarray(caption_image_index, dtype=np.int64)
     captioned = np.unique(caption_image_index)
     ranks = np.empty(len(captioned), dtype=np.int64)
     for start in range(0, len(captioned), _CHUNK):
-        images = captioned[start:start + _CHUNK]
+        images = captioned[start : start + _CHUNK]
         scores = image_embeddings[images] @ text_embeddings.T  # [chunk, captions]
         is_positive = caption_image_index[None, :] == images[:, None]
         best = np.where(is_positive, scores, -np.inf).max(axis=1)
         negatives_above = ((scores >= best[:, None]) & ~is_positive).sum(axis=1)
-        ranks[start:start + len(images)] = negatives_above + 1
+        ranks[start : start + len(images)] = negatives_above + 1
     return ranks
 
 

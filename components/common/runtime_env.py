@@ -4,6 +4,7 @@ Runs on `import t2i` (and `import components`), before anything imports TensorFl
 so the variables below reach this process and every child it starts (Beam workers,
 TF-free Task Library subprocesses).
 """
+
 import os
 import warnings
 
@@ -49,7 +50,6 @@ def set_verbose(verbose: bool) -> None:
 
 def is_verbose() -> bool:
     return os.environ.get(VERBOSE_FLAG) == "1"
-
 
 
 configure()

@@ -10,6 +10,7 @@ from (manifest.json). `check_and_repair` (every `t2i run` calls it) restores a d
 missing file from its source artifact and re-points a `latest` whose version is gone: a
 cached Pusher never runs again, so nothing else would notice.
 """
+
 from __future__ import annotations
 
 import errno
@@ -42,9 +43,12 @@ def resolve(serving_dir: str, which: str = LATEST) -> str:
             known = ", ".join(map(str, list_versions(serving_dir))) or "none"
             raise ServingError(
                 f"{serving_dir}: '{LATEST}' points at version {os.readlink(link)}, which no longer "
-                f"exists (versions: {known}); pass a version number, or `t2i run` re-points it")
+                f"exists (versions: {known}); pass a version number, or `t2i run` re-points it"
+            )
         if not os.path.exists(link):
-            raise ServingError(f"{serving_dir}: nothing pushed yet (no '{LATEST}'); run `t2i run` first")
+            raise ServingError(
+                f"{serving_dir}: nothing pushed yet (no '{LATEST}'); run `t2i run` first"
+            )
         return os.path.realpath(link)
     if not str(which).isdigit():
         raise ServingError(f"version must be 'latest' or a number, got {which!r}")
@@ -53,7 +57,6 @@ def resolve(serving_dir: str, which: str = LATEST) -> str:
         known = ", ".join(map(str, list_versions(serving_dir))) or "none"
         raise ServingError(f"{serving_dir}: no version {which} (versions: {known})")
     return path
-
 
 
 def read_version_info(version_dir: str) -> dict:
@@ -110,6 +113,7 @@ def _point_latest_at(serving_dir: str, version_name: str) -> None:
 
 # ---------------------------------------------------------------- integrity
 
+
 def file_digest(path: str) -> dict:
     sha = hashlib.sha256()
     with open(path, "rb") as f:
@@ -126,11 +130,15 @@ def _write_manifest(version_dir: str, source_files: dict[str, str]) -> None:
                 for file_name in names:
                     path = os.path.join(folder, file_name)
                     relative = os.path.join(name, os.path.relpath(path, source))
-                    files[relative] = {**file_digest(os.path.join(version_dir, relative)),
-                                       "source": os.path.abspath(path)}
+                    files[relative] = {
+                        **file_digest(os.path.join(version_dir, relative)),
+                        "source": os.path.abspath(path),
+                    }
         else:
-            files[name] = {**file_digest(os.path.join(version_dir, name)),
-                           "source": os.path.abspath(source)}
+            files[name] = {
+                **file_digest(os.path.join(version_dir, name)),
+                "source": os.path.abspath(source),
+            }
     with open(os.path.join(version_dir, MANIFEST_FILE), "w") as f:
         json.dump({"files": files}, f, indent=2, sort_keys=True)
 
@@ -170,18 +178,24 @@ def check_and_repair(serving_dir: str) -> list[str]:
         gone = os.readlink(link)
         if not versions:
             os.unlink(link)
-            return [f"serving: '{LATEST}' pointed at version {gone}, which no longer exists, and "
-                    "no version is left; it was removed (the next push recreates it)"]
+            return [
+                f"serving: '{LATEST}' pointed at version {gone}, which no longer exists, and "
+                "no version is left; it was removed (the next push recreates it)"
+            ]
         _point_latest_at(serving_dir, str(versions[-1]))
-        notes.append(f"serving: '{LATEST}' pointed at version {gone}, which no longer exists "
-                     f"(versions: {', '.join(map(str, versions))}); it now points at "
-                     f"version {versions[-1]}")
+        notes.append(
+            f"serving: '{LATEST}' pointed at version {gone}, which no longer exists "
+            f"(versions: {', '.join(map(str, versions))}); it now points at "
+            f"version {versions[-1]}"
+        )
     version_dir = os.path.realpath(link)
     problems = damaged_files(version_dir)
     if problems:
         _restore(version_dir, [p.split(":", 1)[0] for p in problems])
-        notes.append(f"serving: version {os.path.basename(version_dir)} was damaged "
-                     f"({'; '.join(problems)}); restored from the pushed artifacts")
+        notes.append(
+            f"serving: version {os.path.basename(version_dir)} was damaged "
+            f"({'; '.join(problems)}); restored from the pushed artifacts"
+        )
     return notes
 
 
@@ -192,10 +206,13 @@ def _restore(version_dir: str, names: list[str]) -> None:
         recorded, target = files[name], os.path.join(version_dir, name)
         source = recorded["source"]
         if not os.path.isfile(source) or file_digest(source) != {
-                "bytes": recorded["bytes"], "sha256": recorded["sha256"]}:
+            "bytes": recorded["bytes"],
+            "sha256": recorded["sha256"],
+        }:
             raise ServingError(
                 f"{target} is damaged and its source {source} is gone or differs from what "
-                "was pushed; run the pipeline again to push a new version")
+                "was pushed; run the pipeline again to push a new version"
+            )
         # Copy beside it, then rename: a reader never sees a half-written file.
         temporary = os.path.join(os.path.dirname(target), f".{os.path.basename(name)}.restore")
         os.makedirs(os.path.dirname(target), exist_ok=True)

@@ -7,6 +7,7 @@ SentencePiece tokenization is not expressible in TensorFlow's built-in ops, so t
 tokenized here, in Python, with the tokenizer file the model carries (bert_tokenizer.py,
 the device's rules).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,11 @@ def read_config(serving_dir: str) -> dict:
 def tokenizer_of(serving_dir: str, config: dict) -> bert_tokenizer.Tokenizer:
     spec = config.get("tokenizer") or {}
     if spec.get("kind") not in bert_tokenizer.KINDS or not spec.get("file"):
-        raise TextModelError(f"{os.path.join(serving_dir, formats.MODEL_CONFIG)}: a "
-                             f"'{formats.TEXT_STYLE_BERT_IDS}' model needs tokenizer.kind "
-                             f"{bert_tokenizer.KINDS} and tokenizer.file (got {spec})")
+        raise TextModelError(
+            f"{os.path.join(serving_dir, formats.MODEL_CONFIG)}: a "
+            f"'{formats.TEXT_STYLE_BERT_IDS}' model needs tokenizer.kind "
+            f"{bert_tokenizer.KINDS} and tokenizer.file (got {spec})"
+        )
     return bert_tokenizer.load(spec["kind"], os.path.join(serving_dir, spec["file"]))
 
 
@@ -61,14 +64,16 @@ def text_embedder(serving_dir: str, batch_size: int = 256) -> Callable[[list[str
         _ = loaded  # the signature's variables belong to the loaded object
         out = []
         for start in range(0, len(texts), batch_size):
-            chunk = list(texts[start:start + batch_size])
+            chunk = list(texts[start : start + batch_size])
             if tokenizer is None:
                 result = signature(tf.constant(chunk, tf.string))
             else:
                 inputs = bert_tokenizer.encode(tokenizer, chunk, int(config["max_tokens"]))
-                result = signature(ids=tf.constant(inputs.ids),
-                                   segment_ids=tf.constant(inputs.segment_ids),
-                                   mask=tf.constant(inputs.mask))
+                result = signature(
+                    ids=tf.constant(inputs.ids),
+                    segment_ids=tf.constant(inputs.segment_ids),
+                    mask=tf.constant(inputs.mask),
+                )
             out.append(result[formats.OUTPUT_EMBEDDING].numpy().astype(np.float32))
         dim = int(config.get("embedding_dim", 0))
         return np.concatenate(out) if out else np.zeros([0, dim], np.float32)

@@ -5,6 +5,7 @@ tflite-support's C++ extensions clash with TensorFlow's pybind types in one proc
 metadata, Task Library checks, `t2i search`) runs TF-free. Executors call `run_module`;
 a TF-free module calls `block_tensorflow()` before importing tflite_support.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,13 +36,20 @@ def run_module(module: str, request: dict[str, Any], timeout: float = 3600) -> d
     """
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}  # a native crash leaves its Python stack
     result = subprocess.run(
-        [sys.executable, "-m", module], input=json.dumps(request), capture_output=True,
-        text=True, timeout=timeout, env=env,
+        [sys.executable, "-m", module],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-15:])
-        how = (f"crashed with {signal.Signals(-result.returncode).name} in native code"
-               if result.returncode < 0 else f"failed (exit {result.returncode})")
+        how = (
+            f"crashed with {signal.Signals(-result.returncode).name} in native code"
+            if result.returncode < 0
+            else f"failed (exit {result.returncode})"
+        )
         raise TfFreeError(f"{module} {how}:\n{tail}")
     lines = result.stdout.strip().splitlines()
     if not lines:
@@ -60,8 +68,13 @@ class Session:
         # stderr goes to a file: a pipe nobody reads would block the child once full.
         self.stderr = tempfile.TemporaryFile("w+")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", module, "--session"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=dict(os.environ))
+            [sys.executable, "-m", module, "--session"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            env=dict(os.environ),
+        )
 
     def request(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None

@@ -3,6 +3,7 @@
 Training and the text SavedModel's string signature both tokenize with `token_ids`, so
 what the model learns from is exactly what the Task Library feeds it on device.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf

@@ -10,6 +10,7 @@ tokens up in that same expanded table, so the two sides agree by construction.
 
 TF-free: the on-device search CLI uses `encode` to refuse queries made of unknown words.
 """
+
 from __future__ import annotations
 
 import collections

@@ -1,4 +1,5 @@
 """DataGate: a node the Trainer waits for, failing the run when the data has anomalies."""
+
 import os
 
 from tfx.dsl.components.base import base_component, executor_spec
@@ -10,7 +11,9 @@ from components.data_gate import executor
 
 class DataGateSpec(component_spec.ComponentSpec):
     PARAMETERS = {"code_version": component_spec.ExecutionParameter(type=str)}
-    INPUTS = {"anomalies": component_spec.ChannelParameter(type=standard_artifacts.ExampleAnomalies)}
+    INPUTS = {
+        "anomalies": component_spec.ChannelParameter(type=standard_artifacts.ExampleAnomalies)
+    }
     OUTPUTS = {}
 
 
@@ -19,5 +22,8 @@ class DataGate(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, anomalies: channel.BaseChannel):
-        super().__init__(spec=DataGateSpec(anomalies=anomalies,
-                                           code_version=code_version(os.path.dirname(__file__))))
+        super().__init__(
+            spec=DataGateSpec(
+                anomalies=anomalies, code_version=code_version(os.path.dirname(__file__))
+            )
+        )

@@ -3,6 +3,7 @@
 ExampleValidator only records anomalies; nothing downstream would notice them. This gate
 reads its SchemaDiff.pb per split and fails with a message a person can act on.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,13 +35,19 @@ def describe_anomalies(anomalies_uri: str, splits: list[str]) -> list[str]:
             problems.append(f"split {split!r}: feature {feature!r}: {text}")
         if anomalies.HasField("dataset_anomaly_info"):
             info = anomalies.dataset_anomaly_info
-            problems.append(f"split {split!r}: dataset: {info.description or info.short_description}")
+            problems.append(
+                f"split {split!r}: dataset: {info.description or info.short_description}"
+            )
     return problems
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         anomalies = artifact_utils.get_single_instance(input_dict["anomalies"])
         splits = artifact_utils.decode_split_names(anomalies.split_names)
         problems = describe_anomalies(anomalies.uri, splits)
@@ -48,4 +55,5 @@ class Executor(base_executor.BaseExecutor):
             listed = "\n  ".join(problems)
             raise DataAnomaliesError(
                 f"ExampleValidator found {len(problems)} anomalies; fix the data or the schema "
-                f"and run again:\n  {listed}")
+                f"and run again:\n  {listed}"
+            )

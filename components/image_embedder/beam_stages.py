@@ -6,6 +6,7 @@ each vector and serializes the output row, or routes a `Failed` image to the dea
 Every stage that can drop an image instead emits it on a tagged output that is counted,
 so the driver can reconcile input = reused + embedded + dead letters.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,16 +71,31 @@ class ParseExample(beam.DoFn):
         names = _values(features, formats.FEATURE_FILE_NAME, "bytes_list")
         file_name = names[0].decode("utf-8", "replace") if names else ""
         if len(ids) != 1:
-            yield beam.pvalue.TaggedOutput(DEAD, dead_letter(None, file_name, (
-                f"malformed record: {formats.FEATURE_IMAGE_ID} has {len(ids)} values, expected 1")))
+            yield beam.pvalue.TaggedOutput(
+                DEAD,
+                dead_letter(
+                    None,
+                    file_name,
+                    (
+                        f"malformed record: {formats.FEATURE_IMAGE_ID} has {len(ids)} values, expected 1"
+                    ),
+                ),
+            )
             return
         image_id = int(ids[0])
         yield beam.pvalue.TaggedOutput(IDS, image_id)
-        missing = [key for key in (formats.FEATURE_IMAGE, formats.FEATURE_METADATA)
-                   if key not in features or len(features[key].bytes_list.value) != 1]
+        missing = [
+            key
+            for key in (formats.FEATURE_IMAGE, formats.FEATURE_METADATA)
+            if key not in features or len(features[key].bytes_list.value) != 1
+        ]
         if missing:
-            yield beam.pvalue.TaggedOutput(DEAD, dead_letter(
-                image_id, file_name, f"malformed record: no single {' / '.join(missing)} value"))
+            yield beam.pvalue.TaggedOutput(
+                DEAD,
+                dead_letter(
+                    image_id, file_name, f"malformed record: no single {' / '.join(missing)} value"
+                ),
+            )
             return
         key = ImageKey(image_id, file_name, features[formats.FEATURE_METADATA].bytes_list.value[0])
         yield key, features[formats.FEATURE_IMAGE].bytes_list.value[0]
@@ -102,7 +118,8 @@ class SkipEmbedded(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REUSED, key.image_id)
         else:
             yield beam.pvalue.TaggedOutput(
-                CONFLICTS, (key.image_id, previous_files[key.image_id], key.file_name))
+                CONFLICTS, (key.image_id, previous_files[key.image_id], key.file_name)
+            )
 
 
 class ToEmbeddingRow(beam.DoFn):
@@ -113,7 +130,9 @@ class ToEmbeddingRow(beam.DoFn):
         key, result = element
         inference = result.inference
         if isinstance(inference, Failed):
-            yield beam.pvalue.TaggedOutput(DEAD, dead_letter(key.image_id, key.file_name, inference.reason))
+            yield beam.pvalue.TaggedOutput(
+                DEAD, dead_letter(key.image_id, key.file_name, inference.reason)
+            )
             return
         vector = np.asarray(inference, dtype=np.float32)
         norm = check_vector(vector, key.image_id, key.file_name)
@@ -123,14 +142,17 @@ class ToEmbeddingRow(beam.DoFn):
 
 def check_vector(vector: np.ndarray, image_id, file_name: str) -> float:
     if vector.ndim != 1 or vector.size == 0:
-        raise EmbeddingCheckError(f"image {image_id} ({file_name}): embedding has shape {vector.shape}")
+        raise EmbeddingCheckError(
+            f"image {image_id} ({file_name}): embedding has shape {vector.shape}"
+        )
     if not np.all(np.isfinite(vector)):
         raise EmbeddingCheckError(f"image {image_id} ({file_name}): embedding is not finite")
     norm = float(np.linalg.norm(vector.astype(np.float64)))
     if abs(norm - 1.0) > NORM_TOLERANCE:
         raise EmbeddingCheckError(
             f"image {image_id} ({file_name}): embedding norm {norm:.6f} is not 1 "
-            f"(tolerance {NORM_TOLERANCE}); the image encoder must L2-normalize")
+            f"(tolerance {NORM_TOLERANCE}); the image encoder must L2-normalize"
+        )
     return norm
 
 
@@ -179,9 +201,13 @@ class VectorStats(beam.CombineFn):
             return {"count": 0, "dims": []}
         mean = acc[3] / count
         return {
-            "count": count, "dims": sorted(acc[5]),
-            "norm_sum": acc[3], "norm_sum_squares": acc[4],
-            "norm_min": acc[1], "norm_max": acc[2], "norm_mean": mean,
+            "count": count,
+            "dims": sorted(acc[5]),
+            "norm_sum": acc[3],
+            "norm_sum_squares": acc[4],
+            "norm_min": acc[1],
+            "norm_max": acc[2],
+            "norm_mean": mean,
             "norm_std": math.sqrt(max(acc[4] / count - mean * mean, 0.0)),
             "first_time": acc[6] if acc[6] != math.inf else None,
             "last_time": acc[7] if acc[7] != -math.inf else None,
@@ -216,7 +242,9 @@ class DeadLetterStats(beam.CombineFn):
 
 def duplicate_ids(ids: beam.PCollection) -> beam.PCollection:
     """The first few ids that occur more than once, with their counts."""
-    return (ids
-            | "CountIds" >> beam.combiners.Count.PerElement()
-            | "KeepRepeated" >> beam.Filter(lambda pair: pair[1] > 1)
-            | "FirstRepeated" >> beam.combiners.Top.Smallest(_MAX_LISTED))
+    return (
+        ids
+        | "CountIds" >> beam.combiners.Count.PerElement()
+        | "KeepRepeated" >> beam.Filter(lambda pair: pair[1] > 1)
+        | "FirstRepeated" >> beam.combiners.Top.Smallest(_MAX_LISTED)
+    )

@@ -6,6 +6,7 @@ cost 5.5 s of an 8.4 s rebuild at 20,000 previous + 2,000 new images; reading th
 embeddings_io and copying the shard files costs about 0.5 s. The pipeline only needs
 their ids (to skip images already embedded) and the summary only their norm statistics.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,13 +55,24 @@ def read_previous(uri: str) -> PreviousRows:
         raise EmbeddingCheckError(
             f"{uri}: previous embedding of image {items.image_ids[first]} has norm "
             f"{norms[first]:.6f}, not 1 ({int(off.sum())} such rows); the artifact breaks the "
-            "unit-norm contract, so it cannot be reused")
-    stats = {"count": len(items), "dims": [items.dim], "norm_sum": float(norms.sum()),
-             "norm_sum_squares": float(np.sum(norms ** 2)), "norm_min": float(norms.min()),
-             "norm_max": float(norms.max())}
+            "unit-norm contract, so it cannot be reused"
+        )
+    stats = {
+        "count": len(items),
+        "dims": [items.dim],
+        "norm_sum": float(norms.sum()),
+        "norm_sum_squares": float(np.sum(norms**2)),
+        "norm_min": float(norms.min()),
+        "norm_max": float(norms.max()),
+    }
     ids = items.image_ids.tolist()
-    return PreviousRows(uri, frozenset(ids), stats, embeddings_io.embedding_files(uri),
-                        dict(zip(ids, map(_file_name, items.metadata))))
+    return PreviousRows(
+        uri,
+        frozenset(ids),
+        stats,
+        embeddings_io.embedding_files(uri),
+        dict(zip(ids, map(_file_name, items.metadata))),
+    )
 
 
 def _file_name(metadata: bytes) -> str:

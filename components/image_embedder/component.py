@@ -3,6 +3,7 @@ runs it only for a blessed model).
 
 Every EmbedderOptions field is an execution parameter of the same name, plus `code_version`.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,8 @@ class ImageEmbedderSpec(component_spec.ComponentSpec):
         executor.EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples),
         executor.MODEL_KEY: component_spec.ChannelParameter(type=standard_artifacts.Model),
         executor.PREVIOUS_EMBEDDINGS_KEY: component_spec.ChannelParameter(
-            type=Embeddings, optional=True, allow_empty=True),
+            type=Embeddings, optional=True, allow_empty=True
+        ),
     }
     OUTPUTS = {
         executor.EMBEDDINGS_KEY: component_spec.ChannelParameter(type=Embeddings),
@@ -44,26 +46,39 @@ class ImageEmbedder(base_beam_component.BaseBeamComponent):
     SPEC_CLASS = ImageEmbedderSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, examples: channel.BaseChannel, model: channel.BaseChannel,
-                 previous_embeddings: channel.BaseChannel | None = None, *,
-                 options: EmbedderOptions | None = None, code_version: str | None = None):
-        super().__init__(spec=ImageEmbedderSpec(
-            examples=examples,
-            model=model,
-            previous_embeddings=previous_embeddings,
-            **as_properties(options or EmbedderOptions()),
-            code_version=code_version or _code_version(),
-            embeddings=channel.Channel(type=Embeddings),
-        ))
+    def __init__(
+        self,
+        examples: channel.BaseChannel,
+        model: channel.BaseChannel,
+        previous_embeddings: channel.BaseChannel | None = None,
+        *,
+        options: EmbedderOptions | None = None,
+        code_version: str | None = None,
+    ):
+        super().__init__(
+            spec=ImageEmbedderSpec(
+                examples=examples,
+                model=model,
+                previous_embeddings=previous_embeddings,
+                **as_properties(options or EmbedderOptions()),
+                code_version=code_version or _code_version(),
+                embeddings=channel.Channel(type=Embeddings),
+            )
+        )
 
     @classmethod
-    def from_config(cls, embedder: EmbedderOptions, examples: channel.BaseChannel,
-                    model: channel.BaseChannel,
-                    previous_embeddings: channel.BaseChannel | None = None,
-                    code_version: str | None = None) -> "ImageEmbedder":
+    def from_config(
+        cls,
+        embedder: EmbedderOptions,
+        examples: channel.BaseChannel,
+        model: channel.BaseChannel,
+        previous_embeddings: channel.BaseChannel | None = None,
+        code_version: str | None = None,
+    ) -> "ImageEmbedder":
         """From the `embedder` section of the app's Config (EmbedderOptions)."""
-        return cls(examples, model, previous_embeddings, options=embedder,
-                   code_version=code_version)
+        return cls(
+            examples, model, previous_embeddings, options=embedder, code_version=code_version
+        )
 
 
 def _code_version() -> str:

@@ -9,6 +9,7 @@ The size is estimated without reading the whole split: gzipped TFRecord files ar
 decompressed up to a byte budget and their records counted; the records-per-compressed-
 byte rate of that sample scales to the rest. Small splits are counted exactly.
 """
+
 from __future__ import annotations
 
 import os
@@ -81,7 +82,7 @@ def _count_gzip_records(f, budget: int) -> tuple[int, int, bool]:
                 pos += step
                 skip -= step
                 continue
-            take = data[pos:pos + _HEADER - len(header)]
+            take = data[pos : pos + _HEADER - len(header)]
             header += take
             pos += len(take)
             if len(header) == _HEADER:
@@ -110,9 +111,14 @@ class ExecutionPlan:
         return info
 
 
-def plan_execution(beam_args: list[str], count: RecordCount, *, num_workers: int = 0,
-                   multiprocessing_min_images: int = 100_000,
-                   cpu_count: int | None = None) -> ExecutionPlan:
+def plan_execution(
+    beam_args: list[str],
+    count: RecordCount,
+    *,
+    num_workers: int = 0,
+    multiprocessing_min_images: int = 100_000,
+    cpu_count: int | None = None,
+) -> ExecutionPlan:
     """Chooses the execution mode for an input of `count`; returns the Beam args to run
     with and why."""
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -120,43 +126,76 @@ def plan_execution(beam_args: list[str], count: RecordCount, *, num_workers: int
     args = list(beam_args)
     options = PipelineOptions(args).get_all_options(retain_unknown_options=False)
     # What the user passed, even when it equals Beam's default (e.g. an explicit in_memory).
-    given = {name: options[name] for name in ("runner", "direct_running_mode", "direct_num_workers")
-             if any(arg == f"--{name}" or arg.startswith(f"--{name}=") for arg in args)}
+    given = {
+        name: options[name]
+        for name in ("runner", "direct_running_mode", "direct_num_workers")
+        if any(arg == f"--{name}" or arg.startswith(f"--{name}=") for arg in args)
+    }
     cores = cpu_count or len(os.sched_getaffinity(0))
     workers = num_workers if num_workers > 0 else cores
     runner = str(given.get("runner") or "DirectRunner")
     if runner.lower() not in _DIRECT_RUNNERS:
         # Gzip files cannot be split, so a distributed runner gets its parallelism from a
         # reshuffle of the parsed images (its shuffle service or disks hold them).
-        return ExecutionPlan(args, runner, "distributed", 0, True,
-                             f"runner {runner} from beam_pipeline_args",
-                             workers_per_host=_distributed_workers_per_host(runner, options))
+        return ExecutionPlan(
+            args,
+            runner,
+            "distributed",
+            0,
+            True,
+            f"runner {runner} from beam_pipeline_args",
+            workers_per_host=_distributed_workers_per_host(runner, options),
+        )
     mode = given.get("direct_running_mode")
     if mode:
         if mode != "in_memory" and not given.get("direct_num_workers"):
             args.append(f"--direct_num_workers={workers}")
         workers = int(given.get("direct_num_workers") or (1 if mode == "in_memory" else workers))
         rebalance, note = _rebalance(mode, workers, count)
-        return ExecutionPlan(args, runner, mode, workers, rebalance,
-                             f"direct_running_mode={mode} from beam_pipeline_args{note}",
-                             workers_per_host=1 if mode == "in_memory" else workers)
+        return ExecutionPlan(
+            args,
+            runner,
+            mode,
+            workers,
+            rebalance,
+            f"direct_running_mode={mode} from beam_pipeline_args{note}",
+            workers_per_host=1 if mode == "in_memory" else workers,
+        )
     if count.records < multiprocessing_min_images:
-        return ExecutionPlan(args, runner, "in_memory", 1, False,
-                             f"{count.records} images < multiprocessing_min_images="
-                             f"{multiprocessing_min_images}: multi-processing workers' start-up "
-                             f"(13-19 s per run here) would cost more than they gain")
+        return ExecutionPlan(
+            args,
+            runner,
+            "in_memory",
+            1,
+            False,
+            f"{count.records} images < multiprocessing_min_images="
+            f"{multiprocessing_min_images}: multi-processing workers' start-up "
+            f"(13-19 s per run here) would cost more than they gain",
+        )
     if given.get("direct_num_workers"):
         workers = int(given["direct_num_workers"])
     if workers < 2:
-        return ExecutionPlan(args, runner, "in_memory", 1, False,
-                             f"{count.records} images, but only one worker "
-                             f"({cores} core(s), num_workers={num_workers})")
+        return ExecutionPlan(
+            args,
+            runner,
+            "in_memory",
+            1,
+            False,
+            f"{count.records} images, but only one worker "
+            f"({cores} core(s), num_workers={num_workers})",
+        )
     args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     rebalance, note = _rebalance("multi_processing", workers, count)
-    return ExecutionPlan(args, runner, "multi_processing", workers, rebalance,
-                         f"{count.records} images >= multiprocessing_min_images="
-                         f"{multiprocessing_min_images}: {workers} worker processes{note}",
-                         workers_per_host=workers)
+    return ExecutionPlan(
+        args,
+        runner,
+        "multi_processing",
+        workers,
+        rebalance,
+        f"{count.records} images >= multiprocessing_min_images="
+        f"{multiprocessing_min_images}: {workers} worker processes{note}",
+        workers_per_host=workers,
+    )
 
 
 def _distributed_workers_per_host(runner: str, options: dict) -> int:
@@ -181,8 +220,10 @@ def _rebalance(mode: str, workers: int, count: RecordCount) -> tuple[bool, str]:
         return False, ""
     if count.bytes <= REBALANCE_MAX_BYTES:
         return True, ""
-    note = (f"; input of {count.bytes / 2**30:.1f} GiB > {REBALANCE_MAX_BYTES / 2**30:.0f} GiB: "
-            "not reshuffled in memory, workers take whole files")
+    note = (
+        f"; input of {count.bytes / 2**30:.1f} GiB > {REBALANCE_MAX_BYTES / 2**30:.0f} GiB: "
+        "not reshuffled in memory, workers take whole files"
+    )
     if count.files < workers:
         note += f" (only {count.files} file(s): at most {count.files} worker(s) busy)"
     return False, note

@@ -1,4 +1,5 @@
 """ImageEmbedder executor: unpacks artifacts and calls work.embed_images."""
+
 from __future__ import annotations
 
 import os
@@ -20,25 +21,47 @@ PREVIOUS_EMBEDDINGS_KEY = "previous_embeddings"
 EMBEDDINGS_KEY = "embeddings"
 
 # Summary figures copied to the artifact's custom properties (MLMD queries, the UI).
-_INT_PROPERTIES = ("count", "dim", "model_artifact_id", "input_images", "embedded_new", "reused",
-                   "dead_letters")
-_FLOAT_PROPERTIES = ("norm_min", "norm_max", "norm_mean", "wall_seconds", "images_per_second",
-                     "startup_seconds", "steady_images_per_second")
+_INT_PROPERTIES = (
+    "count",
+    "dim",
+    "model_artifact_id",
+    "input_images",
+    "embedded_new",
+    "reused",
+    "dead_letters",
+)
+_FLOAT_PROPERTIES = (
+    "norm_min",
+    "norm_max",
+    "norm_mean",
+    "wall_seconds",
+    "images_per_second",
+    "startup_seconds",
+    "steady_images_per_second",
+)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
         previous = input_dict.get(PREVIOUS_EMBEDDINGS_KEY) or []
         if len(previous) > 1:
-            raise ValueError(f"{PREVIOUS_EMBEDDINGS_KEY}: expected at most one artifact, got {len(previous)}")
+            raise ValueError(
+                f"{PREVIOUS_EMBEDDINGS_KEY}: expected at most one artifact, got {len(previous)}"
+            )
         embeddings = artifact_utils.get_single_instance(output_dict[EMBEDDINGS_KEY])
 
         splits = artifact_utils.decode_split_names(examples.split_names)
         if formats.SPLIT_INDEX not in splits:
-            raise ValueError(f"Examples {examples.uri} has splits {splits}, no {formats.SPLIT_INDEX!r}")
+            raise ValueError(
+                f"Examples {examples.uri} has splits {splits}, no {formats.SPLIT_INDEX!r}"
+            )
         split_dir = os.path.join(examples.uri, f"Split-{formats.SPLIT_INDEX}")
 
         options = from_properties(EmbedderOptions, exec_properties)
@@ -48,6 +71,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
             def make_pipeline(_args):
                 return orchestrator_pipeline()
+
         summary = embed_images(
             os.path.join(split_dir, "*"),
             path_utils.serving_model_path(model.uri),
@@ -72,9 +96,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         embeddings.set_int_custom_property("num_workers", summary["execution"]["workers"])
         embeddings.set_int_custom_property("incremental", int(summary["incremental"]["used"]))
         embeddings.set_string_custom_property("model_uri", summary["model"]["uri"])
-        previous_span = (previous[0].get_int_custom_property(formats.MAX_SPAN_PROPERTY)
-                         if previous and summary["incremental"]["used"] else 0)
-        embeddings.set_int_custom_property(formats.MAX_SPAN_PROPERTY, max(newest_span(examples), previous_span))
+        previous_span = (
+            previous[0].get_int_custom_property(formats.MAX_SPAN_PROPERTY)
+            if previous and summary["incremental"]["used"]
+            else 0
+        )
+        embeddings.set_int_custom_property(
+            formats.MAX_SPAN_PROPERTY, max(newest_span(examples), previous_span)
+        )
 
 
 def newest_span(examples: types.Artifact) -> int:

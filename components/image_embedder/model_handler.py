@@ -12,6 +12,7 @@ back as a `Failed` with the model's own error text. Only `InvalidArgumentError` 
 TensorFlow's decoders raise for bad input) is treated as a per-image failure; anything
 else (out of memory, a broken model) fails the run.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,8 +69,14 @@ class ImageEncoderHandler(ModelHandler[bytes, PredictionResult, LoadedEncoder]):
     writer small.
     """
 
-    def __init__(self, saved_model_dir: str, *, batch_size: int = 64, intra_op_threads: int = 0,
-                 workers_per_host: int = 1):
+    def __init__(
+        self,
+        saved_model_dir: str,
+        *,
+        batch_size: int = 64,
+        intra_op_threads: int = 0,
+        workers_per_host: int = 1,
+    ):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -89,8 +96,12 @@ class ImageEncoderHandler(ModelHandler[bytes, PredictionResult, LoadedEncoder]):
                 pass
         return load_encoder(self._saved_model_dir)
 
-    def run_inference(self, batch: Sequence[bytes], model: LoadedEncoder,
-                      inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
+    def run_inference(
+        self,
+        batch: Sequence[bytes],
+        model: LoadedEncoder,
+        inference_args: dict[str, Any] | None = None,
+    ) -> Iterable[PredictionResult]:
         import tensorflow as tf
 
         try:
@@ -121,23 +132,28 @@ def load_encoder(saved_model_dir: str) -> LoadedEncoder:
     import tensorflow as tf
 
     if not tf.io.gfile.exists(os.path.join(saved_model_dir, "saved_model.pb")):
-        raise ModelContractError(f"{saved_model_dir}: no saved_model.pb (expected the "
-                                 f"{formats.MODEL_IMAGE_ENCODER} SavedModel)")
+        raise ModelContractError(
+            f"{saved_model_dir}: no saved_model.pb (expected the "
+            f"{formats.MODEL_IMAGE_ENCODER} SavedModel)"
+        )
     loaded = tf.saved_model.load(saved_model_dir)
     signature = loaded.signatures.get(formats.SIGNATURE_IMAGE_BYTES)
     if signature is None:
         raise ModelContractError(
             f"{saved_model_dir}: no {formats.SIGNATURE_IMAGE_BYTES!r} signature "
-            f"(has {sorted(loaded.signatures)})")
+            f"(has {sorted(loaded.signatures)})"
+        )
     inputs = signature.structured_input_signature[1]
     if len(inputs) != 1 or next(iter(inputs.values())).dtype != tf.string:
         raise ModelContractError(
             f"{saved_model_dir}: signature {formats.SIGNATURE_IMAGE_BYTES!r} must take one "
-            f"string tensor of encoded images, takes {inputs}")
+            f"string tensor of encoded images, takes {inputs}"
+        )
     if formats.OUTPUT_EMBEDDING not in signature.structured_outputs:
         raise ModelContractError(
             f"{saved_model_dir}: signature {formats.SIGNATURE_IMAGE_BYTES!r} has no "
-            f"{formats.OUTPUT_EMBEDDING!r} output (has {sorted(signature.structured_outputs)})")
+            f"{formats.OUTPUT_EMBEDDING!r} output (has {sorted(signature.structured_outputs)})"
+        )
     return LoadedEncoder(loaded, signature, next(iter(inputs)))
 
 

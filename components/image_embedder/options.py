@@ -1,4 +1,5 @@
 """ImageEmbedder's options: the `embedder` section of the app's config (t2i/configs.py)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

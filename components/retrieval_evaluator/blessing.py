@@ -5,6 +5,7 @@ still match) because TFX's LatestBlessedModelStrategy resolver reads them: `bles
 (1/0) and `current_model_id` on the ModelBlessing. Importing TFX's constants module would
 import every TFX component (docs/STACK.md §6), hence the copies.
 """
+
 from __future__ import annotations
 
 BLESSED_KEY, BLESSED_VALUE, NOT_BLESSED_VALUE = "blessed", 1, 0
@@ -14,24 +15,35 @@ BLESSED_FILE_NAME, NOT_BLESSED_FILE_NAME = "BLESSED", "NOT_BLESSED"
 REASON_KEY = "blessing_reason"  # ours: the one-line why
 
 
-def verdict(recall_at_10: float, baseline_recall_at_10: float | None, min_recall_at_10: float,
-            max_regression: float) -> tuple[bool, str]:
+def verdict(
+    recall_at_10: float,
+    baseline_recall_at_10: float | None,
+    min_recall_at_10: float,
+    max_regression: float,
+) -> tuple[bool, str]:
     """Blessed when text->image R@10 >= the threshold and, if a blessed baseline exists,
     not more than max_regression below the baseline's R@10 on the same data."""
     if recall_at_10 < min_recall_at_10:
-        return False, (f"text->image R@10 {recall_at_10:.4f} is below min_recall_at_10 "
-                       f"{min_recall_at_10:.4f}")
+        return False, (
+            f"text->image R@10 {recall_at_10:.4f} is below min_recall_at_10 {min_recall_at_10:.4f}"
+        )
     if baseline_recall_at_10 is None:
-        return True, (f"text->image R@10 {recall_at_10:.4f} >= min_recall_at_10 "
-                      f"{min_recall_at_10:.4f} (no blessed baseline yet)")
+        return True, (
+            f"text->image R@10 {recall_at_10:.4f} >= min_recall_at_10 "
+            f"{min_recall_at_10:.4f} (no blessed baseline yet)"
+        )
     drop = baseline_recall_at_10 - recall_at_10
     if drop > max_regression:
-        return False, (f"text->image R@10 {recall_at_10:.4f} is {drop:.4f} below the latest "
-                       f"blessed model's {baseline_recall_at_10:.4f} (max_regression "
-                       f"{max_regression:.4f})")
-    return True, (f"text->image R@10 {recall_at_10:.4f} >= min_recall_at_10 {min_recall_at_10:.4f} "
-                  f"and at most {max_regression:.4f} below the latest blessed model's "
-                  f"{baseline_recall_at_10:.4f}")
+        return False, (
+            f"text->image R@10 {recall_at_10:.4f} is {drop:.4f} below the latest "
+            f"blessed model's {baseline_recall_at_10:.4f} (max_regression "
+            f"{max_regression:.4f})"
+        )
+    return True, (
+        f"text->image R@10 {recall_at_10:.4f} >= min_recall_at_10 {min_recall_at_10:.4f} "
+        f"and at most {max_regression:.4f} below the latest blessed model's "
+        f"{baseline_recall_at_10:.4f}"
+    )
 
 
 def read(blessing_artifact) -> tuple[bool, str]:

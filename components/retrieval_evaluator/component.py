@@ -5,6 +5,7 @@ writes carries the custom properties that strategy reads. Downstream, gate the i
 build on the blessing (e.g. `tfx.dsl.Cond(blessing.future()[0].custom_property("blessed")
 == 1)`), so an unblessed model builds nothing; the evaluator logs why it refused.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,9 @@ class RetrievalEvaluatorSpec(component_spec.ComponentSpec):
     INPUTS = {
         "examples": component_spec.ChannelParameter(type=standard_artifacts.Examples),
         "model": component_spec.ChannelParameter(type=standard_artifacts.Model),
-        "baseline_model": component_spec.ChannelParameter(type=standard_artifacts.Model,
-                                                          optional=True),
+        "baseline_model": component_spec.ChannelParameter(
+            type=standard_artifacts.Model, optional=True
+        ),
     }
     OUTPUTS = {
         "evaluation": component_spec.ChannelParameter(type=standard_artifacts.ModelEvaluation),
@@ -46,23 +48,37 @@ class RetrievalEvaluator(base_component.BaseComponent):
     SPEC_CLASS = RetrievalEvaluatorSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, examples: channel.BaseChannel, model: channel.BaseChannel,
-                 baseline_model: channel.BaseChannel | None = None, *,
-                 options: EvaluatorOptions | None = None, code_version: str | None = None):
-        super().__init__(spec=RetrievalEvaluatorSpec(
-            examples=examples,
-            model=model,
-            baseline_model=baseline_model,
-            **as_properties(options or EvaluatorOptions()),
-            # Covers this package and components/common (the Examples reader and metrics).
-            code_version=code_version or package_version(os.path.dirname(os.path.abspath(__file__))),
-            evaluation=channel.Channel(type=standard_artifacts.ModelEvaluation),
-            blessing=channel.Channel(type=standard_artifacts.ModelBlessing),
-        ))
+    def __init__(
+        self,
+        examples: channel.BaseChannel,
+        model: channel.BaseChannel,
+        baseline_model: channel.BaseChannel | None = None,
+        *,
+        options: EvaluatorOptions | None = None,
+        code_version: str | None = None,
+    ):
+        super().__init__(
+            spec=RetrievalEvaluatorSpec(
+                examples=examples,
+                model=model,
+                baseline_model=baseline_model,
+                **as_properties(options or EvaluatorOptions()),
+                # Covers this package and components/common (the Examples reader and metrics).
+                code_version=code_version
+                or package_version(os.path.dirname(os.path.abspath(__file__))),
+                evaluation=channel.Channel(type=standard_artifacts.ModelEvaluation),
+                blessing=channel.Channel(type=standard_artifacts.ModelBlessing),
+            )
+        )
 
     @classmethod
-    def from_config(cls, evaluator: EvaluatorOptions, examples: channel.BaseChannel,
-                    model: channel.BaseChannel, baseline_model: channel.BaseChannel | None = None,
-                    code_version: str | None = None) -> "RetrievalEvaluator":
+    def from_config(
+        cls,
+        evaluator: EvaluatorOptions,
+        examples: channel.BaseChannel,
+        model: channel.BaseChannel,
+        baseline_model: channel.BaseChannel | None = None,
+        code_version: str | None = None,
+    ) -> "RetrievalEvaluator":
         """From the `evaluator` section of the app's Config (EvaluatorOptions)."""
         return cls(examples, model, baseline_model, options=evaluator, code_version=code_version)

@@ -1,5 +1,6 @@
 """RetrievalEvaluator executor: unpacks the artifacts, calls work.evaluate() and records
 the verdict on the blessing."""
+
 from __future__ import annotations
 
 import os
@@ -31,10 +32,14 @@ class Executor(base_executor.BaseExecutor):
         eval_uri = artifact_utils.get_split_uri(examples, formats.SPLIT_EVAL)
         options = from_properties(EvaluatorOptions, exec_properties)
         summary = evaluate(
-            [io_utils.all_files_pattern(eval_uri)], _serving_dir(model), evaluation.uri,
+            [io_utils.all_files_pattern(eval_uri)],
+            _serving_dir(model),
+            evaluation.uri,
             baseline_serving_dir=_serving_dir(baseline) if baseline else None,
-            min_recall_at_10=options.min_recall_at_10, max_regression=options.max_regression,
-            contact_sheet_queries=options.contact_sheet_queries)
+            min_recall_at_10=options.min_recall_at_10,
+            max_regression=options.max_regression,
+            contact_sheet_queries=options.contact_sheet_queries,
+        )
 
         for direction in ("text_to_image", "image_to_text"):
             for name, value in summary[direction].items():
@@ -50,12 +55,14 @@ class Executor(base_executor.BaseExecutor):
             blessing.set_string_custom_property(rule.BASELINE_MODEL_URI_KEY, baseline.uri)
             blessing.set_int_custom_property(rule.BASELINE_MODEL_ID_KEY, baseline.id)
         blessing.set_float_custom_property(
-            "text_to_image_recall_at_10", summary["text_to_image"]["recall@10"])
+            "text_to_image_recall_at_10", summary["text_to_image"]["recall@10"]
+        )
         blessing.set_string_custom_property(rule.REASON_KEY, summary["reason"])
         marker = rule.BLESSED_FILE_NAME if summary["blessed"] else rule.NOT_BLESSED_FILE_NAME
         io_utils.write_string_file(os.path.join(blessing.uri, marker), "")
         blessing.set_int_custom_property(
-            rule.BLESSED_KEY, rule.BLESSED_VALUE if summary["blessed"] else rule.NOT_BLESSED_VALUE)
+            rule.BLESSED_KEY, rule.BLESSED_VALUE if summary["blessed"] else rule.NOT_BLESSED_VALUE
+        )
 
 
 def _serving_dir(model) -> str:

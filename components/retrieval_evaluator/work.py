@@ -4,6 +4,7 @@
 The model is used the way consumers use it: images through the image SavedModel's
 encoded-bytes signature, captions through the text SavedModel's string signature.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,9 +42,17 @@ class Embedded:
     text_embeddings: np.ndarray  # [captions, dim]
 
 
-def evaluate(eval_patterns: list[str], serving_dir: str, output_dir: str, *,
-             min_recall_at_10: float, max_regression: float, contact_sheet_queries: int,
-             baseline_serving_dir: str | None = None, batch_size: int = 64) -> dict[str, Any]:
+def evaluate(
+    eval_patterns: list[str],
+    serving_dir: str,
+    output_dir: str,
+    *,
+    min_recall_at_10: float,
+    max_regression: float,
+    contact_sheet_queries: int,
+    baseline_serving_dir: str | None = None,
+    batch_size: int = 64,
+) -> dict[str, Any]:
     """Writes retrieval_metrics.json, the recall plot and the contact sheet into output_dir;
     returns the summary (metrics, "blessed", "reason")."""
     started = time.perf_counter()
@@ -56,23 +65,33 @@ def evaluate(eval_patterns: list[str], serving_dir: str, output_dir: str, *,
     if baseline_serving_dir:
         # Same data for both models: the TFX Evaluator compares a candidate with its
         # baseline on the candidate's eval split, not with a number from another split.
-        baseline_metrics, _ = _retrieval_metrics(embed_split(files, baseline_serving_dir, batch_size))
+        baseline_metrics, _ = _retrieval_metrics(
+            embed_split(files, baseline_serving_dir, batch_size)
+        )
     blessed, reason = rule.verdict(
         current_metrics["text_to_image"]["recall@10"],
         baseline_metrics["text_to_image"]["recall@10"] if baseline_metrics else None,
-        min_recall_at_10, max_regression)
+        min_recall_at_10,
+        max_regression,
+    )
 
     os.makedirs(output_dir, exist_ok=True)
     max_k = min(50, len(current.image_ids))
     figures.recall_plot(
         os.path.join(output_dir, RECALL_PLOT),
-        {"text -> image": retrieval_metrics.recall_curve(current_ranks["text_to_image"], max_k),
-         "image -> text": retrieval_metrics.recall_curve(current_ranks["image_to_text"], max_k)},
-        title=f"Recall@K on {len(current.image_ids)} eval images, {len(current.captions)} captions")
+        {
+            "text -> image": retrieval_metrics.recall_curve(current_ranks["text_to_image"], max_k),
+            "image -> text": retrieval_metrics.recall_curve(current_ranks["image_to_text"], max_k),
+        },
+        title=f"Recall@K on {len(current.image_ids)} eval images, {len(current.captions)} captions",
+    )
     queries = _contact_sheet_queries(current, contact_sheet_queries)
     if queries:
-        figures.contact_sheet(os.path.join(output_dir, CONTACT_SHEET), queries,
-                              _images_by_row(files, {row for q in queries for row in q["top_rows"]}))
+        figures.contact_sheet(
+            os.path.join(output_dir, CONTACT_SHEET),
+            queries,
+            _images_by_row(files, {row for q in queries for row in q["top_rows"]}),
+        )
     summary = {
         "model": serving_dir,
         "baseline_model": baseline_serving_dir,
@@ -125,15 +144,22 @@ def embed_split(files: list[str], serving_dir: str, batch_size: int = 64) -> Emb
         raise EvaluationError(f"the eval split {files} has no images")
     dim = image_embeddings[0].shape[1]
     text_embeddings = embed_texts(captions) if captions else np.zeros([0, dim], np.float32)
-    return Embedded(np.asarray(image_ids, np.int64), np.concatenate(image_embeddings), captions,
-                    np.asarray(index, np.int64), text_embeddings)
+    return Embedded(
+        np.asarray(image_ids, np.int64),
+        np.concatenate(image_embeddings),
+        captions,
+        np.asarray(index, np.int64),
+        text_embeddings,
+    )
 
 
 def _load_image_signature(serving_dir: str):
     path = os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER)
     key = formats.SIGNATURE_IMAGE_BYTES
     if not tf.saved_model.contains_saved_model(path):
-        raise EvaluationError(f"{path}: no SavedModel (is {serving_dir} a Trainer's Format-Serving?)")
+        raise EvaluationError(
+            f"{path}: no SavedModel (is {serving_dir} a Trainer's Format-Serving?)"
+        )
     loaded = tf.saved_model.load(path)
     if key not in loaded.signatures:
         raise EvaluationError(f"{path}: no '{key}' signature (has {sorted(loaded.signatures)})")
@@ -143,9 +169,11 @@ def _load_image_signature(serving_dir: str):
 def _retrieval_metrics(embedded: Embedded) -> tuple[dict, dict]:
     ranks = {
         "text_to_image": retrieval_metrics.text_to_image_ranks(
-            embedded.text_embeddings, embedded.image_embeddings, embedded.caption_image_index),
+            embedded.text_embeddings, embedded.image_embeddings, embedded.caption_image_index
+        ),
         "image_to_text": retrieval_metrics.image_to_text_ranks(
-            embedded.text_embeddings, embedded.image_embeddings, embedded.caption_image_index),
+            embedded.text_embeddings, embedded.image_embeddings, embedded.caption_image_index
+        ),
     }
     return {name: retrieval_metrics.summarize(r) for name, r in ranks.items()}, ranks
 
@@ -159,13 +187,21 @@ def _contact_sheet_queries(embedded: Embedded, count: int) -> list[dict]:
     for caption_row in picks:
         scores = embedded.image_embeddings @ embedded.text_embeddings[caption_row]
         top = np.argsort(-scores, kind="stable")[:5]
-        queries.append({"caption": embedded.captions[caption_row],
-                        "top_rows": [int(r) for r in top],
-                        "scores": [float(scores[r]) for r in top],
-                        "positive_row": int(embedded.caption_image_index[caption_row])})
+        queries.append(
+            {
+                "caption": embedded.captions[caption_row],
+                "top_rows": [int(r) for r in top],
+                "scores": [float(scores[r]) for r in top],
+                "positive_row": int(embedded.caption_image_index[caption_row]),
+            }
+        )
     return queries
 
 
 def _images_by_row(files: list[str], rows: set[int]) -> dict[int, bytes]:
     """A second pass that keeps only the encoded images the contact sheet shows."""
-    return {row: record.image for row, record in enumerate(examples_io.iter_records(files)) if row in rows}
+    return {
+        row: record.image
+        for row, record in enumerate(examples_io.iter_records(files))
+        if row in rows
+    }

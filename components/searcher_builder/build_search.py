@@ -15,6 +15,7 @@ Builds are reused: with residual quantization off an item's code does not depend
 leaf, so one codebook (the expensive part: ~95% of a build at 123k items) serves every
 tree, and only a new anisotropic threshold trains another; a tree takes seconds.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,9 +41,13 @@ FINALISTS = 4
 
 
 def start_settings(plan: IndexPlan) -> dict:
-    return {"num_leaves": plan.num_leaves, "tree_sample_size": plan.tree_sample_size,
-            "kmeans_iterations": plan.kmeans_iterations, "spherical": plan.spherical,
-            "anisotropic_quantization_threshold": plan.anisotropic_quantization_threshold}
+    return {
+        "num_leaves": plan.num_leaves,
+        "tree_sample_size": plan.tree_sample_size,
+        "kmeans_iterations": plan.kmeans_iterations,
+        "spherical": plan.spherical,
+        "anisotropic_quantization_threshold": plan.anisotropic_quantization_threshold,
+    }
 
 
 def axes(plan: IndexPlan, leaves_pinned: bool) -> list[Axis]:
@@ -56,28 +61,41 @@ def axes(plan: IndexPlan, leaves_pinned: bool) -> list[Axis]:
 
     out: list[Axis] = []
     if not leaves_pinned:
-        out.append(("num_leaves", lambda _: sorted({clamp(math.sqrt(n) * f) for f in LEAF_FACTORS})))
-        out.append(("num_leaves", lambda best: sorted({clamp(best / math.sqrt(2)),
-                                                       clamp(best * math.sqrt(2))})))
+        out.append(
+            ("num_leaves", lambda _: sorted({clamp(math.sqrt(n) * f) for f in LEAF_FACTORS}))
+        )
+        out.append(
+            (
+                "num_leaves",
+                lambda best: sorted({clamp(best / math.sqrt(2)), clamp(best * math.sqrt(2))}),
+            )
+        )
     out.append(("spherical", lambda spherical: [not spherical]))
     out.append(("kmeans_iterations", lambda iterations: [iterations * MORE_KMEANS_ITERATIONS]))
     # A bigger sample only exists while the sample is smaller than the collection.
     out.append(("tree_sample_size", lambda sample: [n] if sample < n else []))
     if plan.build_search == "full":
-        out.append(("anisotropic_quantization_threshold",
-                    lambda threshold: [t for t in ALTERNATIVE_THRESHOLDS if t != threshold]))
+        out.append(
+            (
+                "anisotropic_quantization_threshold",
+                lambda threshold: [t for t in ALTERNATIVE_THRESHOLDS if t != threshold],
+            )
+        )
     return out
 
 
 def plan_for(plan: IndexPlan, settings: dict) -> IndexPlan:
     leaves = settings["num_leaves"]
     return dataclasses.replace(
-        plan, num_leaves=leaves,
+        plan,
+        num_leaves=leaves,
         tree_sample_size=min(plan.num_items, max(settings["tree_sample_size"], leaves)),
-        kmeans_iterations=settings["kmeans_iterations"], spherical=settings["spherical"],
+        kmeans_iterations=settings["kmeans_iterations"],
+        spherical=settings["spherical"],
         anisotropic_quantization_threshold=settings["anisotropic_quantization_threshold"],
         # Model Maker's advice: about a tenth of the average partition size.
-        min_partition_size=max(1, plan.num_items // leaves // 10))
+        min_partition_size=max(1, plan.num_items // leaves // 10),
+    )
 
 
 class BuildCache:
@@ -91,8 +109,12 @@ class BuildCache:
 
     @staticmethod
     def codebook_key(plan: IndexPlan) -> tuple:
-        return (plan.anisotropic_quantization_threshold, plan.training_sample_size,
-                plan.dimensions_per_block, plan.scoring)
+        return (
+            plan.anisotropic_quantization_threshold,
+            plan.training_sample_size,
+            plan.dimensions_per_block,
+            plan.scoring,
+        )
 
     def add_codebook(self, plan: IndexPlan, directory: str) -> None:
         """Reuse a codebook trained elsewhere for the plan's settings (a scann index
@@ -101,8 +123,13 @@ class BuildCache:
 
     def index_dir(self, plan: IndexPlan) -> str:
         """A scann index directory (tree + codebook) for the plan's build settings."""
-        tree_key = (plan.num_leaves, plan.tree_sample_size, plan.kmeans_iterations,
-                    plan.spherical, plan.min_partition_size)
+        tree_key = (
+            plan.num_leaves,
+            plan.tree_sample_size,
+            plan.kmeans_iterations,
+            plan.spherical,
+            plan.min_partition_size,
+        )
         codebook_key = self.codebook_key(plan)
         key = tree_key + codebook_key
         if key in self.indexes:
@@ -136,22 +163,31 @@ class SearchOutcome:
     tuning_reply: dict  # the device process's tuning reply for the chosen build
 
     def to_dict(self) -> dict:
-        return {"chosen": self.best.to_dict(), "builds": [t.to_dict() for t in self.trials],
-                "trees_trained": len({t.settings["num_leaves"] for t in self.trials})}
+        return {
+            "chosen": self.best.to_dict(),
+            "builds": [t.to_dict() for t in self.trials],
+            "trees_trained": len({t.settings["num_leaves"] for t in self.trials}),
+        }
 
 
-def search(plan: IndexPlan, cache: BuildCache, tuning_request: Callable[[IndexPlan, dict], dict],
-           leaves_pinned: bool) -> SearchOutcome:
+def search(
+    plan: IndexPlan,
+    cache: BuildCache,
+    tuning_request: Callable[[IndexPlan, dict], dict],
+    leaves_pinned: bool,
+) -> SearchOutcome:
     """`tuning_request(plan, parts)` is the device_index request that tunes the search
     settings of the saved on-device parts `parts` (build.py makes it)."""
     dirs: dict[tuple, tuple[IndexPlan, str, dict]] = {}
     with tf_free.Session(DEVICE_MODULE) as session:
+
         def tune_build(settings: dict) -> TuningResult:
             candidate = plan_for(plan, settings)
             index_dir = cache.index_dir(candidate)
             parts_dir = os.path.join(index_dir, "on_device_parts")
-            request = tuning_request(candidate, scann_index.on_device_parts(
-                index_dir, candidate).save(parts_dir))
+            request = tuning_request(
+                candidate, scann_index.on_device_parts(index_dir, candidate).save(parts_dir)
+            )
             reply = session.request(dict(request, tune_only=True))
             shutil.rmtree(parts_dir)
             dirs[tuple(sorted(settings.items()))] = (candidate, index_dir, reply["tuning"])
@@ -163,8 +199,13 @@ def search(plan: IndexPlan, cache: BuildCache, tuning_request: Callable[[IndexPl
     return SearchOutcome(chosen_plan, index_dir, best, trials, reply)
 
 
-def _final(session, trials: list[BuildTrial], best: BuildTrial, dirs: dict,
-           tuning_request: Callable[[IndexPlan, dict], dict]) -> BuildTrial:
+def _final(
+    session,
+    trials: list[BuildTrial],
+    best: BuildTrial,
+    dirs: dict,
+    tuning_request: Callable[[IndexPlan, dict], dict],
+) -> BuildTrial:
     """The fastest of the FINALISTS quickest builds that meet the target, re-measured
     side by side (device_index.compare_latency): each build's p50 was measured in its own
     stretch of time, and on a shared machine load varies more between stretches than the
@@ -178,10 +219,16 @@ def _final(session, trials: list[BuildTrial], best: BuildTrial, dirs: dict,
         for i, trial in enumerate(finalists):
             candidate, index_dir, _ = dirs[tuple(sorted(trial.settings.items()))]
             parts = scann_index.on_device_parts(index_dir, candidate).save(
-                os.path.join(tmp, str(i)))
+                os.path.join(tmp, str(i))
+            )
             chosen = trial.result.chosen
-            candidates.append({"parts": parts, "leaves_to_search": chosen.leaves_to_search,
-                               "lookup": chosen.lookup})
+            candidates.append(
+                {
+                    "parts": parts,
+                    "leaves_to_search": chosen.leaves_to_search,
+                    "lookup": chosen.lookup,
+                }
+            )
         first_plan = dirs[tuple(sorted(finalists[0].settings.items()))][0]
         request = tuning_request(first_plan, candidates[0]["parts"])
         reply = session.request(dict(request, compare=candidates))
@@ -197,8 +244,9 @@ def result_of(reply: dict) -> TuningResult:
     def trial(values: dict) -> Trial:
         return Trial(**{k: v for k, v in values.items() if k in fields})
 
-    return TuningResult(trial(reply["chosen"]), reply["target_met"],
-                        [trial(t) for t in reply["trials"]])
+    return TuningResult(
+        trial(reply["chosen"]), reply["target_met"], [trial(t) for t in reply["trials"]]
+    )
 
 
 DEVICE_MODULE = "components.searcher_builder.device_index"

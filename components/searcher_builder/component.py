@@ -8,6 +8,7 @@ with the new items instead of retrained when it can be (incremental.py).
 Every SearcherOptions field is an execution parameter of the same name (so MLMD records
 the options and TFX caching notices a change), plus `code_version`.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,23 +52,43 @@ class SearcherBuilder(base_component.BaseComponent):
     SPEC_CLASS = SearcherBuilderSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, embeddings: types.BaseChannel, text_encoder: types.BaseChannel,
-                 options: Optional[SearcherOptions] = None,
-                 examples: Optional[types.BaseChannel] = None,
-                 previous_searcher: Optional[types.BaseChannel] = None,
-                 code_version: Optional[str] = None):
-        super().__init__(spec=SearcherBuilderSpec(
-            embeddings=embeddings, text_encoder=text_encoder, examples=examples,
-            previous_searcher=previous_searcher,
-            **as_properties(options or SearcherOptions()),
-            code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
-            searcher=types.Channel(type=artifacts.Searcher)))
+    def __init__(
+        self,
+        embeddings: types.BaseChannel,
+        text_encoder: types.BaseChannel,
+        options: Optional[SearcherOptions] = None,
+        examples: Optional[types.BaseChannel] = None,
+        previous_searcher: Optional[types.BaseChannel] = None,
+        code_version: Optional[str] = None,
+    ):
+        super().__init__(
+            spec=SearcherBuilderSpec(
+                embeddings=embeddings,
+                text_encoder=text_encoder,
+                examples=examples,
+                previous_searcher=previous_searcher,
+                **as_properties(options or SearcherOptions()),
+                code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
+                searcher=types.Channel(type=artifacts.Searcher),
+            )
+        )
 
     @classmethod
-    def from_config(cls, searcher: SearcherOptions, embeddings: types.BaseChannel,
-                    text_encoder: types.BaseChannel, examples: Optional[types.BaseChannel] = None,
-                    previous_searcher: Optional[types.BaseChannel] = None,
-                    code_version: Optional[str] = None) -> "SearcherBuilder":
+    def from_config(
+        cls,
+        searcher: SearcherOptions,
+        embeddings: types.BaseChannel,
+        text_encoder: types.BaseChannel,
+        examples: Optional[types.BaseChannel] = None,
+        previous_searcher: Optional[types.BaseChannel] = None,
+        code_version: Optional[str] = None,
+    ) -> "SearcherBuilder":
         """From the `searcher` section of the app's Config (SearcherOptions)."""
-        return cls(embeddings, text_encoder, options=searcher, examples=examples,
-                   previous_searcher=previous_searcher, code_version=code_version)
+        return cls(
+            embeddings,
+            text_encoder,
+            options=searcher,
+            examples=examples,
+            previous_searcher=previous_searcher,
+            code_version=code_version,
+        )

@@ -5,6 +5,7 @@ Run as `python -m components.searcher_builder.device_index` with a JSON request 
 (components.common.tf_free.run_module); the TF process (work.py) has already trained
 ScaNN and saved the on-device parts (scann_index.OnDeviceParts.save).
 """
+
 from __future__ import annotations
 
 from components.common.tf_free import block_tensorflow
@@ -54,8 +55,14 @@ class Parts:
         else:
             dim, kwargs = self.floats.shape[1], {"float_database": self.floats.reshape(-1)}
         return index_builder.create_serialized_index_file(
-            dim, config.SerializeToString(), info, self.partition, self.metadata,
-            compression=True, **kwargs)
+            dim,
+            config.SerializeToString(),
+            info,
+            self.partition,
+            self.metadata,
+            compression=True,
+            **kwargs,
+        )
 
 
 def attach_index(model: bytes, index: bytes) -> bytes:
@@ -65,18 +72,23 @@ def attach_index(model: bytes, index: bytes) -> bytes:
     if buffer is None:
         raise ValueError("the encoder has no TFLite metadata; export it with TextEncoderExporter")
     metadata = metadata_fb.ModelMetadataT.InitFromObj(
-        metadata_fb.ModelMetadata.GetRootAsModelMetadata(buffer, 0))
+        metadata_fb.ModelMetadata.GetRootAsModelMetadata(buffer, 0)
+    )
     output = metadata.subgraphMetadata[0].outputTensorMetadata[0]
     index_file = metadata_fb.AssociatedFileT()
     index_file.name = device_search.INDEX_FILE_NAME
     index_file.description = "On-device ScaNN index (LevelDB) with item metadata."
     index_file.type = metadata_fb.AssociatedFileType.SCANN_INDEX_FILE
-    output.associatedFiles = [f for f in (output.associatedFiles or [])
-                              if f.type != metadata_fb.AssociatedFileType.SCANN_INDEX_FILE]
+    output.associatedFiles = [
+        f
+        for f in (output.associatedFiles or [])
+        if f.type != metadata_fb.AssociatedFileType.SCANN_INDEX_FILE
+    ]
     output.associatedFiles.append(index_file)
     builder = flatbuffers.Builder(0)
-    builder.Finish(metadata.Pack(builder),
-                   tflite_metadata.MetadataPopulator.METADATA_FILE_IDENTIFIER)
+    builder.Finish(
+        metadata.Pack(builder), tflite_metadata.MetadataPopulator.METADATA_FILE_IDENTIFIER
+    )
     populator = tflite_metadata.MetadataPopulator.with_model_buffer(model)
     populator.load_metadata_buffer(builder.Output())
     populator.load_associated_file_buffers({device_search.INDEX_FILE_NAME: index})
@@ -88,6 +100,7 @@ def attach_index(model: bytes, index: bytes) -> bytes:
 class TuningQueries:
     """What the evaluator runs: a text model the Task Library loads, query texts, and the
     exact answers (rows) for each."""
+
     model_path: str
     texts: list[str]
     truth: list[list[int]]
@@ -98,13 +111,21 @@ def lookup_queries(tuning_request: dict, delimiter: str, work_dir: str) -> Tunin
     """Vectors chosen by the TF process, fed through the lookup encoder (query_encoder.py)."""
     model_path = os.path.join(work_dir, "lookup_encoder.tflite")
     with open(tuning_request["model"], "rb") as f:
-        general = {"name": "tuning queries", "version": "0", "author": "t2i-searcher",
-                   "description": "Maps the query q<i> to tuning vector i."}
+        general = {
+            "name": "tuning queries",
+            "version": "0",
+            "author": "t2i-searcher",
+            "description": "Maps the query q<i> to tuning vector i.",
+        }
         model = text_model_with_metadata(f.read(), tuning_request["vocab"], delimiter, general)
     with open(model_path, "wb") as f:
         f.write(model)
-    return TuningQueries(model_path, tuning_request["texts"], tuning_request["truth"],
-                         tuning_request.get("source", "query vectors"))
+    return TuningQueries(
+        model_path,
+        tuning_request["texts"],
+        tuning_request["truth"],
+        tuning_request.get("source", "query vectors"),
+    )
 
 
 def caption_queries(tuning_request: dict, text_encoder: str) -> TuningQueries:
@@ -139,8 +160,15 @@ class CandidateEvaluator:
     is what it costs, and on an idle device what it takes. p50_ms is the CPU figure (the
     tuner compares those), wall_p50_ms the wall clock's."""
 
-    def __init__(self, parts: Parts, queries: TuningQueries, k: int, work_dir: str,
-                 userinfo: dict, rounds: int = LATENCY_ROUNDS):
+    def __init__(
+        self,
+        parts: Parts,
+        queries: TuningQueries,
+        k: int,
+        work_dir: str,
+        userinfo: dict,
+        rounds: int = LATENCY_ROUNDS,
+    ):
         self.parts, self.queries, self.k, self.userinfo = parts, queries, k, userinfo
         self.index_path = os.path.join(work_dir, "candidate_index.ldb")
         self.rounds = rounds
@@ -149,7 +177,8 @@ class CandidateEvaluator:
         with open(self.index_path, "wb") as f:
             f.write(self.parts.index_bytes(leaves, lookup, self.userinfo))
         searcher = device_search.open_text_searcher(
-            self.queries.model_path, max_results=self.k, index_file=self.index_path)
+            self.queries.model_path, max_results=self.k, index_file=self.index_path
+        )
         texts = self.queries.texts
         cpu_passes, wall_passes = [], []
         with device_search.native_stderr_silenced():
@@ -162,12 +191,16 @@ class CandidateEvaluator:
         best_wall = min(wall_passes, key=lambda m: device_search.percentile_ms(m, 50))
         found = [[self.parts.row_of.get(hit.metadata, -1) for hit in hits] for hits in results]
         recalls = recall.per_query_recall(found, self.queries.truth, self.k)
-        return tuning.Trial(leaves, lookup, round(float(np.mean(recalls)), 4),
-                            round(recall.stderr(recalls), 4),
-                            round(device_search.percentile_ms(best_cpu, 50), 4),
-                            round(device_search.percentile_ms(best_cpu, 95), 4),
-                            round(device_search.percentile_ms(best_wall, 50), 4),
-                            round(device_search.percentile_ms(best_wall, 95), 4))
+        return tuning.Trial(
+            leaves,
+            lookup,
+            round(float(np.mean(recalls)), 4),
+            round(recall.stderr(recalls), 4),
+            round(device_search.percentile_ms(best_cpu, 50), 4),
+            round(device_search.percentile_ms(best_cpu, 95), 4),
+            round(device_search.percentile_ms(best_wall, 50), 4),
+            round(device_search.percentile_ms(best_wall, 95), 4),
+        )
 
 
 def timed_searches(searcher, texts: list[str]) -> tuple[list, list[float], list[float]]:
@@ -193,7 +226,8 @@ def smoke_check(searcher_path: str, image_searcher_path: str, parts: Parts) -> d
     text_hits = device_search.search_text(device_search.open_text_searcher(searcher_path), word)
     gray = np.full((32, 32, 3), 128, np.uint8)
     image_hits = device_search.search_image(
-        device_search.open_image_searcher(image_searcher_path), gray)
+        device_search.open_image_searcher(image_searcher_path), gray
+    )
     for name, hits in (("searcher", text_hits), ("image searcher", image_hits)):
         if not hits or any(hit.metadata not in parts.row_of for hit in hits):
             raise RuntimeError(f"{name}: the Task Library returned no hits or unknown items")
@@ -205,8 +239,13 @@ def evaluate_settings(parts: Parts, request: dict) -> dict:
     measurement, with the tuner's own evaluator."""
     out = []
     with tempfile.TemporaryDirectory(prefix="t2i-eval-") as work_dir:
-        evaluate = CandidateEvaluator(parts, prepare_queries(request, work_dir),
-                                      request["tuning"]["k"], work_dir, request["userinfo"])
+        evaluate = CandidateEvaluator(
+            parts,
+            prepare_queries(request, work_dir),
+            request["tuning"]["k"],
+            work_dir,
+            request["userinfo"],
+        )
         for leaves, lookup in request["evaluate"]:
             trial = evaluate(leaves, lookup)
             size = len(parts.index_bytes(leaves, lookup, request["userinfo"]))
@@ -226,11 +265,17 @@ def compare_latency(request: dict) -> dict:
             parts = Parts(candidate["parts"], request["metadata"])
             path = os.path.join(work_dir, f"candidate-{i}.ldb")
             with open(path, "wb") as f:
-                f.write(parts.index_bytes(candidate["leaves_to_search"], candidate["lookup"],
-                                          request["userinfo"]))
+                f.write(
+                    parts.index_bytes(
+                        candidate["leaves_to_search"], candidate["lookup"], request["userinfo"]
+                    )
+                )
             del parts
-            searchers.append(device_search.open_text_searcher(
-                queries.model_path, max_results=request["tuning"]["k"], index_file=path))
+            searchers.append(
+                device_search.open_text_searcher(
+                    queries.model_path, max_results=request["tuning"]["k"], index_file=path
+                )
+            )
         cpu_medians = [[] for _ in searchers]
         wall_medians = [[] for _ in searchers]
         with device_search.native_stderr_silenced():
@@ -241,8 +286,10 @@ def compare_latency(request: dict) -> dict:
                     _, cpu, wall = timed_searches(searcher, queries.texts)
                     cpu_medians[i].append(device_search.percentile_ms(cpu, 50))
                     wall_medians[i].append(device_search.percentile_ms(wall, 50))
-    return {"p50_ms": [round(float(np.median(m)), 4) for m in cpu_medians],
-            "wall_p50_ms": [round(float(np.median(m)), 4) for m in wall_medians]}
+    return {
+        "p50_ms": [round(float(np.median(m)), 4) for m in cpu_medians],
+        "wall_p50_ms": [round(float(np.median(m)), 4) for m in wall_medians],
+    }
 
 
 def index_sizes(request: dict) -> dict:
@@ -269,28 +316,46 @@ def run(request: dict) -> dict:
     if request.get("tuning"):
         with tempfile.TemporaryDirectory(prefix="t2i-tune-") as work_dir:
             queries = prepare_queries(request, work_dir)
-            evaluate = CandidateEvaluator(parts, queries, request["tuning"]["k"], work_dir,
-                                          userinfo)
+            evaluate = CandidateEvaluator(
+                parts, queries, request["tuning"]["k"], work_dir, userinfo
+            )
             start = request["tuning"].get("start")
-            result = tuning.tune(evaluate, request["num_leaves"], request["tuning"]["lookups"],
-                                 request["tuning"]["target"], fixed_leaves=leaves,
-                                 start=tuple(start) if start else None)
+            result = tuning.tune(
+                evaluate,
+                request["num_leaves"],
+                request["tuning"]["lookups"],
+                request["tuning"]["target"],
+                fixed_leaves=leaves,
+                start=tuple(start) if start else None,
+            )
         leaves, lookup = result.chosen.leaves_to_search, result.chosen.lookup
-        tuning_reply = dict(result.to_dict(), query_source=queries.source,
-                            num_queries=len(queries.texts), started_from=start)
+        tuning_reply = dict(
+            result.to_dict(),
+            query_source=queries.source,
+            num_queries=len(queries.texts),
+            started_from=start,
+        )
         if request.get("tune_only"):  # a build-search candidate: no outputs written
             return {"leaves_to_search": leaves, "lookup": lookup, "tuning": tuning_reply}
     index = parts.index_bytes(leaves, lookup, userinfo)
     sizes = {"index_bytes": len(index)}
-    for source, target in (("text_encoder", "searcher_out"), ("image_encoder", "image_searcher_out")):
+    for source, target in (
+        ("text_encoder", "searcher_out"),
+        ("image_encoder", "image_searcher_out"),
+    ):
         with open(request[source], "rb") as f:
             model = attach_index(f.read(), index)
         with open(request[target], "wb") as f:
             f.write(model)
         sizes[target.replace("_out", "_bytes")] = len(model)
     smoke = smoke_check(request["searcher_out"], request["image_searcher_out"], parts)
-    return {"leaves_to_search": leaves, "lookup": lookup, "tuning": tuning_reply,
-            "smoke": smoke, **sizes}
+    return {
+        "leaves_to_search": leaves,
+        "lookup": lookup,
+        "tuning": tuning_reply,
+        "smoke": smoke,
+        **sizes,
+    }
 
 
 def main() -> None:

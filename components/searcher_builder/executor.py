@@ -1,4 +1,5 @@
 """SearcherBuilder executor: unpacks artifacts and calls work.build_searcher."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,8 +16,12 @@ from components.searcher_builder.options import SearcherOptions
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         embeddings = artifact_utils.get_single_uri(input_dict["embeddings"])
         text_encoder = artifact_utils.get_single_uri(input_dict["text_encoder"])
         output = artifact_utils.get_single_instance(output_dict["searcher"])
@@ -28,8 +33,13 @@ class Executor(base_executor.BaseExecutor):
             captions = captions_reader.read_captions(train, config.tuning_queries)
         previous = input_dict.get("previous_searcher")
         summary = work.build_searcher(
-            embeddings, text_encoder, output.uri, config, tuning_captions=captions,
-            previous_searcher_dir=artifact_utils.get_single_uri(previous) if previous else None)
+            embeddings,
+            text_encoder,
+            output.uri,
+            config,
+            tuning_captions=captions,
+            previous_searcher_dir=artifact_utils.get_single_uri(previous) if previous else None,
+        )
         chosen = summary["chosen"]
         for key in ("num_items", "index_bytes", "searcher_bytes", "text_encoder_bytes"):
             if summary.get(key) is not None:
@@ -42,4 +52,5 @@ class Executor(base_executor.BaseExecutor):
         output.set_int_custom_property("incremental", int(summary["incremental"]["used"]))
         if summary["tuning"]:
             output.set_float_custom_property(
-                "tuning_recall_at_10", float(summary["tuning"]["chosen"]["recall_at_10"]))
+                "tuning_recall_at_10", float(summary["tuning"]["chosen"]["recall_at_10"])
+            )

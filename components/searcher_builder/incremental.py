@@ -12,6 +12,7 @@ index is trained afresh and the summary says why. Either way the search settings
 tuned again on the result (an extension starts from the previous searcher's setting, see
 tuning.py) and the SearcherValidator checks it.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,16 +28,26 @@ from components.common import embeddings_io, formats
 from components.searcher_builder.plan import IndexPlan
 
 # Plan fields the stored codes and leaves depend on: a change retrains.
-SAME_SETTINGS = ("distance", "scoring", "embedding_dim", "dimensions_per_block",
-                 "anisotropic_quantization_threshold")
+SAME_SETTINGS = (
+    "distance",
+    "scoring",
+    "embedding_dim",
+    "dimensions_per_block",
+    "anisotropic_quantization_threshold",
+)
 UPSERT_BATCH = 256
 
 # scann's serialized files, and the asset type each is loaded as.
 CONFIG_FILE, DOCIDS_FILE = "scann_config.pb", "scann_docids.pkl"
 PARTITIONER_FILE, TOKENS_FILE = "serialized_partitioner.pb", "datapoint_to_token.npy"
 CODEBOOK_FILE, CODES_FILE, FLOATS_FILE = "ah_codebook.pb", "hashed_dataset.npy", "dataset.npy"
-_ASSET_TYPES = {PARTITIONER_FILE: "PARTITIONER", TOKENS_FILE: "TOKENIZATION_NPY",
-                CODEBOOK_FILE: "AH_CENTERS", CODES_FILE: "AH_DATASET_NPY", FLOATS_FILE: "DATASET_NPY"}
+_ASSET_TYPES = {
+    PARTITIONER_FILE: "PARTITIONER",
+    TOKENS_FILE: "TOKENIZATION_NPY",
+    CODEBOOK_FILE: "AH_CENTERS",
+    CODES_FILE: "AH_DATASET_NPY",
+    FLOATS_FILE: "DATASET_NPY",
+}
 
 
 @dataclass
@@ -55,12 +66,17 @@ class Decision:
         return self.server_dir is not None
 
     def to_dict(self) -> dict:
-        return {"used": self.extends, "reason": self.reason, "previous_items": self.previous_items,
-                "new_items": self.new_items}
+        return {
+            "used": self.extends,
+            "reason": self.reason,
+            "previous_items": self.previous_items,
+            "new_items": self.new_items,
+        }
 
 
-def decide(previous_searcher_dir: str | None, plan: IndexPlan, config, docids: list[str],
-           model: dict) -> Decision:
+def decide(
+    previous_searcher_dir: str | None, plan: IndexPlan, config, docids: list[str], model: dict
+) -> Decision:
     """Whether the previous searcher's index can be extended to these items, and why not.
     `config` has SearcherOptions's fields; `model` is the Embeddings summary's model."""
     if not previous_searcher_dir:
@@ -69,41 +85,60 @@ def decide(previous_searcher_dir: str | None, plan: IndexPlan, config, docids: l
     server_dir = os.path.join(previous_searcher_dir, formats.SERVER_INDEX_DIR)
     docids_path = os.path.join(server_dir, DOCIDS_FILE)
     if not (os.path.isfile(summary_path) and os.path.isfile(docids_path)):
-        return Decision(f"the previous searcher {previous_searcher_dir} has no summary or "
-                        "server index: the index is trained")
+        return Decision(
+            f"the previous searcher {previous_searcher_dir} has no summary or "
+            "server index: the index is trained"
+        )
     with open(summary_path) as f:
         previous = json.load(f)
     previous_plan = previous.get("plan", {})
     if previous.get("format_version") != formats.FORMAT_VERSION:
-        return Decision(f"the previous searcher has format version {previous.get('format_version')}: "
-                        "the index is trained")
+        return Decision(
+            f"the previous searcher has format version {previous.get('format_version')}: "
+            "the index is trained"
+        )
     if plan.flat or previous_plan.get("num_leaves", 1) <= 1:
         return Decision("a single-partition index: trained (exact, and cheap)")
     changed = [name for name in SAME_SETTINGS if previous_plan.get(name) != getattr(plan, name)]
     if config.num_leaves and config.num_leaves != previous_plan.get("num_leaves"):
         changed.append("num_leaves")
     if changed:
-        return Decision(f"{', '.join(changed)} changed since the previous searcher: the index is trained")
+        return Decision(
+            f"{', '.join(changed)} changed since the previous searcher: the index is trained"
+        )
     if not embeddings_io.same_model(previous.get("embedding_model") or {}, model or {}):
-        return Decision(f"the previous searcher indexed model {previous.get('embedding_model')}, "
-                        f"these embeddings come from {model}: the index is trained")
+        return Decision(
+            f"the previous searcher indexed model {previous.get('embedding_model')}, "
+            f"these embeddings come from {model}: the index is trained"
+        )
     with open(docids_path, "rb") as f:
         previous_docids = pickle.load(f)
     missing = set(previous_docids) - set(docids)
     if missing:
-        return Decision(f"{len(missing)} items of the previous index are not in these embeddings "
-                        f"(e.g. {sorted(missing)[0]!r}): the index is trained")
+        return Decision(
+            f"{len(missing)} items of the previous index are not in these embeddings "
+            f"(e.g. {sorted(missing)[0]!r}): the index is trained"
+        )
     added = len(docids) - len(previous_docids)
     growth = added / len(previous_docids)
     if growth > config.incremental_max_growth:
-        return Decision(f"the collection grew by {growth:.0%} (> incremental_max_growth "
-                        f"{config.incremental_max_growth:.0%}): the index is trained",
-                        previous_items=len(previous_docids), new_items=added)
+        return Decision(
+            f"the collection grew by {growth:.0%} (> incremental_max_growth "
+            f"{config.incremental_max_growth:.0%}): the index is trained",
+            previous_items=len(previous_docids),
+            new_items=added,
+        )
     leaves = int(previous_plan["num_leaves"])
-    return Decision(f"extended the previous index ({len(previous_docids)} items, {leaves} leaves "
-                    f"and its codebook) with {added} new items", server_dir, leaves,
-                    len(previous_docids), added, _tuned_setting(previous.get("chosen") or {}),
-                    previous_docids)
+    return Decision(
+        f"extended the previous index ({len(previous_docids)} items, {leaves} leaves "
+        f"and its codebook) with {added} new items",
+        server_dir,
+        leaves,
+        len(previous_docids),
+        added,
+        _tuned_setting(previous.get("chosen") or {}),
+        previous_docids,
+    )
 
 
 def _tuned_setting(chosen: dict) -> tuple[int, str] | None:
@@ -114,7 +149,9 @@ def _tuned_setting(chosen: dict) -> tuple[int, str] | None:
     return leaves, chosen["lookup"] if chosen.get("lookup") in ("int8", "float") else "float"
 
 
-def extend(decision: Decision, vectors: np.ndarray, docids: list[str], server_dir: str) -> list[str]:
+def extend(
+    decision: Decision, vectors: np.ndarray, docids: list[str], server_dir: str
+) -> list[str]:
     """Writes into `server_dir` the previous server index with the items it lacks appended;
     returns the docids in the index's row order (the previous ones first).
 
@@ -153,9 +190,16 @@ def _new_tokens(previous_dir: str, config, vectors: np.ndarray) -> np.ndarray:
     tree_only.ClearField("hash")
     tree_only.brute_force.SetInParent()
     first_token = np.load(os.path.join(previous_dir, TOKENS_FILE))[:1]
-    return _appended_rows(tree_only, {PARTITIONER_FILE: os.path.join(previous_dir, PARTITIONER_FILE),
-                                      TOKENS_FILE: first_token, FLOATS_FILE: vectors[:1]},
-                          vectors, TOKENS_FILE)
+    return _appended_rows(
+        tree_only,
+        {
+            PARTITIONER_FILE: os.path.join(previous_dir, PARTITIONER_FILE),
+            TOKENS_FILE: first_token,
+            FLOATS_FILE: vectors[:1],
+        },
+        vectors,
+        TOKENS_FILE,
+    )
 
 
 def _new_codes(previous_dir: str, config, vectors: np.ndarray) -> np.ndarray:
@@ -165,8 +209,12 @@ def _new_codes(previous_dir: str, config, vectors: np.ndarray) -> np.ndarray:
     codebook_only.CopyFrom(config)
     codebook_only.ClearField("partitioning")
     first_code = np.load(os.path.join(previous_dir, CODES_FILE))[:1]
-    return _appended_rows(codebook_only, {CODEBOOK_FILE: os.path.join(previous_dir, CODEBOOK_FILE),
-                                          CODES_FILE: first_code}, vectors, CODES_FILE)
+    return _appended_rows(
+        codebook_only,
+        {CODEBOOK_FILE: os.path.join(previous_dir, CODEBOOK_FILE), CODES_FILE: first_code},
+        vectors,
+        CODES_FILE,
+    )
 
 
 def _appended_rows(config, assets: dict, vectors: np.ndarray, read: str) -> np.ndarray:

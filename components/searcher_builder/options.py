@@ -1,5 +1,6 @@
 """SearcherBuilder's options: the `searcher` section of the app's config (t2i/configs.py), and
 the rules they must meet (`problems`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,12 +42,16 @@ class SearcherOptions:
 
 def problems(options: SearcherOptions) -> list[str]:
     """What is wrong with the options, one message each (empty: nothing)."""
-    found = [f"searcher.{name} = {value!r}; expected one of {', '.join(allowed)}"
-             for name, value, allowed in (("distance", options.distance, DISTANCES),
-                                          ("scoring", options.scoring, SCORINGS),
-                                          ("lookup", options.lookup, LOOKUPS),
-                                          ("build_search", options.build_search, BUILD_SEARCHES))
-             if value not in allowed]
+    found = [
+        f"searcher.{name} = {value!r}; expected one of {', '.join(allowed)}"
+        for name, value, allowed in (
+            ("distance", options.distance, DISTANCES),
+            ("scoring", options.scoring, SCORINGS),
+            ("lookup", options.lookup, LOOKUPS),
+            ("build_search", options.build_search, BUILD_SEARCHES),
+        )
+        if value not in allowed
+    ]
     if options.num_leaves < 0 or options.num_leaves_to_search < 0:
         found.append("searcher.num_leaves and num_leaves_to_search must be >= 0")
     if options.dimensions_per_block < 1:

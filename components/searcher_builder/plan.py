@@ -5,6 +5,7 @@ ScaNN's asymmetric hashing trains 256 centers per block (it refuses fewer than 2
 training points), k-means needs more points than leaves, and a one-leaf tree is a flat
 index, which the on-device format expresses as a single partition searched fully.
 """
+
 from __future__ import annotations
 
 import math
@@ -82,8 +83,10 @@ def plan_index(config, num_items: int, embedding_dim: int) -> IndexPlan:
     scoring = config.scoring
     if scoring == "ah" and num_items < AH_CENTERS:
         scoring = "brute_force"
-        notes.append(f"{num_items} items < {AH_CENTERS}: asymmetric hashing needs {AH_CENTERS} "
-                     "training points per block, so the index stores float vectors (exact)")
+        notes.append(
+            f"{num_items} items < {AH_CENTERS}: asymmetric hashing needs {AH_CENTERS} "
+            "training points per block, so the index stores float vectors (exact)"
+        )
     num_leaves = config.num_leaves or default_num_leaves(num_items)
     if scoring == "brute_force" and num_items < AH_CENTERS and num_leaves > 1:
         num_leaves = 1
@@ -99,22 +102,31 @@ def plan_index(config, num_items: int, embedding_dim: int) -> IndexPlan:
     dims_per_block = max(1, min(config.dimensions_per_block, embedding_dim))
     sample = min(num_items, max(config.training_sample_size, AH_CENTERS, num_leaves))
     return IndexPlan(
-        distance=config.distance, scoring=scoring, num_items=num_items,
-        embedding_dim=embedding_dim, num_leaves=num_leaves,
-        num_leaves_to_search=leaves_to_search, lookup=lookup,
-        training_sample_size=sample, dimensions_per_block=dims_per_block,
+        distance=config.distance,
+        scoring=scoring,
+        num_items=num_items,
+        embedding_dim=embedding_dim,
+        num_leaves=num_leaves,
+        num_leaves_to_search=leaves_to_search,
+        lookup=lookup,
+        training_sample_size=sample,
+        dimensions_per_block=dims_per_block,
         anisotropic_quantization_threshold=config.anisotropic_quantization_threshold,
         # Model Maker's advice: about a tenth of the average partition size.
         min_partition_size=max(1, num_items // num_leaves // 10),
         target_recall_at_10=config.target_recall_at_10,
-        tuning_queries=min(config.tuning_queries, num_items), seed=config.seed, notes=notes,
+        tuning_queries=min(config.tuning_queries, num_items),
+        seed=config.seed,
+        notes=notes,
         kmeans_iterations=getattr(config, "kmeans_iterations", 12),
         spherical=getattr(config, "spherical_leaves", False),
-        build_search=_build_search(config, scoring, num_items, num_leaves, leaves_to_search))
+        build_search=_build_search(config, scoring, num_items, num_leaves, leaves_to_search),
+    )
 
 
-def _build_search(config, scoring: str, num_items: int, num_leaves: int,
-                  leaves_to_search: int) -> str:
+def _build_search(
+    config, scoring: str, num_items: int, num_leaves: int, leaves_to_search: int
+) -> str:
     """Which build settings the tuner varies: none for a flat or brute-force index or
     when the user pinned the leaves searched (the latency to minimise is then not ours to
     pick); else the configured search."""

@@ -7,6 +7,7 @@ a table, give it the same tokenizer metadata as the real text encoder, and attac
 candidate index to it: tokenizer, TFLite interpreter, partitioner and scorer are the
 ones a phone runs, and the query vector is exactly the one we chose.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,9 @@ class _Lookup(tf.Module):
 def write_lookup_encoder(queries: np.ndarray, model_path: str, vocab_path: str) -> list[str]:
     """Writes the raw .tflite (no metadata yet) and its vocab; returns the query texts."""
     dim = queries.shape[1]
-    table = np.concatenate([np.zeros((_FIRST_QUERY_ID, dim), np.float32),
-                            queries.astype(np.float32)])
+    table = np.concatenate(
+        [np.zeros((_FIRST_QUERY_ID, dim), np.float32), queries.astype(np.float32)]
+    )
     module = _Lookup(table)
     with tempfile.TemporaryDirectory(prefix="t2i-lookup-") as tmp:
         tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})

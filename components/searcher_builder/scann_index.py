@@ -9,6 +9,7 @@ into a ScannOnDeviceConfig plus the per-item arrays the index file needs, and
 The search settings (leaves searched, lookup type) are applied later with
 `with_search`, so trying several of them does not rebuild anything.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,14 +21,20 @@ from tensorflow_lite_support.scann_ondevice.cc.core import serialized_searcher_p
 
 from components.searcher_builder.plan import IndexPlan, search_fraction
 
-_DISTANCE = {"dot_product": ondevice_pb2.DOT_PRODUCT, "squared_l2": ondevice_pb2.SQUARED_L2_DISTANCE}
-_LOOKUP = {"int8": ondevice_pb2.AsymmetricHashingProto.INT8,
-           "float": ondevice_pb2.AsymmetricHashingProto.FLOAT}
+_DISTANCE = {
+    "dot_product": ondevice_pb2.DOT_PRODUCT,
+    "squared_l2": ondevice_pb2.SQUARED_L2_DISTANCE,
+}
+_LOOKUP = {
+    "int8": ondevice_pb2.AsymmetricHashingProto.INT8,
+    "float": ondevice_pb2.AsymmetricHashingProto.FLOAT,
+}
 
 
 @dataclass
 class OnDeviceParts:
     """What the TF-free index writer needs (one row per item, input order)."""
+
     config: ondevice_pb2.ScannOnDeviceConfig
     partition: np.ndarray  # int32 [N], the leaf of each item
     codes: np.ndarray | None  # uint8 [N, num_blocks] (asymmetric hashing)
@@ -36,8 +43,10 @@ class OnDeviceParts:
     def save(self, directory: str) -> dict:
         """Writes the parts as files; returns the paths (a JSON-able request fragment)."""
         os.makedirs(directory, exist_ok=True)
-        paths = {"config": os.path.join(directory, "ondevice_config.pb"),
-                 "partition": os.path.join(directory, "partition.npy")}
+        paths = {
+            "config": os.path.join(directory, "ondevice_config.pb"),
+            "partition": os.path.join(directory, "partition.npy"),
+        }
         with open(paths["config"], "wb") as f:
             f.write(self.config.SerializeToString())
         np.save(paths["partition"], self.partition.astype(np.int32))
@@ -50,8 +59,9 @@ class OnDeviceParts:
         return paths
 
 
-def with_search(config: ondevice_pb2.ScannOnDeviceConfig, leaves_to_search: int,
-                lookup: str) -> ondevice_pb2.ScannOnDeviceConfig:
+def with_search(
+    config: ondevice_pb2.ScannOnDeviceConfig, leaves_to_search: int, lookup: str
+) -> ondevice_pb2.ScannOnDeviceConfig:
     """A copy of `config` that searches `leaves_to_search` leaves with that lookup."""
     out = ondevice_pb2.ScannOnDeviceConfig()
     out.CopyFrom(config)
@@ -61,19 +71,29 @@ def with_search(config: ondevice_pb2.ScannOnDeviceConfig, leaves_to_search: int,
     return out
 
 
-def build_tree(vectors: np.ndarray, plan: IndexPlan, directory: str,
-               docids: list[str] | None = None, training_threads: int = 0) -> None:
+def build_tree(
+    vectors: np.ndarray,
+    plan: IndexPlan,
+    directory: str,
+    docids: list[str] | None = None,
+    training_threads: int = 0,
+) -> None:
     """Trains the plan's k-means partitioner (scann tree + brute force scoring, which
     trains nothing more) and serializes it into `directory`: seconds, even at 123k."""
     from scann.scann_ops.py import scann_ops_pybind
 
-    builder = scann_ops_pybind.builder(vectors, 10, plan.distance).tree(
-        num_leaves=plan.num_leaves,
-        num_leaves_to_search=max(1, plan.num_leaves_to_search or 1),
-        training_sample_size=plan.tree_sample_size,
-        min_partition_size=plan.min_partition_size,
-        training_iterations=plan.kmeans_iterations,
-        spherical=plan.spherical).score_brute_force()
+    builder = (
+        scann_ops_pybind.builder(vectors, 10, plan.distance)
+        .tree(
+            num_leaves=plan.num_leaves,
+            num_leaves_to_search=max(1, plan.num_leaves_to_search or 1),
+            training_sample_size=plan.tree_sample_size,
+            min_partition_size=plan.min_partition_size,
+            training_iterations=plan.kmeans_iterations,
+            spherical=plan.spherical,
+        )
+        .score_brute_force()
+    )
     # Leaf-size balancing (partitioning.balancing_type GREEDY_BALANCED) would be the
     # setting against outsized leaves, but scann 1.3.2 aborts with a double free when
     # training with it, and max_cluster_size has no effect on a one-level tree.
@@ -81,8 +101,9 @@ def build_tree(vectors: np.ndarray, plan: IndexPlan, directory: str,
     _serialize(vectors, config, directory, docids, training_threads)
 
 
-def build_codebook(vectors: np.ndarray, plan: IndexPlan, directory: str,
-                   training_threads: int = 0) -> None:
+def build_codebook(
+    vectors: np.ndarray, plan: IndexPlan, directory: str, training_threads: int = 0
+) -> None:
     """Trains the asymmetric-hashing codebook and encodes every item, without a tree.
 
     With residual quantization off (the on-device scorer cannot read residual codes;
@@ -97,7 +118,9 @@ def build_codebook(vectors: np.ndarray, plan: IndexPlan, directory: str,
             plan.dimensions_per_block,
             anisotropic_quantization_threshold=plan.anisotropic_quantization_threshold,
             training_sample_size=plan.training_sample_size,
-            hash_type="lut256", residual_quantization=False)
+            hash_type="lut256",
+            residual_quantization=False,
+        )
     else:
         builder = builder.score_brute_force()
     _serialize(vectors, _scann_config(builder.create_config()), directory, None, training_threads)
@@ -116,11 +139,17 @@ def combine(tree_dir: str, codebook_dir: str, out_dir: str) -> None:
     config.CopyFrom(scoring)
     config.partitioning.CopyFrom(tree.partitioning)
     os.makedirs(out_dir, exist_ok=True)
-    files = {"serialized_partitioner.pb": ("PARTITIONER", tree_dir),
-             "datapoint_to_token.npy": ("TOKENIZATION_NPY", tree_dir)}
+    files = {
+        "serialized_partitioner.pb": ("PARTITIONER", tree_dir),
+        "datapoint_to_token.npy": ("TOKENIZATION_NPY", tree_dir),
+    }
     if scoring.HasField("hash"):
-        files.update({"ah_codebook.pb": ("AH_CENTERS", codebook_dir),
-                      "hashed_dataset.npy": ("AH_DATASET_NPY", codebook_dir)})
+        files.update(
+            {
+                "ah_codebook.pb": ("AH_CENTERS", codebook_dir),
+                "hashed_dataset.npy": ("AH_DATASET_NPY", codebook_dir),
+            }
+        )
     else:
         files["dataset.npy"] = ("DATASET_NPY", codebook_dir)
     if os.path.exists(os.path.join(tree_dir, "scann_docids.pkl")):
@@ -129,8 +158,10 @@ def combine(tree_dir: str, codebook_dir: str, out_dir: str) -> None:
     for name, (asset_type, source) in files.items():
         shutil.copyfile(os.path.join(source, name), os.path.join(out_dir, name))
         if asset_type:
-            assets.append(f'assets {{\n  asset_type: {asset_type}\n  '
-                          f'asset_path: "{os.path.join(out_dir, name)}"\n}}\n')
+            assets.append(
+                f"assets {{\n  asset_type: {asset_type}\n  "
+                f'asset_path: "{os.path.join(out_dir, name)}"\n}}\n'
+            )
     with open(os.path.join(out_dir, "scann_config.pb"), "wb") as f:
         f.write(config.SerializeToString())
     with open(os.path.join(out_dir, "scann_assets.pbtxt"), "w") as f:
@@ -144,13 +175,15 @@ def _scann_config(text: str):
     return text_format.Parse(text, scann_pb2.ScannConfig())
 
 
-def _serialize(vectors: np.ndarray, config, directory: str, docids: list[str] | None,
-               training_threads: int) -> None:
+def _serialize(
+    vectors: np.ndarray, config, directory: str, docids: list[str] | None, training_threads: int
+) -> None:
     from google.protobuf import text_format
     from scann.scann_ops.py import scann_ops_pybind
 
     searcher = scann_ops_pybind.create_searcher(
-        vectors, text_format.MessageToString(config), training_threads, docids=docids)
+        vectors, text_format.MessageToString(config), training_threads, docids=docids
+    )
     os.makedirs(directory, exist_ok=True)
     searcher.serialize(directory)
 
@@ -168,7 +201,8 @@ def on_device_parts(artifacts_dir: str, plan: IndexPlan) -> OnDeviceParts:
     config = ondevice_pb2.ScannOnDeviceConfig(query_distance=distance)
 
     partitioner = partitioner_pb2.SerializedPartitioner.FromString(
-        _read(artifacts_dir, "serialized_partitioner.pb"))
+        _read(artifacts_dir, "serialized_partitioner.pb")
+    )
     root = partitioner.kmeans.kmeans_tree.root
     config.partitioner.query_distance = distance
     for i, (center, child) in enumerate(zip(root.centers, root.children)):
@@ -183,7 +217,8 @@ def on_device_parts(artifacts_dir: str, plan: IndexPlan) -> OnDeviceParts:
     codes = floats = None
     if scann_config.HasField("hash"):
         codebook = centers_pb2.CentersForAllSubspaces.FromString(
-            _read(artifacts_dir, "ah_codebook.pb"))
+            _read(artifacts_dir, "ah_codebook.pb")
+        )
         indexer = config.indexer.asymmetric_hashing
         indexer.query_distance = distance
         indexer.lookup_type = _LOOKUP["int8"]
@@ -206,8 +241,9 @@ def flat_parts(vectors: np.ndarray, plan: IndexPlan) -> OnDeviceParts:
     config.partitioner.query_distance = distance
     config.partitioner.leaf.add().dimension.extend(vectors.mean(axis=0).astype(float).tolist())
     config.partitioner.search_fraction = 1.0
-    return OnDeviceParts(config, np.zeros(len(vectors), np.int32), None,
-                         np.ascontiguousarray(vectors, np.float32))
+    return OnDeviceParts(
+        config, np.zeros(len(vectors), np.int32), None, np.ascontiguousarray(vectors, np.float32)
+    )
 
 
 def _read(directory: str, name: str) -> bytes:

@@ -7,6 +7,7 @@ scann writes absolute asset paths into `scann_assets.pbtxt`; we rewrite them to 
 file names on save and resolve them against the directory on load, so the index still
 loads after the Pusher copies it elsewhere.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,8 @@ def load_scann(directory: str):
     with open(os.path.join(directory, ASSETS_FILE)) as f:
         assets = _ASSET_PATH.sub(
             lambda m: f'asset_path: "{os.path.join(directory, os.path.basename(m.group(1)))}"',
-            f.read())
+            f.read(),
+        )
     with open(os.path.join(directory, "scann_docids.pkl"), "rb") as f:
         docids = pickle.load(f)
     import scann_pybind  # on sys.path once scann_ops_pybind is imported
@@ -87,8 +89,11 @@ class ServerIndex:
         leaves = self.info.get("leaves_to_search") or None
         k = min(k, self.info["num_items"])
         docids, distances = self._searcher.search_batched(
-            queries, final_num_neighbors=k, leaves_to_search=leaves)
+            queries, final_num_neighbors=k, leaves_to_search=leaves
+        )
         sign = 1.0 if self.info["distance"] == "dot_product" else -1.0
         # scann reports dot products as similarities and squared L2 as distances.
-        return [[ServerHit(d, sign * float(s)) for d, s in zip(row_ids, row_scores)]
-                for row_ids, row_scores in zip(docids, distances)]
+        return [
+            [ServerHit(d, sign * float(s)) for d, s in zip(row_ids, row_scores)]
+            for row_ids, row_scores in zip(docids, distances)
+        ]

@@ -22,12 +22,12 @@ measured recall@10 against exact search reaches the target:
   further if that passes. Recall grows with the leaves searched, so a warm start finds
   the same setting as a cold one, in a few trials instead of a dozen or more.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
-
 
 
 FLOAT_LOOKUP_COST = 1.25
@@ -68,13 +68,21 @@ class TuningResult:
     trials: list[Trial]
 
     def to_dict(self) -> dict:
-        return {"chosen": self.chosen.to_dict(), "target_met": self.target_met,
-                "trials": [t.to_dict() for t in self.trials]}
+        return {
+            "chosen": self.chosen.to_dict(),
+            "target_met": self.target_met,
+            "trials": [t.to_dict() for t in self.trials],
+        }
 
 
-def tune(evaluate: Callable[[int, str], Trial], num_leaves: int, lookups: Sequence[str],
-         target: float, fixed_leaves: int = 0,
-         start: tuple[int, str] | None = None) -> TuningResult:
+def tune(
+    evaluate: Callable[[int, str], Trial],
+    num_leaves: int,
+    lookups: Sequence[str],
+    target: float,
+    fixed_leaves: int = 0,
+    start: tuple[int, str] | None = None,
+) -> TuningResult:
     """Cheapest (leaves, lookup) meeting the target; the best recall if none does.
 
     `fixed_leaves` > 0 pins the leaves searched (only the lookup is tuned). `start` is a
@@ -140,8 +148,9 @@ def _fewest_leaves(trial, lookup: str, most: int, target: float, guess: int) -> 
     return trial(high, lookup)
 
 
-def _fewer_than(trial, lookup: str, num_leaves: int, target: float,
-                cost_bound: float) -> Trial | None:
+def _fewer_than(
+    trial, lookup: str, num_leaves: int, target: float, cost_bound: float
+) -> Trial | None:
     """The fewest leaves meeting the target among those costing less than `cost_bound`:
     one trial at the most such leaves settles whether any can."""
     most = min(num_leaves, math.ceil(cost_bound / LOOKUP_COST[lookup]) - 1)
@@ -152,9 +161,11 @@ def _fewer_than(trial, lookup: str, num_leaves: int, target: float,
 
 # ---------------------------------------------------------------- build settings
 
+
 @dataclass
 class BuildTrial:
     """One build's settings and the search setting tuned on it."""
+
     settings: dict
     result: TuningResult
     # Re-measured side by side with the other finalists (build_search._final), if it was.
@@ -178,19 +189,27 @@ class BuildTrial:
 
     def to_dict(self) -> dict:
         chosen = self.result.chosen
-        return {"settings": self.settings, "target_met": self.result.target_met,
-                "leaves_to_search": chosen.leaves_to_search, "lookup": chosen.lookup,
-                "recall_at_10": chosen.recall_at_10, "lower_bound": round(chosen.lower_bound, 4),
-                "p50_ms": chosen.p50_ms, "wall_p50_ms": chosen.wall_p50_ms,
-                "final_p50_ms": self.final_p50_ms, "final_wall_p50_ms": self.final_wall_p50_ms,
-                "search_trials": len(self.result.trials)}
+        return {
+            "settings": self.settings,
+            "target_met": self.result.target_met,
+            "leaves_to_search": chosen.leaves_to_search,
+            "lookup": chosen.lookup,
+            "recall_at_10": chosen.recall_at_10,
+            "lower_bound": round(chosen.lower_bound, 4),
+            "p50_ms": chosen.p50_ms,
+            "wall_p50_ms": chosen.wall_p50_ms,
+            "final_p50_ms": self.final_p50_ms,
+            "final_wall_p50_ms": self.final_wall_p50_ms,
+            "search_trials": len(self.result.trials),
+        }
 
 
 Axis = tuple[str, Callable[[object], Sequence[object]]]
 
 
-def search_builds(tune_build: Callable[[dict], TuningResult], start: dict,
-                  axes: Sequence[Axis]) -> tuple[BuildTrial, list[BuildTrial]]:
+def search_builds(
+    tune_build: Callable[[dict], TuningResult], start: dict, axes: Sequence[Axis]
+) -> tuple[BuildTrial, list[BuildTrial]]:
     """Coordinate search over build settings: from `start`, each axis in turn tries the
     values `values(current best value)` gives, the other settings held at the best so
     far, and keeps the best build (BuildTrial.better_than). An axis may appear twice,

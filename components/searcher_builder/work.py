@@ -12,6 +12,7 @@
 4. runs device_index.py TF-free: tuning, index file, attachment to both encoders;
 5. writes searcher_summary.json.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,8 +25,13 @@ import time
 import numpy as np
 
 from components.common import embeddings_io, formats, tf_free, tokenizer
-from components.searcher_builder import (build_search, incremental, query_encoder,
-                                         scann_index, server_index)
+from components.searcher_builder import (
+    build_search,
+    incremental,
+    query_encoder,
+    scann_index,
+    server_index,
+)
 from components.searcher_builder.plan import IndexPlan, plan_index
 from components.common.recall import exact_truth
 
@@ -34,10 +40,15 @@ RECALL_K = 10
 TUNING_QUERY_COSINE = 0.8
 
 
-def build_searcher(embeddings_dir: str, text_encoder_dir: str, output_dir: str, config,
-                   tuning_captions: list[str] | None = None,
-                   tuning_vectors: np.ndarray | None = None,
-                   previous_searcher_dir: str | None = None) -> dict:
+def build_searcher(
+    embeddings_dir: str,
+    text_encoder_dir: str,
+    output_dir: str,
+    config,
+    tuning_captions: list[str] | None = None,
+    tuning_vectors: np.ndarray | None = None,
+    previous_searcher_dir: str | None = None,
+) -> dict:
     """`config` has SearcherOptions's fields. Writes the t2i.Searcher files; returns the summary.
 
     Auto-tuning queries, best first: `tuning_captions` (real query texts, not the
@@ -63,8 +74,9 @@ def build_searcher(embeddings_dir: str, text_encoder_dir: str, output_dir: str, 
         metadata_path = _save_metadata(items.metadata, os.path.join(tmp, "metadata.npy"))
         tuning = None
         if extension.extends:
-            plan = dataclasses.replace(plan, num_leaves=extension.num_leaves,
-                                       notes=plan.notes + [extension.reason])
+            plan = dataclasses.replace(
+                plan, num_leaves=extension.num_leaves, notes=plan.notes + [extension.reason]
+            )
             order = incremental.extend(extension, items.vectors, docids, server_dir)
             # The extended index keeps its old rows first: every row-indexed part follows it.
             items = items.take(_rows_of(docids, order))
@@ -76,36 +88,56 @@ def build_searcher(embeddings_dir: str, text_encoder_dir: str, output_dir: str, 
             if plan.needs_tuning and plan.build_search != "off":
                 tuning = _tuning_request(items, plan, tmp, tuning_captions, tuning_vectors, None)
                 outcome = build_search.search(
-                    plan, cache, lambda candidate, parts: _device_request(
-                        candidate, parts, metadata_path, encoders, tuning, output_dir),
-                    leaves_pinned=bool(config.num_leaves))
+                    plan,
+                    cache,
+                    lambda candidate, parts: _device_request(
+                        candidate, parts, metadata_path, encoders, tuning, output_dir
+                    ),
+                    leaves_pinned=bool(config.num_leaves),
+                )
                 plan = dataclasses.replace(
-                    outcome.plan, num_leaves_to_search=outcome.best.result.chosen.leaves_to_search,
-                    lookup=outcome.best.result.chosen.lookup)
+                    outcome.plan,
+                    num_leaves_to_search=outcome.best.result.chosen.leaves_to_search,
+                    lookup=outcome.best.result.chosen.lookup,
+                )
                 build_search_summary = dict(outcome.tuning_reply, build_search=outcome.to_dict())
                 shutil.copytree(outcome.index_dir, server_dir)
                 tuning = None  # tuned: the final run writes the chosen setting
             else:
                 shutil.copytree(cache.index_dir(plan), server_dir)
         train_seconds = time.time() - train_start
-        parts = (scann_index.flat_parts(items.vectors, plan) if plan.flat
-                 else scann_index.on_device_parts(server_dir, plan))
+        parts = (
+            scann_index.flat_parts(items.vectors, plan)
+            if plan.flat
+            else scann_index.on_device_parts(server_dir, plan)
+        )
         if plan.needs_tuning and build_search_summary is None:
-            tuning = _tuning_request(items, plan, tmp, tuning_captions, tuning_vectors,
-                                     extension.previous_setting)
-        request = _device_request(plan, parts.save(os.path.join(tmp, "parts")), metadata_path,
-                                  encoders, tuning, output_dir)
+            tuning = _tuning_request(
+                items, plan, tmp, tuning_captions, tuning_vectors, extension.previous_setting
+            )
+        request = _device_request(
+            plan,
+            parts.save(os.path.join(tmp, "parts")),
+            metadata_path,
+            encoders,
+            tuning,
+            output_dir,
+        )
         device_start = time.time()
         reply = tf_free.run_module(DEVICE_MODULE, request)
         device_seconds = time.time() - device_start
     if build_search_summary is not None:
         reply["tuning"] = build_search_summary
 
-    server_index.finalize(server_dir, {
-        "distance": plan.distance, "num_items": plan.num_items,
-        "embedding_dim": plan.embedding_dim,
-        "leaves_to_search": 0 if plan.flat else reply["leaves_to_search"],
-    })
+    server_index.finalize(
+        server_dir,
+        {
+            "distance": plan.distance,
+            "num_items": plan.num_items,
+            "embedding_dim": plan.embedding_dim,
+            "leaves_to_search": 0 if plan.flat else reply["leaves_to_search"],
+        },
+    )
     summary = _summary(plan, reply, encoders["summary"], start, train_seconds, device_seconds)
     summary["embedding_model"] = model
     summary["incremental"] = extension.to_dict()
@@ -119,18 +151,26 @@ def _made(directory: str) -> str:
     return directory
 
 
-def _device_request(plan: IndexPlan, parts: dict, metadata_path: str, encoders: dict,
-                    tuning: dict | None, output_dir: str) -> dict:
+def _device_request(
+    plan: IndexPlan,
+    parts: dict,
+    metadata_path: str,
+    encoders: dict,
+    tuning: dict | None,
+    output_dir: str,
+) -> dict:
     """What device_index.run needs: tune (when `tuning`) and write both searchers."""
     return {
-        "parts": parts, "metadata": metadata_path,
+        "parts": parts,
+        "metadata": metadata_path,
         "userinfo": _userinfo(plan, encoders["summary"]),
         "num_leaves": plan.num_leaves,
         "leaves_to_search": plan.num_leaves_to_search,
         "lookup": plan.lookup,
         "delimiter": tokenizer.DELIMITER_REGEX,
         "tuning": tuning,
-        "text_encoder": encoders["text"], "image_encoder": encoders["image"],
+        "text_encoder": encoders["text"],
+        "image_encoder": encoders["image"],
         "searcher_out": os.path.join(output_dir, formats.SEARCHER_TFLITE),
         "image_searcher_out": os.path.join(output_dir, formats.IMAGE_SEARCHER_TFLITE),
     }
@@ -142,8 +182,10 @@ def _rows_of(docids: list[str], order: list[str]) -> list[int]:
 
 
 def _encoder_files(text_encoder_dir: str) -> dict:
-    files = {"text": os.path.join(text_encoder_dir, formats.TEXT_ENCODER_TFLITE),
-             "image": os.path.join(text_encoder_dir, formats.IMAGE_ENCODER_TFLITE)}
+    files = {
+        "text": os.path.join(text_encoder_dir, formats.TEXT_ENCODER_TFLITE),
+        "image": os.path.join(text_encoder_dir, formats.IMAGE_ENCODER_TFLITE),
+    }
     for path in files.values():
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: missing; the TextEncoder artifact is incomplete")
@@ -158,8 +200,11 @@ def _encoder_files(text_encoder_dir: str) -> dict:
 def _flat_server_searcher(vectors: np.ndarray, plan: IndexPlan, docids: list[str]):
     from scann.scann_ops.py import scann_ops_pybind
 
-    return scann_ops_pybind.builder(vectors, 10, plan.distance).score_brute_force().build(
-        docids=docids)
+    return (
+        scann_ops_pybind.builder(vectors, 10, plan.distance)
+        .score_brute_force()
+        .build(docids=docids)
+    )
 
 
 def _save_metadata(metadata: list[bytes], path: str) -> str:
@@ -169,10 +214,16 @@ def _save_metadata(metadata: list[bytes], path: str) -> str:
 
 def _userinfo(plan: IndexPlan, export_summary: dict) -> dict:
     """Plain text stored in the index (TextSearcher.get_user_info()): what built it."""
-    return {"producer": "t2i-searcher", "format_version": formats.FORMAT_VERSION,
-            "num_items": plan.num_items, "embedding_dim": plan.embedding_dim,
-            "distance": plan.distance, "scoring": plan.scoring, "num_leaves": plan.num_leaves,
-            "model_version": export_summary.get("version", "")}
+    return {
+        "producer": "t2i-searcher",
+        "format_version": formats.FORMAT_VERSION,
+        "num_items": plan.num_items,
+        "embedding_dim": plan.embedding_dim,
+        "distance": plan.distance,
+        "scoring": plan.scoring,
+        "num_leaves": plan.num_leaves,
+        "model_version": export_summary.get("version", ""),
+    }
 
 
 def tuning_queries(vectors: np.ndarray, count: int, seed: int, cosine: float) -> np.ndarray:
@@ -197,22 +248,36 @@ def tuning_queries(vectors: np.ndarray, count: int, seed: int, cosine: float) ->
     noise = rng.normal(size=items.shape)
     noise -= np.sum(noise * unit, axis=1, keepdims=True) * unit  # orthogonal to the item
     noise /= np.maximum(np.linalg.norm(noise, axis=1, keepdims=True), 1e-12)
-    queries = cosine * unit + np.sqrt(1 - cosine ** 2) * noise
+    queries = cosine * unit + np.sqrt(1 - cosine**2) * noise
     return (queries * norms).astype(np.float32)
 
 
-def _tuning_request(items, plan: IndexPlan, tmp: str, captions: list[str] | None,
-                    vectors: np.ndarray | None, start: tuple[int, str] | None) -> dict:
+def _tuning_request(
+    items,
+    plan: IndexPlan,
+    tmp: str,
+    captions: list[str] | None,
+    vectors: np.ndarray | None,
+    start: tuple[int, str] | None,
+) -> dict:
     lookups = ["float", "int8"] if plan.lookup == "auto" else [plan.lookup]
-    request = {"k": RECALL_K, "target": plan.target_recall_at_10, "lookups": lookups,
-               "start": list(start) if start else None}
+    request = {
+        "k": RECALL_K,
+        "target": plan.target_recall_at_10,
+        "lookups": lookups,
+        "start": list(start) if start else None,
+    }
     if captions:
         vectors = os.path.join(tmp, "vectors.npy")
         np.save(vectors, items.vectors)
-        return dict(request, captions=captions[:plan.tuning_queries], vectors=vectors,
-                    distance=plan.distance)
+        return dict(
+            request,
+            captions=captions[: plan.tuning_queries],
+            vectors=vectors,
+            distance=plan.distance,
+        )
     if vectors is not None:
-        queries, source = np.asarray(vectors, np.float32)[:plan.tuning_queries], "query vectors"
+        queries, source = np.asarray(vectors, np.float32)[: plan.tuning_queries], "query vectors"
     else:
         queries = tuning_queries(items.vectors, plan.tuning_queries, plan.seed, TUNING_QUERY_COSINE)
         source = f"item copies at cosine {TUNING_QUERY_COSINE}"
@@ -227,24 +292,39 @@ def _tuning_request(items, plan: IndexPlan, tmp: str, captions: list[str] | None
 def _tuning_method(tuning: dict | None) -> str | None:
     if not tuning:
         return None
-    source = ("captions embedded by TextEmbedder" if tuning["query_source"] == "captions"
-              else tuning["query_source"])
-    return (f"{tuning['num_queries']} {source}, searched by the Task Library TextSearcher; "
-            "a setting meets the target when the 95% lower bound of its recall@10 does")
+    source = (
+        "captions embedded by TextEmbedder"
+        if tuning["query_source"] == "captions"
+        else tuning["query_source"]
+    )
+    return (
+        f"{tuning['num_queries']} {source}, searched by the Task Library TextSearcher; "
+        "a setting meets the target when the 95% lower bound of its recall@10 does"
+    )
 
 
-def _summary(plan: IndexPlan, reply: dict, export_summary: dict, start: float,
-             train_seconds: float, device_seconds: float) -> dict:
+def _summary(
+    plan: IndexPlan,
+    reply: dict,
+    export_summary: dict,
+    start: float,
+    train_seconds: float,
+    device_seconds: float,
+) -> dict:
     tuning = reply.get("tuning")
     return {
         "format_version": formats.FORMAT_VERSION,
         "num_items": plan.num_items,
         "embedding_dim": plan.embedding_dim,
         "plan": plan.to_dict(),
-        "chosen": {"num_leaves": plan.num_leaves, "leaves_to_search": reply["leaves_to_search"],
-                   "lookup": reply["lookup"] if plan.scoring == "ah" else "n/a (float vectors)",
-                   "scoring": plan.scoring, "distance": plan.distance,
-                   "dimensions_per_block": plan.dimensions_per_block if plan.scoring == "ah" else None},
+        "chosen": {
+            "num_leaves": plan.num_leaves,
+            "leaves_to_search": reply["leaves_to_search"],
+            "lookup": reply["lookup"] if plan.scoring == "ah" else "n/a (float vectors)",
+            "scoring": plan.scoring,
+            "distance": plan.distance,
+            "dimensions_per_block": plan.dimensions_per_block if plan.scoring == "ah" else None,
+        },
         "tuning": tuning,
         "tuning_method": _tuning_method(tuning),
         "index_bytes": reply["index_bytes"],

@@ -1,4 +1,5 @@
 """Pusher: publishes a blessed searcher as the next version under the serving directory."""
+
 import os
 
 from tfx.dsl.components.base import base_component, executor_spec
@@ -31,12 +32,18 @@ class SearcherPusher(base_component.BaseComponent):
     SPEC_CLASS = SearcherPusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, searcher: channel.BaseChannel, searcher_blessing: channel.BaseChannel,
-                 serving_dir: str):
-        super().__init__(spec=SearcherPusherSpec(
-            searcher=searcher,
-            searcher_blessing=searcher_blessing,
-            serving_dir=serving_dir,
-            code_version=code_version(os.path.dirname(__file__)),
-            pushed_model=channel.Channel(type=standard_artifacts.PushedModel),
-        ))
+    def __init__(
+        self,
+        searcher: channel.BaseChannel,
+        searcher_blessing: channel.BaseChannel,
+        serving_dir: str,
+    ):
+        super().__init__(
+            spec=SearcherPusherSpec(
+                searcher=searcher,
+                searcher_blessing=searcher_blessing,
+                serving_dir=serving_dir,
+                code_version=code_version(os.path.dirname(__file__)),
+                pushed_model=channel.Channel(type=standard_artifacts.PushedModel),
+            )
+        )

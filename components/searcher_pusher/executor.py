@@ -1,4 +1,5 @@
 """Pusher executor: the work is `push_searcher`, callable without an orchestrator."""
+
 from __future__ import annotations
 
 import datetime
@@ -15,8 +16,9 @@ from components.common import formats, serving
 VALIDATION_FILES = (formats.VALIDATION_SUMMARY,)
 
 
-def push_searcher(searcher_dir: str, blessing_dir: str, blessed: bool, serving_dir: str,
-                  info: dict[str, Any]) -> tuple[int, str] | None:
+def push_searcher(
+    searcher_dir: str, blessing_dir: str, blessed: bool, serving_dir: str, info: dict[str, Any]
+) -> tuple[int, str] | None:
     """Publishes the searcher when blessed; returns (version, directory) or None."""
     if not blessed:
         logging.warning("searcher in %s is not blessed; nothing pushed", searcher_dir)
@@ -32,8 +34,12 @@ def push_searcher(searcher_dir: str, blessing_dir: str, blessed: bool, serving_d
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         searcher = artifact_utils.get_single_instance(input_dict["searcher"])
         blessing = artifact_utils.get_single_instance(input_dict["searcher_blessing"])
         pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
@@ -46,8 +52,9 @@ class Executor(base_executor.BaseExecutor):
             "searcher_blessing_artifact_id": blessing.id,
             "code_version": exec_properties.get("code_version"),
         }
-        result = push_searcher(searcher.uri, blessing.uri, blessed,
-                               exec_properties["serving_dir"], info)
+        result = push_searcher(
+            searcher.uri, blessing.uri, blessed, exec_properties["serving_dir"], info
+        )
         if result is None:
             pushed.set_int_custom_property("pushed", 0)
             return

@@ -1,5 +1,6 @@
 """SearcherValidator: Searcher + Embeddings + TextEncoder + eval Examples ->
 t2i.SearcherBlessing (custom property `blessed` 1/0 and the figures)."""
+
 from __future__ import annotations
 
 import os
@@ -41,19 +42,44 @@ class SearcherValidator(base_component.BaseComponent):
     SPEC_CLASS = SearcherValidatorSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, searcher: types.BaseChannel, embeddings: types.BaseChannel,
-                 text_encoder: types.BaseChannel, examples: types.BaseChannel, *,
-                 options: Optional[ValidatorOptions] = None, code_version: Optional[str] = None):
-        super().__init__(spec=SearcherValidatorSpec(
-            searcher=searcher, embeddings=embeddings, text_encoder=text_encoder,
-            examples=examples, **as_properties(options or ValidatorOptions()),
-            code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
-            blessing=types.Channel(type=artifacts.SearcherBlessing)))
+    def __init__(
+        self,
+        searcher: types.BaseChannel,
+        embeddings: types.BaseChannel,
+        text_encoder: types.BaseChannel,
+        examples: types.BaseChannel,
+        *,
+        options: Optional[ValidatorOptions] = None,
+        code_version: Optional[str] = None,
+    ):
+        super().__init__(
+            spec=SearcherValidatorSpec(
+                searcher=searcher,
+                embeddings=embeddings,
+                text_encoder=text_encoder,
+                examples=examples,
+                **as_properties(options or ValidatorOptions()),
+                code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
+                blessing=types.Channel(type=artifacts.SearcherBlessing),
+            )
+        )
 
     @classmethod
-    def from_config(cls, validator: ValidatorOptions, searcher: types.BaseChannel, embeddings: types.BaseChannel,
-                    text_encoder: types.BaseChannel, examples: types.BaseChannel,
-                    code_version: Optional[str] = None) -> "SearcherValidator":
+    def from_config(
+        cls,
+        validator: ValidatorOptions,
+        searcher: types.BaseChannel,
+        embeddings: types.BaseChannel,
+        text_encoder: types.BaseChannel,
+        examples: types.BaseChannel,
+        code_version: Optional[str] = None,
+    ) -> "SearcherValidator":
         """From the `validator` section of the app's Config (ValidatorOptions)."""
-        return cls(searcher, embeddings, text_encoder, examples, options=validator,
-                   code_version=code_version)
+        return cls(
+            searcher,
+            embeddings,
+            text_encoder,
+            examples,
+            options=validator,
+            code_version=code_version,
+        )

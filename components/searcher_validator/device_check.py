@@ -5,6 +5,7 @@ stdin. Query embeddings come from the Task Library TextEmbedder on text_encoder.
 (the device's tokenization), exact answers from dot products (or squared L2) over the
 Embeddings, ANN answers from TextSearcher on searcher.tflite.
 """
+
 from __future__ import annotations
 
 from components.common.tf_free import block_tensorflow
@@ -51,8 +52,11 @@ def image_searcher_check(path: str | None, row_of: dict) -> dict:
     gray = np.full((64, 64, 3), 127, np.uint8)
     with device_search.native_stderr_silenced():
         hits = device_search.search_image(searcher, gray)
-    return {"checked": True, "hits": len(hits),
-            "ok": bool(hits) and all(hit.metadata in row_of for hit in hits)}
+    return {
+        "checked": True,
+        "hits": len(hits),
+        "ok": bool(hits) and all(hit.metadata in row_of for hit in hits),
+    }
 
 
 def exact_comparison(queries, vectors, distance: str, results, found, chunk: int = 256):
@@ -61,13 +65,16 @@ def exact_comparison(queries, vectors, distance: str, results, found, chunk: int
     items would be a quarter gigabyte at once."""
     top1_same, errors = [], []
     for start in range(0, len(queries), chunk):
-        exact = recall.scores(queries[start:start + chunk], vectors, distance)
+        exact = recall.scores(queries[start : start + chunk], vectors, distance)
         for offset, row_scores in enumerate(exact):
             hits, rows = results[start + offset], found[start + offset]
             best = float(row_scores.max())
             top1_same.append(bool(rows) and rows[0] >= 0 and row_scores[rows[0]] >= best - 1e-5)
-            errors += [abs(hit.similarity - float(row_scores[row]))
-                       for hit, row in zip(hits, rows) if row >= 0]
+            errors += [
+                abs(hit.similarity - float(row_scores[row]))
+                for hit, row in zip(hits, rows)
+                if row >= 0
+            ]
     return top1_same, errors
 
 
@@ -83,15 +90,17 @@ def run(request: dict) -> dict:
 
     searcher = device_search.open_text_searcher(request["searcher"], max_results=k)
     embedder = device_search.open_text_embedder(request["text_encoder"])
-    captions, refused = usable_queries(request["captions"],
-                                       device_search.query_check(request["searcher"]))
+    captions, refused = usable_queries(
+        request["captions"], device_search.query_check(request["searcher"])
+    )
     if not captions:
         raise ValueError("no usable eval caption: every one is empty or made of unknown words")
     with device_search.native_stderr_silenced():
         queries = np.stack([device_search.embedding_of(embedder.embed(c)) for c in captions])
         searcher.search(captions[0])  # warm-up, not timed
         results, millis = device_search.timed_map(
-            lambda text: device_search.search_text(searcher, text), captions)
+            lambda text: device_search.search_text(searcher, text), captions
+        )
 
     truth = recall.exact_truth(queries, vectors, request["distance"], k)
     found = [[row_of.get(hit.metadata, -1) for hit in hits] for hits in results]
@@ -110,8 +119,10 @@ def run(request: dict) -> dict:
         "p95_ms": round(device_search.percentile_ms(millis, 95), 4),
         "user_info": _text(searcher.get_user_info()),
         "image_searcher": image_searcher_check(request.get("image_searcher"), row_of),
-        "examples": [{"query": captions[i],
-                      "hits": [h.to_dict() for h in results[i][:3]]} for i in range(min(3, len(captions)))],
+        "examples": [
+            {"query": captions[i], "hits": [h.to_dict() for h in results[i][:3]]}
+            for i in range(min(3, len(captions)))
+        ],
     }
 
 

@@ -5,6 +5,7 @@ Blessed when recall@10 of the on-device searcher against exact search over the
 Embeddings reaches `min_recall_at_10`, every returned item's metadata is an item of the
 Embeddings, and image_searcher.tflite loads and answers with items of the index.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,14 @@ DEVICE_MODULE = "components.searcher_validator.device_check"
 RECALL_K = 10
 
 
-def validate_searcher(searcher_dir: str, embeddings_dir: str, text_encoder_dir: str,
-                      eval_split_dir: str, output_dir: str, config) -> dict:
+def validate_searcher(
+    searcher_dir: str,
+    embeddings_dir: str,
+    text_encoder_dir: str,
+    eval_split_dir: str,
+    output_dir: str,
+    config,
+) -> dict:
     """`config` has ValidatorOptions's fields. Returns the summary (with "blessed")."""
     start = time.time()
     searcher_path = os.path.join(searcher_dir, formats.SEARCHER_TFLITE)
@@ -35,11 +42,20 @@ def validate_searcher(searcher_dir: str, embeddings_dir: str, text_encoder_dir: 
         paths = {name: os.path.join(tmp, f"{name}.npy") for name in ("vectors", "metadata")}
         np.save(paths["vectors"], items.vectors)
         np.save(paths["metadata"], np.array(items.metadata, dtype=object), allow_pickle=True)
-        figures = tf_free.run_module(DEVICE_MODULE, {
-            **paths, "searcher": searcher_path, "text_encoder": text_encoder_path,
-            "image_searcher": image_searcher_path if os.path.isfile(image_searcher_path) else None,
-            "captions": captions, "k": RECALL_K, "distance": distance,
-        })
+        figures = tf_free.run_module(
+            DEVICE_MODULE,
+            {
+                **paths,
+                "searcher": searcher_path,
+                "text_encoder": text_encoder_path,
+                "image_searcher": image_searcher_path
+                if os.path.isfile(image_searcher_path)
+                else None,
+                "captions": captions,
+                "k": RECALL_K,
+                "distance": distance,
+            },
+        )
     reasons = _refusals(figures, config.min_recall_at_10)
     summary = {
         "format_version": formats.FORMAT_VERSION,

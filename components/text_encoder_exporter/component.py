@@ -4,6 +4,7 @@ The self-check runs on the eval captions inside the Model artifact (eval_caption
 not on an Examples input: a new span of data leaves the model, and so this component's
 cache key, unchanged.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,15 +43,25 @@ class TextEncoderExporter(base_component.BaseComponent):
     SPEC_CLASS = TextEncoderExporterSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, model: types.BaseChannel, *, options: Optional[ExporterOptions] = None,
-                 code_version: Optional[str] = None):
-        super().__init__(spec=TextEncoderExporterSpec(
-            model=model, **as_properties(options or ExporterOptions()),
-            code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
-            text_encoder=types.Channel(type=artifacts.TextEncoder)))
+    def __init__(
+        self,
+        model: types.BaseChannel,
+        *,
+        options: Optional[ExporterOptions] = None,
+        code_version: Optional[str] = None,
+    ):
+        super().__init__(
+            spec=TextEncoderExporterSpec(
+                model=model,
+                **as_properties(options or ExporterOptions()),
+                code_version=code_version or code_version_lib.code_version(PACKAGE_DIR),
+                text_encoder=types.Channel(type=artifacts.TextEncoder),
+            )
+        )
 
     @classmethod
-    def from_config(cls, exporter: ExporterOptions, model: types.BaseChannel,
-                    code_version: Optional[str] = None) -> "TextEncoderExporter":
+    def from_config(
+        cls, exporter: ExporterOptions, model: types.BaseChannel, code_version: Optional[str] = None
+    ) -> "TextEncoderExporter":
         """From the `exporter` section of the app's Config (ExporterOptions)."""
         return cls(model, options=exporter, code_version=code_version)

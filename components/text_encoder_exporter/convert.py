@@ -7,6 +7,7 @@ there (Keras 3's `from_keras_model` aborts the process; docs/STACK.md §7). Only
 signature's own variables are tracked by the wrapper: the text SavedModel also holds the
 string signature's vocabulary hash table, which TFLite builtins cannot express.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,9 @@ def load_signature(saved_model_dir: str, name: str):
         raise ExportError(f"{saved_model_dir}: no SavedModel directory")
     loaded = tf.saved_model.load(saved_model_dir)
     if name not in loaded.signatures:
-        raise ExportError(f"{saved_model_dir}: no signature {name!r} "
-                          f"(has {sorted(loaded.signatures.keys())})")
+        raise ExportError(
+            f"{saved_model_dir}: no signature {name!r} (has {sorted(loaded.signatures.keys())})"
+        )
     return loaded, loaded.signatures[name]
 
 
@@ -94,8 +96,10 @@ def convert_bert_text_encoder(saved_model_dir: str, max_tokens: int, quantize: b
     loaded, signature = load_signature(saved_model_dir, formats.SIGNATURE_TEXT_TOKEN_IDS)
     _, kwargs = signature.structured_input_signature
     if sorted(kwargs) != sorted(BERT_INPUT_NAMES):
-        raise ExportError(f"{saved_model_dir}: signature {formats.SIGNATURE_TEXT_TOKEN_IDS!r} must "
-                          f"take {list(BERT_INPUT_NAMES)} (the BERT layout), takes {sorted(kwargs)}")
+        raise ExportError(
+            f"{saved_model_dir}: signature {formats.SIGNATURE_TEXT_TOKEN_IDS!r} must "
+            f"take {list(BERT_INPUT_NAMES)} (the BERT layout), takes {sorted(kwargs)}"
+        )
     specs = [tf.TensorSpec([1, max_tokens], tf.int32, name=name) for name in BERT_INPUT_NAMES]
     raw = _convert(signature, BERT_INPUT_NAMES, specs, quantize)
     return order_inputs(raw, BERT_INPUT_NAMES, saved_model_dir)
@@ -121,15 +125,20 @@ def order_inputs(model: bytes, wanted: tuple[str, ...], where: str) -> bytes:
     names = input_tensor_names(model)
 
     def position(name: str) -> int:
-        matches = [i for i, tensor in enumerate(names)
-                   if tensor == name or tensor.endswith(f"_{name}:0") or tensor == f"{name}:0"]
+        matches = [
+            i
+            for i, tensor in enumerate(names)
+            if tensor == name or tensor.endswith(f"_{name}:0") or tensor == f"{name}:0"
+        ]
         # "ids" also ends "segment_ids": prefer the exact serving_default_<name>:0.
         exact = [i for i in matches if names[i] == f"serving_default_{name}:0"]
         found = exact or matches
         if len(found) != 1:
-            raise ExportError(f"{where}: after conversion the TFLite inputs are {names}; cannot "
-                              f"tell which one is {name!r}, so the Task Library would feed "
-                              "them in the wrong order")
+            raise ExportError(
+                f"{where}: after conversion the TFLite inputs are {names}; cannot "
+                f"tell which one is {name!r}, so the Task Library would feed "
+                "them in the wrong order"
+            )
         return found[0]
 
     order = [position(name) for name in wanted]

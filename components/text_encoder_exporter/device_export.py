@@ -5,6 +5,7 @@ Run as `python -m components.text_encoder_exporter.device_export` with a JSON re
 stdin (components.common.tf_free.run_module). It writes `text_out` / `image_out` from the
 raw flatbuffers and saves what TextEmbedder / ImageEmbedder make of the check inputs.
 """
+
 from __future__ import annotations
 
 from components.common.tf_free import block_tensorflow
@@ -31,8 +32,12 @@ def text_embeddings(model_path: str, texts: list[str]) -> np.ndarray:
 def image_embeddings(model_path: str, pixels: np.ndarray) -> np.ndarray:
     embedder = device_search.open_image_embedder(model_path)
     with device_search.native_stderr_silenced():
-        return np.stack([device_search.embedding_of(embedder.embed(device_search.tensor_image(p)))
-                         for p in pixels])
+        return np.stack(
+            [
+                device_search.embedding_of(embedder.embed(device_search.tensor_image(p)))
+                for p in pixels
+            ]
+        )
 
 
 def run(request: dict) -> dict:
@@ -45,8 +50,9 @@ def run(request: dict) -> dict:
         return {"text_bytes": len(text_model)}
 
     with open(request["image_raw"], "rb") as f:
-        image_model = image_model_with_metadata(f.read(), request["norm_mean"], request["norm_std"],
-                                                request["image_general"])
+        image_model = image_model_with_metadata(
+            f.read(), request["norm_mean"], request["norm_std"], request["image_general"]
+        )
     with open(request["image_out"], "wb") as f:
         f.write(image_model)
     pixels = np.load(request["pixels"])

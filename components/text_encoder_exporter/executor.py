@@ -1,4 +1,5 @@
 """TextEncoderExporter executor: unpacks artifacts and calls work.export_encoders."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,13 +15,18 @@ from components.text_encoder_exporter.options import ExporterOptions
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         model = artifact_utils.get_single_instance(input_dict["model"])
         output = artifact_utils.get_single_instance(output_dict["text_encoder"])
         options = from_properties(ExporterOptions, exec_properties)
-        summary = work.export_encoders(path_utils.serving_model_path(model.uri), output.uri,
-                                         options)
+        summary = work.export_encoders(
+            path_utils.serving_model_path(model.uri), output.uri, options
+        )
         output.set_int_custom_property("quantized", int(options.quantize))
         output.set_int_custom_property("text_encoder_bytes", summary["text_encoder_bytes"])
         output.set_float_custom_property("text_min_cosine", summary["check"]["text_min_cosine"])

@@ -1,4 +1,5 @@
 """TextEncoderExporter's options: the `exporter` section of the app's config (t2i/configs.py)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +16,11 @@ class ExporterOptions:
 
 def problems(options: ExporterOptions) -> list[str]:
     """What is wrong with the options, one message each (empty: nothing)."""
-    return [f"exporter.{name} must be in [-1, 1] (a cosine), got {value!r}"
-            for name, value in (("min_cosine_float", options.min_cosine_float),
-                                ("min_cosine_quantized", options.min_cosine_quantized))
-            if not -1.0 <= value <= 1.0]
+    return [
+        f"exporter.{name} must be in [-1, 1] (a cosine), got {value!r}"
+        for name, value in (
+            ("min_cosine_float", options.min_cosine_float),
+            ("min_cosine_quantized", options.min_cosine_quantized),
+        )
+        if not -1.0 <= value <= 1.0
+    ]

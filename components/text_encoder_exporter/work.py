@@ -7,6 +7,7 @@ min_cosine). The text check runs about 100 of the model's eval captions (the Tra
 eval_captions.txt) plus tricky strings through the SavedModel's string signature, so it
 also proves that the device tokenizer and the training tokenizer agree.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,9 +31,24 @@ NUM_CHECK_IMAGES = 8
 # letters and marks, apostrophes, underscores, digits, unknown words, whitespace kinds,
 # nothing at all, and more words than the model's input length.
 TRICKY_TEXTS = (
-    "", "   ", "a dog", "A DOG", "Dog!!", "dog's ball", "don't stop", "x_y z_", "123 456",
-    "red,blue;green.yellow", "tab\tand\nnewline", "café crème", "CAFÉ", "naïve résumé",
-    "東京の犬", "emoji 🐶 dog", "zebra xylophone qwertyuiop", "a " * 80,
+    "",
+    "   ",
+    "a dog",
+    "A DOG",
+    "Dog!!",
+    "dog's ball",
+    "don't stop",
+    "x_y z_",
+    "123 456",
+    "red,blue;green.yellow",
+    "tab\tand\nnewline",
+    "café crème",
+    "CAFÉ",
+    "naïve résumé",
+    "東京の犬",
+    "emoji 🐶 dog",
+    "zebra xylophone qwertyuiop",
+    "a " * 80,
     "A red circle on the left and a blue square at the top, next to two small stars " * 3,
 )
 
@@ -61,13 +77,23 @@ def read_model_config(serving_dir: str) -> dict:
             "raw-string tower has no verified TFLite path (Universal Sentence Encoder needs "
             "SentencePiece/Flex ops that fail in TextEmbedder; docs/STACK.md §7). Train "
             "with a tokenized text tower instead: trainer.text_tower=minilm_l6, "
-            "use_multilingual or small_text.")
+            "use_multilingual or small_text."
+        )
     if style not in (formats.TEXT_STYLE_REGEX_IDS, formats.TEXT_STYLE_BERT_IDS):
         raise convert.ExportError(f"{path}: unknown text_input_style {style!r}")
-    style_keys = (("delimiter_regex",) if style == formats.TEXT_STYLE_REGEX_IDS
-                  else ("tokenizer",))
-    missing = [k for k in ("embedding_dim", "image_size", "image_norm_mean", "image_norm_std",
-                           "max_tokens", *style_keys) if k not in config]
+    style_keys = ("delimiter_regex",) if style == formats.TEXT_STYLE_REGEX_IDS else ("tokenizer",)
+    missing = [
+        k
+        for k in (
+            "embedding_dim",
+            "image_size",
+            "image_norm_mean",
+            "image_norm_std",
+            "max_tokens",
+            *style_keys,
+        )
+        if k not in config
+    ]
     if missing:
         raise convert.ExportError(f"{path}: missing keys {missing}")
     return config
@@ -76,7 +102,9 @@ def read_model_config(serving_dir: str) -> dict:
 def model_fingerprint(serving_dir: str) -> str:
     """Short content hash of the text SavedModel and vocabulary: the metadata version."""
     digest = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(os.path.join(serving_dir, formats.MODEL_TEXT_ENCODER)):
+    for dirpath, dirnames, filenames in os.walk(
+        os.path.join(serving_dir, formats.MODEL_TEXT_ENCODER)
+    ):
         dirnames.sort()
         for name in sorted(filenames):
             with open(os.path.join(dirpath, name), "rb") as f:
@@ -104,18 +132,25 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _general_metadata(options: ExporterOptions, config: dict, version: str) -> tuple[dict, dict]:
     dim = config["embedding_dim"]
     text = {
-        "name": options.model_name, "version": version, "author": options.author,
-        "description": (f"Text tower of a text-to-image dual encoder: a query -> a {dim}-d "
-                        "L2-normalized embedding; dot product with image embeddings ranks "
-                        f"images. {_tokenizer_name(config)}, {config['max_tokens']} tokens "
-                        f"({config.get('text_tower', '?')})."),
+        "name": options.model_name,
+        "version": version,
+        "author": options.author,
+        "description": (
+            f"Text tower of a text-to-image dual encoder: a query -> a {dim}-d "
+            "L2-normalized embedding; dot product with image embeddings ranks "
+            f"images. {_tokenizer_name(config)}, {config['max_tokens']} tokens "
+            f"({config.get('text_tower', '?')})."
+        ),
     }
     image = {
-        "name": f"{options.model_name} (image tower)", "version": version,
+        "name": f"{options.model_name} (image tower)",
+        "version": version,
         "author": options.author,
-        "description": (f"Image tower of the same dual encoder: an RGB image resized to "
-                        f"{config['image_size']}x{config['image_size']} -> a {dim}-d "
-                        f"L2-normalized embedding ({config.get('image_tower', '?')})."),
+        "description": (
+            f"Image tower of the same dual encoder: an RGB image resized to "
+            f"{config['image_size']}x{config['image_size']} -> a {dim}-d "
+            f"L2-normalized embedding ({config.get('image_tower', '?')})."
+        ),
     }
     return text, image
 
@@ -133,7 +168,8 @@ def check_pixels(image_size: int, count: int = NUM_CHECK_IMAGES, seed: int = 0) 
     ramp = np.linspace(0, 255, image_size, dtype=np.float32)
     base = (ramp[None, :, None] + ramp[:, None, None]) / 2
     images = base[None] * rng.uniform(0.2, 1.0, (count, 1, 1, 3)) + rng.normal(
-        0, 30, (count, image_size, image_size, 3))
+        0, 30, (count, image_size, image_size, 3)
+    )
     return np.clip(images, 0, 255).astype(np.uint8)
 
 
@@ -154,25 +190,43 @@ def export_encoders(serving_dir: str, output_dir: str, options: ExporterOptions)
     text_general, image_general = _general_metadata(options, config, version)
 
     with tempfile.TemporaryDirectory(prefix="t2i-export-") as tmp:
-        files = {name: os.path.join(tmp, name) for name in (
-            "text.tflite", "image.tflite", "pixels.npy", "text_emb.npy", "image_emb.npy")}
+        files = {
+            name: os.path.join(tmp, name)
+            for name in (
+                "text.tflite",
+                "image.tflite",
+                "pixels.npy",
+                "text_emb.npy",
+                "image_emb.npy",
+            )
+        }
         bert = config["text_input_style"] == formats.TEXT_STYLE_BERT_IDS
         convert_text = convert.convert_bert_text_encoder if bert else convert.convert_text_encoder
         with open(files["text.tflite"], "wb") as f:
             f.write(convert_text(text_dir, config["max_tokens"], options.quantize))
         with open(files["image.tflite"], "wb") as f:
-            f.write(convert.convert_image_encoder(image_dir, config["image_size"], options.quantize))
+            f.write(
+                convert.convert_image_encoder(image_dir, config["image_size"], options.quantize)
+            )
         np.save(files["pixels.npy"], pixels)
-        reply = tf_free.run_module(DEVICE_MODULE, {
-            **_tokenizer_request(serving_dir, config, tmp),
-            "text_raw": files["text.tflite"], "image_raw": files["image.tflite"],
-            "text_general": text_general, "image_general": image_general,
-            "norm_mean": float(config["image_norm_mean"]),
-            "norm_std": float(config["image_norm_std"]),
-            "text_out": text_out, "image_out": image_out, "texts": texts,
-            "pixels": files["pixels.npy"], "text_embeddings_out": files["text_emb.npy"],
-            "image_embeddings_out": files["image_emb.npy"],
-        })
+        reply = tf_free.run_module(
+            DEVICE_MODULE,
+            {
+                **_tokenizer_request(serving_dir, config, tmp),
+                "text_raw": files["text.tflite"],
+                "image_raw": files["image.tflite"],
+                "text_general": text_general,
+                "image_general": image_general,
+                "norm_mean": float(config["image_norm_mean"]),
+                "norm_std": float(config["image_norm_std"]),
+                "text_out": text_out,
+                "image_out": image_out,
+                "texts": texts,
+                "pixels": files["pixels.npy"],
+                "text_embeddings_out": files["text_emb.npy"],
+                "image_embeddings_out": files["image_emb.npy"],
+            },
+        )
         device_text = np.load(files["text_emb.npy"])
         device_image = np.load(files["image_emb.npy"])
 
@@ -212,8 +266,9 @@ def _tokenizer_request(serving_dir: str, config: dict, tmp: str) -> dict:
     if config["text_input_style"] == formats.TEXT_STYLE_BERT_IDS:
         source = os.path.join(serving_dir, config["tokenizer"]["file"])
         if not os.path.isfile(source):
-            raise convert.ExportError(f"{source}: the tokenizer file model_config.json names "
-                                      "is missing")
+            raise convert.ExportError(
+                f"{source}: the tokenizer file model_config.json names is missing"
+            )
         target = os.path.join(tmp, os.path.basename(source))
         shutil.copyfile(source, target)
         return {"tokenizer_kind": config["tokenizer"]["kind"], "tokenizer_file": target}
@@ -224,17 +279,26 @@ def _tokenizer_request(serving_dir: str, config: dict, tmp: str) -> dict:
     return {"vocab": vocab, "delimiter": config["delimiter_regex"]}
 
 
-def _raise_on_mismatch(texts: list[str], text_cos: np.ndarray, image_cos: np.ndarray,
-                       min_cosine: float, output_dir: str) -> None:
+def _raise_on_mismatch(
+    texts: list[str],
+    text_cos: np.ndarray,
+    image_cos: np.ndarray,
+    min_cosine: float,
+    output_dir: str,
+) -> None:
     problems = []
     bad = np.flatnonzero(text_cos < min_cosine)
     if len(bad):
         worst = bad[np.argsort(text_cos[bad])][:5]
         shown = "; ".join(f"{texts[i][:60]!r}: {text_cos[i]:.5f}" for i in worst)
-        problems.append(f"{len(bad)}/{len(texts)} texts embed differently on device "
-                        f"(cosine < {min_cosine}); worst: {shown}")
+        problems.append(
+            f"{len(bad)}/{len(texts)} texts embed differently on device "
+            f"(cosine < {min_cosine}); worst: {shown}"
+        )
     if np.any(image_cos < min_cosine):
         problems.append(f"image tower: min cosine {image_cos.min():.5f} < {min_cosine}")
     if problems:
-        raise ExportCheckError(f"{output_dir}: the TFLite export does not match the SavedModel: "
-                               + " | ".join(problems))
+        raise ExportCheckError(
+            f"{output_dir}: the TFLite export does not match the SavedModel: "
+            + " | ".join(problems)
+        )

@@ -1,4 +1,5 @@
 """The dual-encoder Trainer: the module file (module_file.py, run_fn) and its model code."""
+
 import os
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

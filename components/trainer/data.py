@@ -6,6 +6,7 @@ negatives. Decoding and resizing happen once (before the cache); `decode_and_res
 the very function the image SavedModel's bytes signature runs, so training and serving
 see the same pixels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import tensorflow as tf
 
 from components.common import formats, tf_text
 from components.common.examples_io import SplitScan
+
 
 def decode_and_resize(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
     """Encoded JPEG/PNG bytes -> uint8 [S, S, 3] RGB.
@@ -47,33 +49,43 @@ def caption_encoder(table, max_tokens: int):
     return lambda captions: tf_text.token_ids(captions, table, max_tokens)
 
 
-def training_dataset(files: list[str], encode_captions, image_size: int, batch_size: int,
-                     seed: int, num_images: int) -> tf.data.Dataset:
+def training_dataset(
+    files: list[str], encode_captions, image_size: int, batch_size: int, seed: int, num_images: int
+) -> tf.data.Dataset:
     """Batches of (uint8 pixels [B, S, S, 3], one caption per image [B, T] ids or [B] strings)."""
+
     def prepare(record):
         encoded, captions = _parse(record)
         return decode_and_resize(encoded, image_size), encode_captions(captions)
 
-    dataset = (tf.data.TFRecordDataset(files, "GZIP")
-               .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-               .filter(lambda image, captions: tf.shape(captions)[0] > 0)
-               .cache()
-               # A full-size buffer is a uniform shuffle; reshuffled every epoch.
-               .shuffle(num_images, seed=seed, reshuffle_each_iteration=True)
-               .enumerate())
+    dataset = (
+        tf.data.TFRecordDataset(files, "GZIP")
+        .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        .filter(lambda image, captions: tf.shape(captions)[0] > 0)
+        .cache()
+        # A full-size buffer is a uniform shuffle; reshuffled every epoch.
+        .shuffle(num_images, seed=seed, reshuffle_each_iteration=True)
+        .enumerate()
+    )
 
     def sample_caption(position, element):
         image, captions = element
         # Stateless: the choice depends on (seed, position in this epoch's order) only,
         # so parallel map calls cannot change it; the order changes every epoch.
-        pick = tf.random.stateless_uniform([], seed=tf.stack([tf.cast(seed, tf.int64), position]),
-                                           maxval=tf.shape(captions)[0], dtype=tf.int32)
+        pick = tf.random.stateless_uniform(
+            [],
+            seed=tf.stack([tf.cast(seed, tf.int64), position]),
+            maxval=tf.shape(captions)[0],
+            dtype=tf.int32,
+        )
         return image, captions[pick]
 
-    return (dataset.map(sample_caption, num_parallel_calls=tf.data.AUTOTUNE)
-            # Whole batches only: every step contrasts batch_size pairs.
-            .batch(batch_size, drop_remainder=True)
-            .prefetch(tf.data.AUTOTUNE))
+    return (
+        dataset.map(sample_caption, num_parallel_calls=tf.data.AUTOTUNE)
+        # Whole batches only: every step contrasts batch_size pairs.
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 @dataclass
@@ -95,13 +107,19 @@ def load_eval_set(files: list[str], scan: SplitScan, image_size: int) -> EvalSet
         encoded, _ = _parse(record)
         return decode_and_resize(encoded, image_size)
 
-    dataset = (tf.data.TFRecordDataset(files, "GZIP")
-               .map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(256))
+    dataset = (
+        tf.data.TFRecordDataset(files, "GZIP")
+        .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(256)
+    )
     batches = [batch.numpy() for batch in dataset]
-    images = (np.concatenate(batches) if batches
-              else np.zeros([0, image_size, image_size, 3], np.uint8))
+    images = (
+        np.concatenate(batches) if batches else np.zeros([0, image_size, image_size, 3], np.uint8)
+    )
     captions, index = [], []
     for row, image_captions in enumerate(scan.captions):
         captions.extend(image_captions)
         index.extend([row] * len(image_captions))
-    return EvalSet(images, np.asarray(scan.image_ids, np.int64), captions, np.asarray(index, np.int64))
+    return EvalSet(
+        images, np.asarray(scan.image_ids, np.int64), captions, np.asarray(index, np.int64)
+    )

@@ -5,6 +5,7 @@ and tokenization inside the text SavedModel's string signature, so consumers nev
 either. The pixel and token-id signatures are the TFLite paths: fixed shapes, no string
 ops, no hash tables.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,11 @@ class _Exported(tf.Module):
         super().__init__()
         self._encoder_call = encoder.__call__  # a bound method is not tracked
         self.encoder_weights = list(encoder.weights)
-        self.hub_objects = [layer.resolved_object for layer in encoder.submodules
-                            if hasattr(layer, "resolved_object")]
+        self.hub_objects = [
+            layer.resolved_object
+            for layer in encoder.submodules
+            if hasattr(layer, "resolved_object")
+        ]
 
     def encoder(self, inputs):
         return self._encoder_call(inputs, training=False)
@@ -42,18 +46,28 @@ class ImageEncoderModule(_Exported):
     def __init__(self, encoder: tf.keras.Model, image_size: int):
         super().__init__(encoder)
         self.image_size = image_size
-        self.embed_pixels = tf.function(self._embed_pixels, autograph=False, input_signature=[
-            tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="pixels")])
-        self.embed_bytes = tf.function(self._embed_bytes, autograph=False, input_signature=[
-            tf.TensorSpec([None], tf.string, name="image_bytes")])
+        self.embed_pixels = tf.function(
+            self._embed_pixels,
+            autograph=False,
+            input_signature=[
+                tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="pixels")
+            ],
+        )
+        self.embed_bytes = tf.function(
+            self._embed_bytes,
+            autograph=False,
+            input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
+        )
 
     def _embed_pixels(self, pixels):
         return {formats.OUTPUT_EMBEDDING: self.encoder(pixels)}
 
     def _embed_bytes(self, image_bytes):
-        pixels = tf.map_fn(lambda encoded: data.decode_and_resize(encoded, self.image_size),
-                           image_bytes, fn_output_signature=tf.TensorSpec(
-                               [self.image_size, self.image_size, 3], tf.uint8))
+        pixels = tf.map_fn(
+            lambda encoded: data.decode_and_resize(encoded, self.image_size),
+            image_bytes,
+            fn_output_signature=tf.TensorSpec([self.image_size, self.image_size, 3], tf.uint8),
+        )
         return {formats.OUTPUT_EMBEDDING: self.encoder(tf.cast(pixels, tf.float32))}
 
 
@@ -65,17 +79,25 @@ class TextEncoderModule(_Exported):
         self.max_tokens = max_tokens
         # Constants, not a hash table: see vocab_lookup.py.
         self.table = VocabLookup(vocab_path) if vocab_path else None
-        self.embed_strings = tf.function(self._embed_strings, autograph=False, input_signature=[
-            tf.TensorSpec([None], tf.string, name="text")])
+        self.embed_strings = tf.function(
+            self._embed_strings,
+            autograph=False,
+            input_signature=[tf.TensorSpec([None], tf.string, name="text")],
+        )
         if self.table is not None:
-            self.embed_token_ids = tf.function(self._embed_token_ids, autograph=False, input_signature=[
-                tf.TensorSpec([None, max_tokens], tf.int32, name="token_ids")])
+            self.embed_token_ids = tf.function(
+                self._embed_token_ids,
+                autograph=False,
+                input_signature=[tf.TensorSpec([None, max_tokens], tf.int32, name="token_ids")],
+            )
 
     def _embed_token_ids(self, token_ids):
         return {formats.OUTPUT_EMBEDDING: self.encoder(token_ids)}
 
     def _embed_strings(self, text):
-        inputs = text if self.table is None else tf_text.token_ids(text, self.table, self.max_tokens)
+        inputs = (
+            text if self.table is None else tf_text.token_ids(text, self.table, self.max_tokens)
+        )
         return {formats.OUTPUT_EMBEDDING: self.encoder(inputs)}
 
 
@@ -86,10 +108,13 @@ class BertTextEncoderModule(_Exported):
 
     def __init__(self, encoder: tf.keras.Model, max_tokens: int):
         super().__init__(encoder)
-        spec = [tf.TensorSpec([None, max_tokens], tf.int32, name=name)
-                for name in ("ids", "segment_ids", "mask")]
-        self.embed_token_ids = tf.function(self._embed_token_ids, autograph=False,
-                                           input_signature=spec)
+        spec = [
+            tf.TensorSpec([None, max_tokens], tf.int32, name=name)
+            for name in ("ids", "segment_ids", "mask")
+        ]
+        self.embed_token_ids = tf.function(
+            self._embed_token_ids, autograph=False, input_signature=spec
+        )
 
     def _embed_token_ids(self, ids, segment_ids, mask):
         return {formats.OUTPUT_EMBEDDING: self.encoder([ids, segment_ids, mask])}
@@ -97,23 +122,42 @@ class BertTextEncoderModule(_Exported):
 
 def save_image_encoder(serving_dir: str, image_encoder: tf.keras.Model, image_size: int) -> None:
     image_module = ImageEncoderModule(image_encoder, image_size)
-    tf.saved_model.save(image_module, os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER),
-                        signatures={formats.SIGNATURE_IMAGE_BYTES: image_module.embed_bytes,
-                                    formats.SIGNATURE_IMAGE_PIXELS: image_module.embed_pixels})
+    tf.saved_model.save(
+        image_module,
+        os.path.join(serving_dir, formats.MODEL_IMAGE_ENCODER),
+        signatures={
+            formats.SIGNATURE_IMAGE_BYTES: image_module.embed_bytes,
+            formats.SIGNATURE_IMAGE_PIXELS: image_module.embed_pixels,
+        },
+    )
 
 
-def export_bert_model(serving_dir: str, image_encoder: tf.keras.Model,
-                      text_encoder: tf.keras.Model, options, max_tokens: int,
-                      tokenizer: dict) -> dict:
+def export_bert_model(
+    serving_dir: str,
+    image_encoder: tf.keras.Model,
+    text_encoder: tf.keras.Model,
+    options,
+    max_tokens: int,
+    tokenizer: dict,
+) -> dict:
     """Writes image_encoder/, a BERT-layout text_encoder/ and model_config.json (the
     tokenizer file is already under tokenizer/); returns the model config."""
     save_image_encoder(serving_dir, image_encoder, options.image_size)
     text_module = BertTextEncoderModule(text_encoder, max_tokens)
-    tf.saved_model.save(text_module, os.path.join(serving_dir, formats.MODEL_TEXT_ENCODER),
-                        signatures={formats.SIGNATURE_TEXT_TOKEN_IDS: text_module.embed_token_ids})
-    return _write_config(serving_dir, options, {
-        "text_input_style": formats.TEXT_STYLE_BERT_IDS, "max_tokens": max_tokens,
-        "tokenizer": tokenizer})
+    tf.saved_model.save(
+        text_module,
+        os.path.join(serving_dir, formats.MODEL_TEXT_ENCODER),
+        signatures={formats.SIGNATURE_TEXT_TOKEN_IDS: text_module.embed_token_ids},
+    )
+    return _write_config(
+        serving_dir,
+        options,
+        {
+            "text_input_style": formats.TEXT_STYLE_BERT_IDS,
+            "max_tokens": max_tokens,
+            "tokenizer": tokenizer,
+        },
+    )
 
 
 def _write_config(serving_dir: str, options, text: dict) -> dict:
@@ -132,8 +176,9 @@ def _write_config(serving_dir: str, options, text: dict) -> dict:
     return config
 
 
-def export_model(serving_dir: str, image_encoder: tf.keras.Model, text_encoder: tf.keras.Model,
-                 options) -> dict:
+def export_model(
+    serving_dir: str, image_encoder: tf.keras.Model, text_encoder: tf.keras.Model, options
+) -> dict:
     """Writes image_encoder/, text_encoder/ and model_config.json (vocab.txt is already
     there for token-id towers); returns the model config."""
     save_image_encoder(serving_dir, image_encoder, options.image_size)
@@ -144,9 +189,15 @@ def export_model(serving_dir: str, image_encoder: tf.keras.Model, text_encoder: 
     signatures = {formats.SIGNATURE_TEXT_STRINGS: text_module.embed_strings}
     if regex_ids:
         signatures[formats.SIGNATURE_TEXT_TOKEN_IDS] = text_module.embed_token_ids
-    tf.saved_model.save(text_module, os.path.join(serving_dir, formats.MODEL_TEXT_ENCODER),
-                        signatures=signatures)
-    return _write_config(serving_dir, options, {
-        "text_input_style": style,
-        "max_tokens": options.max_tokens if regex_ids else None,
-        "delimiter_regex": tokenizer.DELIMITER_REGEX if regex_ids else None})
+    tf.saved_model.save(
+        text_module, os.path.join(serving_dir, formats.MODEL_TEXT_ENCODER), signatures=signatures
+    )
+    return _write_config(
+        serving_dir,
+        options,
+        {
+            "text_input_style": style,
+            "max_tokens": options.max_tokens if regex_ids else None,
+            "delimiter_regex": tokenizer.DELIMITER_REGEX if regex_ids else None,
+        },
+    )

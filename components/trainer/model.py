@@ -1,4 +1,5 @@
 """The dual encoder and its loss: symmetric InfoNCE with a learnable, clipped temperature."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,9 @@ import math
 import tensorflow as tf
 
 
-def contrastive_loss(text_embeddings: tf.Tensor, image_embeddings: tf.Tensor,
-                     logit_scale: tf.Tensor) -> tf.Tensor:
+def contrastive_loss(
+    text_embeddings: tf.Tensor, image_embeddings: tf.Tensor, logit_scale: tf.Tensor
+) -> tf.Tensor:
     """CLIP's loss: cross-entropy of each caption over the batch's images and of each image
     over the batch's captions, pair i's positive on the diagonal; the mean of both."""
     logits = logit_scale * tf.matmul(text_embeddings, image_embeddings, transpose_b=True)
@@ -20,16 +22,24 @@ def contrastive_loss(text_embeddings: tf.Tensor, image_embeddings: tf.Tensor,
 class DualEncoder(tf.keras.Model):
     """Holds both towers and the temperature; `fit` trains them on (pixels, caption) batches."""
 
-    def __init__(self, image_encoder: tf.keras.Model, text_encoder: tf.keras.Model,
-                 initial_temperature: float, min_temperature: float, **kwargs):
+    def __init__(
+        self,
+        image_encoder: tf.keras.Model,
+        text_encoder: tf.keras.Model,
+        initial_temperature: float,
+        min_temperature: float,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
         # Learned as log(1 / temperature), as CLIP does; clipped in the forward pass so the
         # logits never exceed 1 / min_temperature (CLIP: 100) nor fall below 1.
         self.log_logit_scale = self.add_weight(
-            name="log_logit_scale", shape=(),
-            initializer=tf.keras.initializers.Constant(math.log(1.0 / initial_temperature)))
+            name="log_logit_scale",
+            shape=(),
+            initializer=tf.keras.initializers.Constant(math.log(1.0 / initial_temperature)),
+        )
         self.max_log_logit_scale = math.log(1.0 / min_temperature)
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
 
@@ -48,8 +58,10 @@ class DualEncoder(tf.keras.Model):
     @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=False):
         pixels, text = inputs
-        return (self.text_encoder(text, training=training),
-                self.image_encoder(tf.cast(pixels, tf.float32), training=training))
+        return (
+            self.text_encoder(text, training=training),
+            self.image_encoder(tf.cast(pixels, tf.float32), training=training),
+        )
 
     @tf.autograph.experimental.do_not_convert
     def train_step(self, data):

@@ -7,6 +7,7 @@ dataclass default applies) plus these optional keys:
                       components.trainer.code_version() so a changed Trainer busts the
                       TFX cache (the cache key covers custom_config, not our sources).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,14 +64,17 @@ class TrainerOptions:
     text_heads: int = 4
 
 
-def from_custom_config(custom_config: dict[str, Any] | None) -> tuple[TrainerOptions, dict[str, Any]]:
+def from_custom_config(
+    custom_config: dict[str, Any] | None,
+) -> tuple[TrainerOptions, dict[str, Any]]:
     """(validated TrainerOptions, the extra keys). Unknown keys and bad values raise
     ConfigError naming the key."""
     custom_config = dict(custom_config or {})
     extras = {key: custom_config.pop(key) for key in EXTRA_KEYS if key in custom_config}
     # The config's own coercion and messages: one way to validate a trainer field.
-    options = from_mapping(TrainerOptions, custom_config, section="trainer",
-                           source="Trainer custom_config")
+    options = from_mapping(
+        TrainerOptions, custom_config, section="trainer", source="Trainer custom_config"
+    )
     validate(options)
     return options, extras
 
@@ -84,30 +88,43 @@ def resolved(options: TrainerOptions) -> TrainerOptions:
     """The options with image_size and max_tokens 0 replaced by the towers' own values."""
     changes = {}
     if options.image_size == 0:
-        changes["image_size"] = (SMALL_CNN_IMAGE_SIZE if options.image_tower == "small_cnn"
-                                 else BACKBONE_IMAGE_SIZE)
+        changes["image_size"] = (
+            SMALL_CNN_IMAGE_SIZE if options.image_tower == "small_cnn" else BACKBONE_IMAGE_SIZE
+        )
     if options.max_tokens == 0:
-        changes["max_tokens"] = (SMALL_TEXT_MAX_TOKENS if options.text_tower == "small_text"
-                                 else BERT_MAX_TOKENS)
+        changes["max_tokens"] = (
+            SMALL_TEXT_MAX_TOKENS if options.text_tower == "small_text" else BERT_MAX_TOKENS
+        )
     return dataclasses.replace(options, **changes) if changes else options
 
 
 def problems(options: TrainerOptions) -> list[str]:
     """What is wrong with the options, one message each (empty: nothing)."""
     found = []
-    for name in ("embedding_dim", "batch_size", "epochs",
-                 "image_width", "text_width", "text_layers", "text_heads"):
+    for name in (
+        "embedding_dim",
+        "batch_size",
+        "epochs",
+        "image_width",
+        "text_width",
+        "text_layers",
+        "text_heads",
+    ):
         if getattr(options, name) < 1:
             found.append(f"{name} must be at least 1 (got {getattr(options, name)})")
     if options.image_size < 0 or 0 < options.image_size < 8:
-        found.append(f"image_size must be 0 (the tower's own) or at least 8 "
-                     f"(got {options.image_size})")
+        found.append(
+            f"image_size must be 0 (the tower's own) or at least 8 (got {options.image_size})"
+        )
     if options.batch_size < 2:
-        found.append("batch_size must be at least 2: the loss contrasts each pair with the "
-                     "rest of the batch")
+        found.append(
+            "batch_size must be at least 2: the loss contrasts each pair with the rest of the batch"
+        )
     if options.max_tokens < 0 or options.max_tokens == 1:
-        found.append("max_tokens must be 0 (the tower's own) or at least 2 (<START> or "
-                     f"[CLS] plus one token; got {options.max_tokens})")
+        found.append(
+            "max_tokens must be 0 (the tower's own) or at least 2 (<START> or "
+            f"[CLS] plus one token; got {options.max_tokens})"
+        )
     if options.learning_rate <= 0:
         found.append(f"learning_rate must be positive (got {options.learning_rate})")
     if not 0 <= options.warmup_fraction < 1:
@@ -115,8 +132,10 @@ def problems(options: TrainerOptions) -> list[str]:
     if not 0 <= options.dropout < 1:
         found.append(f"dropout must be in [0, 1) (got {options.dropout})")
     if not 0 < options.min_temperature <= options.initial_temperature <= 1:
-        found.append("temperatures must satisfy 0 < min_temperature <= initial_temperature <= 1 "
-                     f"(got {options.min_temperature}, {options.initial_temperature})")
+        found.append(
+            "temperatures must satisfy 0 < min_temperature <= initial_temperature <= 1 "
+            f"(got {options.min_temperature}, {options.initial_temperature})"
+        )
     if options.weight_decay < 0:
         found.append(f"weight_decay must be >= 0 (got {options.weight_decay})")
     return [f"trainer.{p}" for p in found]

@@ -14,6 +14,7 @@ The exported SavedModels are whole towers (backbone + head), as the ImageEmbedde
 TextEncoderExporter need them. BERT-layout text is tokenized with bert_tokenizer.py, the
 device's rules, from the tokenizer file the model carries to the device.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,8 +51,10 @@ class BackboneLoaders:
 def catalogue_loaders() -> BackboneLoaders:
     from components.trainer import backbones
 
-    return BackboneLoaders(lambda *args: backbones.load_image_backbone(*args),
-                           lambda *args: backbones.load_text_backbone(*args))
+    return BackboneLoaders(
+        lambda *args: backbones.load_image_backbone(*args),
+        lambda *args: backbones.load_text_backbone(*args),
+    )
 
 
 def uses_backbones(options) -> bool:
@@ -84,8 +87,11 @@ class Split:
         digest = hashlib.sha256(what.encode())
         for image_id, encoded, texts in zip(self.image_ids, self.encoded, self.captions):
             digest.update(str(image_id).encode())
-            digest.update(hashlib.sha256(encoded).digest() if what == "images" else
-                          "\0".join(texts).encode() + b"\1")
+            digest.update(
+                hashlib.sha256(encoded).digest()
+                if what == "images"
+                else "\0".join(texts).encode() + b"\1"
+            )
         return digest.hexdigest()[:20]
 
 
@@ -102,9 +108,11 @@ def decode_images(encoded: list[bytes], image_size: int) -> np.ndarray:
     """uint8 [n, S, S, 3], decoded and resized as the image SavedModel does."""
     if not encoded:
         return np.zeros([0, image_size, image_size, 3], np.uint8)
-    dataset = (tf.data.Dataset.from_tensor_slices(tf.constant(encoded, tf.string))
-               .map(lambda e: data.decode_and_resize(e, image_size),
-                    num_parallel_calls=tf.data.AUTOTUNE).batch(256))
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(tf.constant(encoded, tf.string))
+        .map(lambda e: data.decode_and_resize(e, image_size), num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(256)
+    )
     return np.concatenate([batch.numpy() for batch in dataset])
 
 
@@ -112,8 +120,11 @@ def _batched(model: tf.keras.Model, inputs, convert) -> np.ndarray:
     rows = len(inputs[0]) if isinstance(inputs, tuple) else len(inputs)
     out = []
     for start in range(0, rows, FEATURE_BATCH):
-        chunk = (tuple(x[start:start + FEATURE_BATCH] for x in inputs)
-                 if isinstance(inputs, tuple) else inputs[start:start + FEATURE_BATCH])
+        chunk = (
+            tuple(x[start : start + FEATURE_BATCH] for x in inputs)
+            if isinstance(inputs, tuple)
+            else inputs[start : start + FEATURE_BATCH]
+        )
         out.append(model(convert(chunk), training=False).numpy().astype(np.float32))
     return np.concatenate(out) if out else np.zeros([0, model.output_shape[-1]], np.float32)
 
@@ -124,12 +135,14 @@ class FeatureCache:
     def __init__(self, directory: str):
         self.directory = directory
 
-    def get_or_compute(self, identity: dict, fingerprint: str,
-                       compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, str]:
+    def get_or_compute(
+        self, identity: dict, fingerprint: str, compute: Callable[[], np.ndarray]
+    ) -> tuple[np.ndarray, str]:
         if not self.directory:
             return compute(), "off"
-        key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()
-                             + fingerprint.encode()).hexdigest()[:24]
+        key = hashlib.sha256(
+            json.dumps(identity, sort_keys=True).encode() + fingerprint.encode()
+        ).hexdigest()[:24]
         path = os.path.join(self.directory, f"{identity['backbone']}-{key}.npy")
         if os.path.isfile(path):
             return np.load(path), "hit"
@@ -154,44 +167,82 @@ def _head(feature_dim: int, options, prefix: str, name: str) -> tf.keras.Model:
 
 # --- image --------------------------------------------------------------------------------
 
-def image_side(options, train: Split, evaluation: Split, cache: FeatureCache,
-               loaders: Callable[[], BackboneLoaders]) -> Side:
+
+def image_side(
+    options,
+    train: Split,
+    evaluation: Split,
+    cache: FeatureCache,
+    loaders: Callable[[], BackboneLoaders],
+) -> Side:
     started = time.perf_counter()
     train_pixels = decode_images(train.encoded, options.image_size)
     eval_pixels = decode_images(evaluation.encoded, options.image_size)
     if options.image_tower == towers.SMALL_CNN:
         encoder = towers.build_image_encoder(options)
-        return Side(towers.SMALL_CNN, train_pixels, eval_pixels, encoder, lambda: encoder, "n/a",
-                    time.perf_counter() - started)
+        return Side(
+            towers.SMALL_CNN,
+            train_pixels,
+            eval_pixels,
+            encoder,
+            lambda: encoder,
+            "n/a",
+            time.perf_counter() - started,
+        )
     backbone = loaders().image(options.image_tower, options.image_size, options.image_weights)
-    pixels = tf.keras.Input((options.image_size, options.image_size, 3), dtype=tf.float32,
-                            name="pixels")
+    pixels = tf.keras.Input(
+        (options.image_size, options.image_size, 3), dtype=tf.float32, name="pixels"
+    )
     if not options.freeze_backbone:
         backbone.model.trainable = True
-        encoder = tf.keras.Model(pixels, _image_head_on(backbone, options)(backbone.model(pixels)),
-                                 name="image_encoder")
-        return Side(backbone.name, train_pixels, eval_pixels, encoder, lambda: encoder, "n/a",
-                    time.perf_counter() - started, backbone.model.count_params())
+        encoder = tf.keras.Model(
+            pixels, _image_head_on(backbone, options)(backbone.model(pixels)), name="image_encoder"
+        )
+        return Side(
+            backbone.name,
+            train_pixels,
+            eval_pixels,
+            encoder,
+            lambda: encoder,
+            "n/a",
+            time.perf_counter() - started,
+            backbone.model.count_params(),
+        )
     backbone.model.trainable = False
-    identity = {"backbone": backbone.name, "image_size": options.image_size,
-                "weights": options.image_weights, "feature_dim": backbone.feature_dim,
-                "weights_digest": _weights_digest(backbone.model)}
+    identity = {
+        "backbone": backbone.name,
+        "image_size": options.image_size,
+        "weights": options.image_weights,
+        "feature_dim": backbone.feature_dim,
+        "weights_digest": _weights_digest(backbone.model),
+    }
 
     def features(pixels_uint8):
         return lambda: _batched(backbone.model, pixels_uint8, lambda x: tf.cast(x, tf.float32))
 
-    train_features, hit = cache.get_or_compute(identity, train.fingerprint("images"),
-                                               features(train_pixels))
-    eval_features, _ = cache.get_or_compute(identity, evaluation.fingerprint("images"),
-                                            features(eval_pixels))
+    train_features, hit = cache.get_or_compute(
+        identity, train.fingerprint("images"), features(train_pixels)
+    )
+    eval_features, _ = cache.get_or_compute(
+        identity, evaluation.fingerprint("images"), features(eval_pixels)
+    )
     head = _head(backbone.feature_dim, options, "image", "image_head")
 
     def whole() -> tf.keras.Model:
-        return tf.keras.Model(pixels, head(backbone.model(pixels, training=False)),
-                              name="image_encoder")
+        return tf.keras.Model(
+            pixels, head(backbone.model(pixels, training=False)), name="image_encoder"
+        )
 
-    return Side(backbone.name, train_features, eval_features, head, whole, hit,
-                time.perf_counter() - started, backbone.model.count_params())
+    return Side(
+        backbone.name,
+        train_features,
+        eval_features,
+        head,
+        whole,
+        hit,
+        time.perf_counter() - started,
+        backbone.model.count_params(),
+    )
 
 
 def _image_head_on(backbone, options) -> tf.keras.Model:
@@ -209,6 +260,7 @@ def _weights_digest(model: tf.keras.Model) -> str:
 
 # --- text ---------------------------------------------------------------------------------
 
+
 @dataclass
 class TextSide(Side):
     export: Callable[..., dict] | None = None  # writes the text half of the Model artifact
@@ -224,15 +276,23 @@ def _caption_rows(split: Split) -> tuple[list[str], np.ndarray, np.ndarray]:
     return texts, np.asarray(starts, np.int64), np.asarray(counts, np.int64)
 
 
-def text_side(options, train: Split, evaluation: Split, serving_dir: str,
-              cache: FeatureCache, loaders: Callable[[], BackboneLoaders]) -> TextSide:
+def text_side(
+    options,
+    train: Split,
+    evaluation: Split,
+    serving_dir: str,
+    cache: FeatureCache,
+    loaders: Callable[[], BackboneLoaders],
+) -> TextSide:
     started = time.perf_counter()
     train_texts, _, _ = _caption_rows(train)
     eval_texts, _, _ = _caption_rows(evaluation)
     if options.text_tower == towers.SMALL_TEXT:
         vocab_path = os.path.join(serving_dir, formats.MODEL_VOCAB)
-        tokenizer.write_vocab_file(vocab_path, tokenizer.build_vocab(
-            train_texts, options.vocab_min_count, options.vocab_max_size))
+        tokenizer.write_vocab_file(
+            vocab_path,
+            tokenizer.build_vocab(train_texts, options.vocab_min_count, options.vocab_max_size),
+        )
         table = tokenizer.read_vocab_file(vocab_path)
         vocab_size = max(table.values()) + 1
 
@@ -241,8 +301,15 @@ def text_side(options, train: Split, evaluation: Split, serving_dir: str,
             return np.asarray(rows, np.int32).reshape([-1, options.max_tokens])
 
         encoder = towers.build_text_encoder(options, vocab_size)
-        return TextSide(towers.SMALL_TEXT, ids(train_texts), ids(eval_texts), encoder,
-                        lambda: encoder, "n/a", time.perf_counter() - started)
+        return TextSide(
+            towers.SMALL_TEXT,
+            ids(train_texts),
+            ids(eval_texts),
+            encoder,
+            lambda: encoder,
+            "n/a",
+            time.perf_counter() - started,
+        )
 
     backbone = loaders().text(options.text_tower, options.max_tokens)
     spec = backbone.tokenizer
@@ -252,7 +319,8 @@ def text_side(options, train: Split, evaluation: Split, serving_dir: str,
         raise towers.TowerError(
             f"trainer.text_tower={options.text_tower}: tokenizer {spec.kind!r} with files "
             f"{spec.files}; a BERT-layout text tower needs a WordPiece vocabulary or a "
-            "SentencePiece model that the device's tokenizer metadata can carry")
+            "SentencePiece model that the device's tokenizer metadata can carry"
+        )
     # The model carries its tokenizer file: the exporter packs it into the device metadata.
     tokenizer_dir = os.path.join(serving_dir, formats.MODEL_TOKENIZER_DIR)
     os.makedirs(tokenizer_dir, exist_ok=True)
@@ -266,12 +334,15 @@ def text_side(options, train: Split, evaluation: Split, serving_dir: str,
         return np.stack(encoded.as_tuple(), axis=1)
 
     inputs = [tf.keras.Input((max_tokens,), dtype=tf.int32, name=n) for n in _BERT_INPUTS]
-    tokenizer_config = {"kind": spec.kind,
-                        "file": f"{formats.MODEL_TOKENIZER_DIR}/{os.path.basename(source)}"}
+    tokenizer_config = {
+        "kind": spec.kind,
+        "file": f"{formats.MODEL_TOKENIZER_DIR}/{os.path.basename(source)}",
+    }
 
     def export_text(image_encoder, text_encoder) -> dict:
-        return export.export_bert_model(serving_dir, image_encoder, text_encoder, options,
-                                        max_tokens, tokenizer_config)
+        return export.export_bert_model(
+            serving_dir, image_encoder, text_encoder, options, max_tokens, tokenizer_config
+        )
 
     def unstack(x):
         return [x[:, 0], x[:, 1], x[:, 2]]
@@ -281,48 +352,85 @@ def text_side(options, train: Split, evaluation: Split, serving_dir: str,
         head = _head(backbone.feature_dim, options, "text", "text_head")
         packed = tf.keras.Input((3, max_tokens), dtype=tf.int32, name="bert_inputs")
         trainable = tf.keras.Model(
-            packed, head(backbone.model(tf.keras.layers.Lambda(unstack)(packed))),
-            name="text_encoder_stacked")
+            packed,
+            head(backbone.model(tf.keras.layers.Lambda(unstack)(packed))),
+            name="text_encoder_stacked",
+        )
         whole_model = tf.keras.Model(inputs, head(backbone.model(inputs)), name="text_encoder")
-        return TextSide(backbone.name, stacked(train_texts), stacked(eval_texts), trainable,
-                        lambda: whole_model, "n/a", time.perf_counter() - started,
-                        backbone.model.count_params(), export_text)
+        return TextSide(
+            backbone.name,
+            stacked(train_texts),
+            stacked(eval_texts),
+            trainable,
+            lambda: whole_model,
+            "n/a",
+            time.perf_counter() - started,
+            backbone.model.count_params(),
+            export_text,
+        )
 
     backbone.model.trainable = False
-    identity = {"backbone": backbone.name, "max_tokens": max_tokens, "kind": spec.kind,
-                "tokenizer_digest": _file_digest(local),
-                "weights_digest": _weights_digest(backbone.model)}
+    identity = {
+        "backbone": backbone.name,
+        "max_tokens": max_tokens,
+        "kind": spec.kind,
+        "tokenizer_digest": _file_digest(local),
+        "weights_digest": _weights_digest(backbone.model),
+    }
 
     def features(texts):
-        return lambda: _batched(backbone.model, stacked(texts),
-                                lambda x: [tf.constant(x[:, i]) for i in range(3)])
+        return lambda: _batched(
+            backbone.model, stacked(texts), lambda x: [tf.constant(x[:, i]) for i in range(3)]
+        )
 
-    train_features, hit = cache.get_or_compute(identity, train.fingerprint("captions"),
-                                               features(train_texts))
-    eval_features, _ = cache.get_or_compute(identity, evaluation.fingerprint("captions"),
-                                            features(eval_texts))
+    train_features, hit = cache.get_or_compute(
+        identity, train.fingerprint("captions"), features(train_texts)
+    )
+    eval_features, _ = cache.get_or_compute(
+        identity, evaluation.fingerprint("captions"), features(eval_texts)
+    )
     head = _head(backbone.feature_dim, options, "text", "text_head")
 
     def whole() -> tf.keras.Model:
-        return tf.keras.Model(inputs, head(backbone.model(inputs, training=False)),
-                              name="text_encoder")
+        return tf.keras.Model(
+            inputs, head(backbone.model(inputs, training=False)), name="text_encoder"
+        )
 
-    return TextSide(backbone.name, train_features, eval_features, head, whole, hit,
-                    time.perf_counter() - started, backbone.model.count_params(), export_text)
+    return TextSide(
+        backbone.name,
+        train_features,
+        eval_features,
+        head,
+        whole,
+        hit,
+        time.perf_counter() - started,
+        backbone.model.count_params(),
+        export_text,
+    )
 
 
 # --- training -----------------------------------------------------------------------------
 
-def _epoch_dataset(image_inputs: np.ndarray, caption_inputs: np.ndarray, starts: np.ndarray,
-                   counts: np.ndarray, batch_size: int, rng: np.random.Generator):
+
+def _epoch_dataset(
+    image_inputs: np.ndarray,
+    caption_inputs: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+):
     """One epoch: images in a fresh order, each with one of its captions drawn afresh;
     whole batches only (every step contrasts batch_size pairs)."""
     captioned = np.flatnonzero(counts > 0)
     order = rng.permutation(captioned)
-    order = order[:len(order) // batch_size * batch_size]
+    order = order[: len(order) // batch_size * batch_size]
     picks = starts[order] + rng.integers(0, counts[order])
-    return (tf.data.Dataset.from_tensor_slices((image_inputs[order], caption_inputs[picks]))
-            .batch(batch_size, drop_remainder=True).prefetch(2))
+    return (
+        tf.data.Dataset.from_tensor_slices((image_inputs[order], caption_inputs[picks]))
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(2)
+    )
 
 
 def _recall(image_encoder, text_encoder, eval_images, eval_captions, caption_owner) -> dict:
@@ -336,8 +444,15 @@ def _as_model_input(chunk: np.ndarray):
     return tf.cast(chunk, tf.float32) if chunk.dtype == np.uint8 else tf.constant(chunk)
 
 
-def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str, run_dir: str,
-          options, extras: dict | None = None, loaders: BackboneLoaders | None = None):
+def train(
+    train_patterns: list[str],
+    eval_patterns: list[str],
+    serving_dir: str,
+    run_dir: str,
+    options,
+    extras: dict | None = None,
+    loaders: BackboneLoaders | None = None,
+):
     """Trains the dual encoder on backbone features (or raw inputs) and writes the Model
     artifact; returns train.Trained."""
     from components.trainer.work import Trained, TrainingError, _optimizer
@@ -354,20 +469,34 @@ def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str,
     train_split, eval_split = read_split(train_files), read_split(eval_files)
     num_train = sum(1 for c in train_split.captions if c)
     if num_train < 2:
-        raise TrainingError(f"{num_train} captioned training image(s) in {train_files}; "
-                            "contrastive training needs at least 2")
+        raise TrainingError(
+            f"{num_train} captioned training image(s) in {train_files}; "
+            "contrastive training needs at least 2"
+        )
     os.makedirs(serving_dir, exist_ok=True)
-    captions.write_eval_captions(serving_dir, captions.first_captions_first(
-        eval_split.captions, captions.EVAL_CAPTIONS_LIMIT))
+    captions.write_eval_captions(
+        serving_dir,
+        captions.first_captions_first(eval_split.captions, captions.EVAL_CAPTIONS_LIMIT),
+    )
 
     cache = FeatureCache(options.feature_cache_dir)
     get_loaders = (lambda: loaders) if loaders is not None else catalogue_loaders
     image = image_side(options, train_split, eval_split, cache, get_loaders)
-    progress.info("image tower %s: inputs ready (%s, cache %s, %.1f s)", image.name,
-                  "x".join(map(str, image.train_inputs.shape)), image.cache, image.feature_seconds)
+    progress.info(
+        "image tower %s: inputs ready (%s, cache %s, %.1f s)",
+        image.name,
+        "x".join(map(str, image.train_inputs.shape)),
+        image.cache,
+        image.feature_seconds,
+    )
     text = text_side(options, train_split, eval_split, serving_dir, cache, get_loaders)
-    progress.info("text tower %s: inputs ready (%s, cache %s, %.1f s)", text.name,
-                  "x".join(map(str, text.train_inputs.shape)), text.cache, text.feature_seconds)
+    progress.info(
+        "text tower %s: inputs ready (%s, cache %s, %.1f s)",
+        text.name,
+        "x".join(map(str, text.train_inputs.shape)),
+        text.cache,
+        text.feature_seconds,
+    )
 
     _, starts, counts = _caption_rows(train_split)
     _, _, eval_counts = _caption_rows(eval_split)
@@ -379,8 +508,9 @@ def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str,
         # Heads only: epochs are cheap, and a small collection needs more of them.
         epochs = max(epochs, -(-options.min_steps // steps_per_epoch))
     total_steps = steps_per_epoch * epochs
-    model = DualEncoder(image.trainable, text.trainable, options.initial_temperature,
-                        options.min_temperature)
+    model = DualEncoder(
+        image.trainable, text.trainable, options.initial_temperature, options.min_temperature
+    )
     model.compile(optimizer=_optimizer(options, total_steps))
     model.optimizer.build(model.trainable_variables)
 
@@ -388,26 +518,29 @@ def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str,
     fit_started = time.perf_counter()
     for epoch in range(epochs):
         epoch_started = time.perf_counter()
-        dataset = _epoch_dataset(image.train_inputs, text.train_inputs, starts, counts,
-                                 batch_size, rng)
+        dataset = _epoch_dataset(
+            image.train_inputs, text.train_inputs, starts, counts, batch_size, rng
+        )
         history = model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch, verbose=0)
         loss = float(history.history["loss"][-1])
         if not np.isfinite(loss):
-            raise TrainingError(f"epoch {epoch + 1}: the loss is {loss}; lower "
-                                "trainer.learning_rate")
+            raise TrainingError(
+                f"epoch {epoch + 1}: the loss is {loss}; lower trainer.learning_rate"
+            )
         losses.append(round(loss, 5))
-        line = f"epoch {epoch + 1}/{epochs}  loss {loss:.4f}  " \
-               f"temperature {model.temperature():.4f}"
+        line = f"epoch {epoch + 1}/{epochs}  loss {loss:.4f}  temperature {model.temperature():.4f}"
         # Recall on the eval split: every epoch while it is cheap (heads on features),
         # else at the end only.
         if len(caption_owner) and (image.cache != "n/a" or epoch + 1 == epochs):
             eval_started = time.perf_counter()
-            recall = _recall(image.trainable, text.trainable, image.eval_inputs,
-                             text.eval_inputs, caption_owner)
+            recall = _recall(
+                image.trainable, text.trainable, image.eval_inputs, text.eval_inputs, caption_owner
+            )
             eval_seconds += time.perf_counter() - eval_started
             recalls.append({"epoch": epoch + 1, **recall})
-            line += f"  eval text->image R@1 {recall['recall@1']:.3f}  " \
-                    f"R@10 {recall['recall@10']:.3f}"
+            line += (
+                f"  eval text->image R@1 {recall['recall@1']:.3f}  R@10 {recall['recall@10']:.3f}"
+            )
         progress.info("%s  (%.1f s)", line, time.perf_counter() - epoch_started)
     fit_seconds = time.perf_counter() - fit_started
 
@@ -438,12 +571,19 @@ def train(train_patterns: list[str], eval_patterns: list[str], serving_dir: str,
         "eval_recall_curve": recalls,
         "final_temperature": model.temperature(),
         "towers": {
-            side: {"name": s.name, "cache": s.cache, "inputs_seconds": round(s.feature_seconds, 2),
-                   "backbone_parameters": s.backbone_parameters,
-                   "trained_parameters": s.trainable.count_params()}
-            for side, s in (("image", image), ("text", text))},
-        "parameters": {"image_encoder": image_encoder.count_params(),
-                       "text_encoder": text_encoder.count_params()},
+            side: {
+                "name": s.name,
+                "cache": s.cache,
+                "inputs_seconds": round(s.feature_seconds, 2),
+                "backbone_parameters": s.backbone_parameters,
+                "trained_parameters": s.trainable.count_params(),
+            }
+            for side, s in (("image", image), ("text", text))
+        },
+        "parameters": {
+            "image_encoder": image_encoder.count_params(),
+            "text_encoder": text_encoder.count_params(),
+        },
         "tensorflow": tf.__version__,
         "wall_seconds": {
             "inputs": round(image.feature_seconds + text.feature_seconds, 2),

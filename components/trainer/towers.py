@@ -6,6 +6,7 @@ embedding. The layers on the TFLite paths (pixels, token ids) are plain conv / d
 embedding / layer norm / matmul ops, all TFLite builtins: the Task Library interpreter
 has no Flex ops.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,6 +36,7 @@ def text_input_style(text_tower: str) -> str:
 
 # --- image --------------------------------------------------------------------------------
 
+
 def build_image_encoder(options, name: str = "image_encoder") -> tf.keras.Model:
     """float32 [batch, S, S, 3] RGB 0..255 -> L2-normalized [batch, embedding_dim]."""
     size = options.image_size
@@ -49,8 +51,11 @@ def build_image_encoder(options, name: str = "image_encoder") -> tf.keras.Model:
             raise TowerError(f"trainer.image_tower={spec!r}: {e}") from e
         backbone.model.trainable = not options.freeze_backbone
         # A frozen backbone keeps its batch-norm statistics: call it in inference mode.
-        features = (backbone.model(pixels, training=False) if options.freeze_backbone
-                    else backbone.model(pixels))
+        features = (
+            backbone.model(pixels, training=False)
+            if options.freeze_backbone
+            else backbone.model(pixels)
+        )
     embedding = projection_head(features, options.embedding_dim, options.dropout, "image")
     return tf.keras.Model(pixels, embedding, name=name)
 
@@ -65,8 +70,14 @@ def _small_cnn(pixels: tf.Tensor, width: int) -> tf.Tensor:
     for stage in range(4):
         filters = width * 2**stage
         for conv, stride in enumerate((2, 1)):
-            x = tf.keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
-                                       name=f"cnn{stage}_{conv}")(x)
+            x = tf.keras.layers.Conv2D(
+                filters,
+                3,
+                strides=stride,
+                padding="same",
+                use_bias=False,
+                name=f"cnn{stage}_{conv}",
+            )(x)
             # Momentum 0.9, not 0.99: a few hundred steps must suffice for the moving
             # statistics that inference uses to settle.
             x = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"cnn{stage}_{conv}_bn")(x)
@@ -76,6 +87,7 @@ def _small_cnn(pixels: tf.Tensor, width: int) -> tf.Tensor:
 
 
 # --- text ---------------------------------------------------------------------------------
+
 
 def build_text_encoder(options, vocab_size: int, name: str = "text_encoder") -> tf.keras.Model:
     """small_text: int32 [batch, max_tokens] ids -> embedding; hub: [batch] strings -> embedding."""
@@ -103,8 +115,9 @@ def _small_text(ids: tf.Tensor, vocab_size: int, options) -> tf.Tensor:
     x = PositionEmbedding(name="position_embedding")(x)
     mask = TokenMask(name="token_mask")(ids)
     for layer in range(options.text_layers):
-        x = SelfAttentionBlock(width, options.text_heads, options.dropout,
-                               name=f"attention_{layer}")(x, mask)
+        x = SelfAttentionBlock(
+            width, options.text_heads, options.dropout, name=f"attention_{layer}"
+        )(x, mask)
     x = tf.keras.layers.LayerNormalization(epsilon=1e-6, name="text_norm")(x)
     return MaskedMeanPool(name="masked_mean")(x, mask)
 
@@ -120,8 +133,10 @@ class TokenMask(tf.keras.layers.Layer):
 class PositionEmbedding(tf.keras.layers.Layer):
     def build(self, input_shape):
         self.positions = self.add_weight(
-            name="positions", shape=(input_shape[1], input_shape[2]),
-            initializer=tf.keras.initializers.RandomNormal(stddev=0.02))
+            name="positions",
+            shape=(input_shape[1], input_shape[2]),
+            initializer=tf.keras.initializers.RandomNormal(stddev=0.02),
+        )
 
     @_plain_graph_code
     def call(self, x, training=None):
@@ -150,7 +165,9 @@ class SelfAttentionBlock(tf.keras.layers.Layer):
         head_width = self.width // self.heads
 
         def split_heads(t):
-            return tf.transpose(tf.reshape(t, [batch, length, self.heads, head_width]), [0, 2, 1, 3])
+            return tf.transpose(
+                tf.reshape(t, [batch, length, self.heads, head_width]), [0, 2, 1, 3]
+            )
 
         q, k, v = tf.split(self.qkv(self.norm_attention(x)), 3, axis=-1)
         scores = tf.matmul(split_heads(q), split_heads(k), transpose_b=True)
@@ -161,8 +178,12 @@ class SelfAttentionBlock(tf.keras.layers.Layer):
         return x + self.dropout(self.mlp_out(self.mlp_in(self.norm_mlp(x))), training=training)
 
     def get_config(self):
-        return {**super().get_config(), "width": self.width, "heads": self.heads,
-                "dropout": self.dropout_rate}
+        return {
+            **super().get_config(),
+            "width": self.width,
+            "heads": self.heads,
+            "dropout": self.dropout_rate,
+        }
 
 
 class MaskedMeanPool(tf.keras.layers.Layer):
@@ -173,6 +194,7 @@ class MaskedMeanPool(tf.keras.layers.Layer):
 
 
 # --- shared -------------------------------------------------------------------------------
+
 
 def projection_head(features: tf.Tensor, dim: int, dropout: float, prefix: str) -> tf.Tensor:
     """Dense -> ReLU -> Dense, dropout, residual, layer norm, L2 norm (the Keras dual-encoder

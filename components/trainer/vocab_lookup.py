@@ -8,6 +8,7 @@ FarmHash fingerprints of its tokens, sorted, and a binary search. Construction r
 vocabulary with two tokens of one fingerprint; an out-of-vocabulary word that shares a
 vocabulary token's fingerprint (odds about 1e-14 per word at 20k tokens) would take its id.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,6 +47,10 @@ class VocabLookup(tf.Module):
     def _lookup(self, tokens: tf.Tensor) -> tf.Tensor:
         wanted = _fingerprints(tokens)
         position = tf.searchsorted(self.fingerprints, tf.reshape(wanted, [-1]), side="left")
-        position = tf.reshape(tf.minimum(position, tf.size(self.fingerprints) - 1), tf.shape(wanted))
+        position = tf.reshape(
+            tf.minimum(position, tf.size(self.fingerprints) - 1), tf.shape(wanted)
+        )
         found = tf.equal(tf.gather(self.fingerprints, position), wanted)
-        return tf.where(found, tf.gather(self.ids, position), tf.constant(self.unknown_id, tf.int32))
+        return tf.where(
+            found, tf.gather(self.ids, position), tf.constant(self.unknown_id, tf.int32)
+        )

@@ -1,6 +1,7 @@
 """Talking to Kubeflow Pipelines through the kfp SDK (v2beta1 REST API): connect, submit a
 compiled run, wait for it. Credentials (token, cookies) are handed to the SDK and never
 printed, logged or written (errors.py scrubs every message)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,6 +20,7 @@ TERMINAL_STATES = ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED")
 @dataclasses.dataclass
 class Connection:
     """Where the KFP API is and how to authenticate: the kfp SDK's usual options."""
+
     host: str
     namespace: Optional[str] = None
     token: Optional[str] = dataclasses.field(default=None, repr=False)  # kfp existing_token
@@ -45,9 +47,14 @@ class SubmittedRun:
 
 
 # Connection field -> kfp.Client argument, passed only when set.
-_CLIENT_ARGUMENTS = {"namespace": "namespace", "token": "existing_token", "cookies": "cookies",
-                     "client_id": "client_id", "ssl_ca_cert": "ssl_ca_cert",
-                     "kube_context": "kube_context"}
+_CLIENT_ARGUMENTS = {
+    "namespace": "namespace",
+    "token": "existing_token",
+    "cookies": "cookies",
+    "client_id": "client_id",
+    "ssl_ca_cert": "ssl_ca_cert",
+    "kube_context": "kube_context",
+}
 
 
 def connect(connection: Connection):
@@ -80,23 +87,38 @@ def _client_class():
     return Client
 
 
-def submit(connection: Connection, compiled: CompiledPipeline, experiment: str,
-           run_name: Optional[str] = None, enable_caching: Optional[bool] = None,
-           client=None) -> SubmittedRun:
+def submit(
+    connection: Connection,
+    compiled: CompiledPipeline,
+    experiment: str,
+    run_name: Optional[str] = None,
+    enable_caching: Optional[bool] = None,
+    client=None,
+) -> SubmittedRun:
     """Creates (or finds) the experiment and starts one run of the compiled .yaml."""
     client = client or connect(connection)
     run_name = run_name or f"{compiled.name}-{compiled.kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     with api_errors(connection), quiet():
         result = client.create_run_from_pipeline_package(
-            compiled.yaml_path, arguments={}, run_name=run_name, experiment_name=experiment,
-            namespace=connection.namespace, pipeline_root=compiled.pipeline_root,
-            enable_caching=enable_caching)
-    return SubmittedRun(run_id=result.run_id, experiment_id=result.run_info.experiment_id or "",
-                        experiment=experiment, link=f"{connection.ui()}/#/runs/details/{result.run_id}")
+            compiled.yaml_path,
+            arguments={},
+            run_name=run_name,
+            experiment_name=experiment,
+            namespace=connection.namespace,
+            pipeline_root=compiled.pipeline_root,
+            enable_caching=enable_caching,
+        )
+    return SubmittedRun(
+        run_id=result.run_id,
+        experiment_id=result.run_info.experiment_id or "",
+        experiment=experiment,
+        link=f"{connection.ui()}/#/runs/details/{result.run_id}",
+    )
 
 
-def wait_for_run(connection: Connection, run_id: str, timeout: float, poll: float = 10.0,
-                 client=None) -> str:
+def wait_for_run(
+    connection: Connection, run_id: str, timeout: float, poll: float = 10.0, client=None
+) -> str:
     """Polls until the run reaches a terminal state (CANCELED included); returns it."""
     client = client or connect(connection)
     deadline = time.monotonic() + timeout

@@ -11,6 +11,7 @@ docker/Dockerfile installs the project's wheel), Beam args from the one builder
 (t2i/beam_options.py) with the image and that wheel.
 The Trainer's run_fn is referenced by name, so there is no user module to package.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,6 +24,8 @@ from t2i.kubeflow.errors import KubeflowError, quiet
 
 PIPELINE_KINDS = ("full", "rebuild")
 SPEC_SCHEMA_VERSION = "2.1.0"
+
+
 @dataclasses.dataclass
 class CompiledPipeline:
     kind: str
@@ -45,15 +48,17 @@ def build_dag(config: Config, kind: str, env):
     return factory(config, env)
 
 
-def compile_pipeline(config: Config, kind: str = "full", image: Optional[str] = None,
-                     out: Optional[str] = None) -> CompiledPipeline:
+def compile_pipeline(
+    config: Config, kind: str = "full", image: Optional[str] = None, out: Optional[str] = None
+) -> CompiledPipeline:
     """Builds the `kind` DAG for the cluster and compiles it; works offline."""
     from t2i import run_environment
 
     env = run_environment.kubeflow(config, image)
     yaml_path, json_path = output_paths(config, kind, out)
-    return compile_dag(build_dag(config, kind, env), image or config.kubeflow.image, yaml_path,
-                       json_path, kind)
+    return compile_dag(
+        build_dag(config, kind, env), image or config.kubeflow.image, yaml_path, json_path, kind
+    )
 
 
 def output_paths(config: Config, kind: str, out: Optional[str]) -> tuple[str, str]:
@@ -69,8 +74,9 @@ def output_paths(config: Config, kind: str, out: Optional[str]) -> tuple[str, st
     return out, stem + ".json"
 
 
-def compile_dag(tfx_pipeline, image: str, yaml_path: str, json_path: str,
-                kind: str = "full") -> CompiledPipeline:
+def compile_dag(
+    tfx_pipeline, image: str, yaml_path: str, json_path: str, kind: str = "full"
+) -> CompiledPipeline:
     """Compiles a TFX pipeline with KubeflowV2DagRunner (spec 2.1) into both files."""
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
@@ -78,14 +84,16 @@ def compile_dag(tfx_pipeline, image: str, yaml_path: str, json_path: str,
 
     runner = v2.KubeflowV2DagRunner(
         config=v2.KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=True),
-        output_dir=os.path.dirname(os.path.abspath(json_path)))
+        output_dir=os.path.dirname(os.path.abspath(json_path)),
+    )
     with quiet():
         job = runner.run(tfx_pipeline, write_out=False)  # we write both formats below
     spec = job["pipelineSpec"]
     _name_custom_types_in_resolver_queries(spec)
     if spec.get("schemaVersion") != SPEC_SCHEMA_VERSION:
-        raise KubeflowError(f"compiled spec has schema {spec.get('schemaVersion')}, "
-                            f"expected {SPEC_SCHEMA_VERSION}")
+        raise KubeflowError(
+            f"compiled spec has schema {spec.get('schemaVersion')}, expected {SPEC_SCHEMA_VERSION}"
+        )
     # What kfp.Client does with the .yaml: a spec it cannot parse fails here, not there.
     json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
     for path in (yaml_path, json_path):
@@ -95,9 +103,15 @@ def compile_dag(tfx_pipeline, image: str, yaml_path: str, json_path: str,
         json.dump(job, f, indent=2, sort_keys=True)
     tasks = sorted(spec["root"]["dag"]["tasks"])
     return CompiledPipeline(
-        kind=kind, name=spec["pipelineInfo"]["name"], yaml_path=yaml_path, json_path=json_path,
-        image=image, pipeline_root=tfx_pipeline.pipeline_info.pipeline_root, tasks=tasks,
-        enable_cache=bool(tfx_pipeline.enable_cache))
+        kind=kind,
+        name=spec["pipelineInfo"]["name"],
+        yaml_path=yaml_path,
+        json_path=json_path,
+        image=image,
+        pipeline_root=tfx_pipeline.pipeline_info.pipeline_root,
+        tasks=tasks,
+        enable_cache=bool(tfx_pipeline.enable_cache),
+    )
 
 
 _ANY_ARTIFACT_TITLE = 'schema_title="tfx.Artifact"'
@@ -118,17 +132,22 @@ def _name_custom_types_in_resolver_queries(spec: dict) -> None:
             if _ANY_ARTIFACT_TITLE not in query.get("filter", ""):
                 continue
             artifact_type = component["outputDefinitions"]["artifacts"][key]["artifactType"]
-            title = (artifact_type.get("schemaTitle")
-                     or yaml.safe_load(artifact_type["instanceSchema"])["title"])
-            query["filter"] = query["filter"].replace(_ANY_ARTIFACT_TITLE,
-                                                      f'schema_title="{title}"')
+            title = (
+                artifact_type.get("schemaTitle")
+                or yaml.safe_load(artifact_type["instanceSchema"])["title"]
+            )
+            query["filter"] = query["filter"].replace(
+                _ANY_ARTIFACT_TITLE, f'schema_title="{title}"'
+            )
 
 
 def _write_yaml(spec: dict, path: str, kind: str) -> None:
     import yaml
 
     with open(path, "w") as f:
-        f.write(f"# PIPELINE DEFINITION\n# Name: {spec['pipelineInfo']['name']}\n"
-                f"# t2i {kind} DAG, compiled by TFX KubeflowV2DagRunner (pipeline spec "
-                f"{spec['schemaVersion']}) for kfp.Client\n")
+        f.write(
+            f"# PIPELINE DEFINITION\n# Name: {spec['pipelineInfo']['name']}\n"
+            f"# t2i {kind} DAG, compiled by TFX KubeflowV2DagRunner (pipeline spec "
+            f"{spec['schemaVersion']}) for kfp.Client\n"
+        )
         yaml.safe_dump(spec, f, sort_keys=True)

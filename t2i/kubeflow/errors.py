@@ -1,5 +1,6 @@
 """Kubeflow and Vertex SDK failures as one readable line, never showing a credential;
 the SDKs' own prints, retry logs and warnings kept off the terminal."""
+
 from __future__ import annotations
 
 import contextlib
@@ -44,8 +45,10 @@ def _describe(error: Exception, host: str) -> str:
         return f"cannot reach Kubeflow Pipelines at {host}: {why}"
     if isinstance(error, kfp_server_api.ApiException):
         hint = " (check the token, cookies or credentials)" if error.status in (401, 403) else ""
-        return (f"Kubeflow Pipelines at {host} answered {error.status} {error.reason or ''}"
-                f"{hint}: {_server_message(error.body)}").rstrip(": ")
+        return (
+            f"Kubeflow Pipelines at {host} answered {error.status} {error.reason or ''}"
+            f"{hint}: {_server_message(error.body)}"
+        ).rstrip(": ")
     if isinstance(error, TimeoutError):
         return f"Kubeflow Pipelines at {host} did not answer: {error}"
     return f"Kubeflow Pipelines at {host}: {type(error).__name__}: {first_line(error)}"
@@ -79,8 +82,10 @@ def quiet():
     if runtime_env.is_verbose():
         yield
         return
-    loggers = [logging.getLogger(name) for name in
-               ("urllib3", "urllib3.connectionpool", "kfp", "google.cloud.aiplatform", "absl")]
+    loggers = [
+        logging.getLogger(name)
+        for name in ("urllib3", "urllib3.connectionpool", "kfp", "google.cloud.aiplatform", "absl")
+    ]
     levels = [logger.level for logger in loggers]
     previous_disable = logging.root.manager.disable
     try:

@@ -1,4 +1,5 @@
 """KFP recurring runs: create, list, disable, delete."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,20 +22,33 @@ class RecurringRun:
     link: str
 
 
-def create_recurring_run(connection: Connection, compiled: CompiledPipeline, schedule,
-                         experiment: str, name: Optional[str] = None, client=None) -> RecurringRun:
+def create_recurring_run(
+    connection: Connection,
+    compiled: CompiledPipeline,
+    schedule,
+    experiment: str,
+    name: Optional[str] = None,
+    client=None,
+) -> RecurringRun:
     """A KFP recurring run of the compiled spec on `schedule` (a schedule.CronSchedule):
     KFP's 6-field cron, at most one run at a time, no catch-up of missed runs."""
     client = client or connect(connection)
     name = name or f"{compiled.name}-{compiled.kind}"
     with api_errors(connection), quiet():
-        experiment_id = client.create_experiment(experiment, namespace=connection.namespace).experiment_id
+        experiment_id = client.create_experiment(
+            experiment, namespace=connection.namespace
+        ).experiment_id
         created = client.create_recurring_run(
-            experiment_id=experiment_id, job_name=name,
+            experiment_id=experiment_id,
+            job_name=name,
             description=f"t2i {compiled.kind} DAG, {schedule.words}",
-            cron_expression=schedule.kfp, max_concurrency=1, no_catchup=True,
-            pipeline_package_path=compiled.yaml_path, enabled=True,
-            pipeline_root=compiled.pipeline_root)
+            cron_expression=schedule.kfp,
+            max_concurrency=1,
+            no_catchup=True,
+            pipeline_package_path=compiled.yaml_path,
+            enabled=True,
+            pipeline_root=compiled.pipeline_root,
+        )
     return _recurring_row(created, connection)
 
 
@@ -44,8 +58,9 @@ def list_recurring_runs(connection: Connection, client=None) -> list[RecurringRu
     token = ""
     with api_errors(connection), quiet():
         while True:
-            page = client.list_recurring_runs(page_token=token, page_size=100,
-                                              namespace=connection.namespace)
+            page = client.list_recurring_runs(
+                page_token=token, page_size=100, namespace=connection.namespace
+            )
             rows.extend(_recurring_row(r, connection) for r in page.recurring_runs or [])
             token = page.next_page_token
             if not token:
@@ -73,7 +88,12 @@ def _recurring_row(run, connection: Connection) -> RecurringRun:
     except CronError:
         words = "(not a cron expression t2i understands)"
     return RecurringRun(
-        recurring_run_id=run.recurring_run_id, name=run.display_name or "", cron=cron,
-        words=words, enabled=(run.status or run.mode or "") in ("ENABLED", "ENABLE"),
-        max_concurrency=str(run.max_concurrency or ""), no_catchup=bool(run.no_catchup),
-        link=f"{connection.ui()}/#/recurringrun/details/{run.recurring_run_id}")
+        recurring_run_id=run.recurring_run_id,
+        name=run.display_name or "",
+        cron=cron,
+        words=words,
+        enabled=(run.status or run.mode or "") in ("ENABLED", "ENABLE"),
+        max_concurrency=str(run.max_concurrency or ""),
+        no_catchup=bool(run.no_catchup),
+        link=f"{connection.ui()}/#/recurringrun/details/{run.recurring_run_id}",
+    )

@@ -1,4 +1,5 @@
 """Vertex AI Pipelines: an aiplatform.PipelineJob from the compiled .json, and sending it."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -7,8 +8,14 @@ from t2i.kubeflow.compiler import CompiledPipeline
 from t2i.kubeflow.errors import KubeflowError, first_line, quiet
 
 
-def vertex_job(compiled: CompiledPipeline, project: str, region: str,
-               enable_caching: Optional[bool] = None, credentials=None, labels=None):
+def vertex_job(
+    compiled: CompiledPipeline,
+    project: str,
+    region: str,
+    enable_caching: Optional[bool] = None,
+    credentials=None,
+    labels=None,
+):
     """An aiplatform.PipelineJob from the compiled .json; nothing is sent until
     .submit(). `credentials` None = Application Default Credentials."""
     with quiet():
@@ -16,9 +23,15 @@ def vertex_job(compiled: CompiledPipeline, project: str, region: str,
 
         try:
             return aiplatform.PipelineJob(
-                display_name=f"{compiled.name}-{compiled.kind}", template_path=compiled.json_path,
-                pipeline_root=compiled.pipeline_root, enable_caching=enable_caching,
-                project=project, location=region, credentials=credentials, labels=labels)
+                display_name=f"{compiled.name}-{compiled.kind}",
+                template_path=compiled.json_path,
+                pipeline_root=compiled.pipeline_root,
+                enable_caching=enable_caching,
+                project=project,
+                location=region,
+                credentials=credentials,
+                labels=labels,
+            )
         except Exception as e:  # google.auth's DefaultCredentialsError and friends
             raise KubeflowError(f"cannot prepare the Vertex AI job: {first_line(e)}") from None
 

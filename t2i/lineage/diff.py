@@ -1,4 +1,5 @@
 """What differs between the provenance of two pushed searchers (`t2i diff`)."""
+
 from __future__ import annotations
 
 import re
@@ -37,8 +38,9 @@ def version_spec(store, text: str) -> str:
     try:
         executions = mlmd.run_executions(store, text)
     except mlmd.StoreError:
-        raise LineageError(f"{text!r} is not a version (3, v3, latest) or a pipeline run id "
-                           "(see `t2i runs`)") from None
+        raise LineageError(
+            f"{text!r} is not a version (3, v3, latest) or a pipeline run id (see `t2i runs`)"
+        ) from None
     pushed = pushed_version(executions)
     if not pushed:
         raise LineageError(f"pipeline run {text!r} pushed no searcher version")
@@ -46,9 +48,12 @@ def version_spec(store, text: str) -> str:
 
 
 def to_json(diff: VersionDiff) -> dict:
-    return {"version_a": diff.version_a, "version_b": diff.version_b,
-            "changed": [{"section": s, "key": k, "a": a, "b": b} for s, k, a, b in diff.rows],
-            "unchanged": diff.unchanged}
+    return {
+        "version_a": diff.version_a,
+        "version_b": diff.version_b,
+        "changed": [{"section": s, "key": k, "a": a, "b": b} for s, k, a, b in diff.rows],
+        "unchanged": diff.unchanged,
+    }
 
 
 def diff_versions(store, a: str, b: str) -> VersionDiff:
@@ -78,13 +83,24 @@ def _provenance_facts(store, pushed: metadata_store_pb2.Artifact) -> dict[str, d
     """Per component: its parameters, and per output type: artifact ids and figures."""
     lineage = trace(store, [pushed.id])
     facts: dict[str, dict] = {}
-    spans = sorted({span for a in lineage.artifacts.values()
-                    if lineage.type_of(a.id) == "Examples"
-                    and (span := mlmd.custom_properties(a).get("span")) is not None})
+    spans = sorted(
+        {
+            span
+            for a in lineage.artifacts.values()
+            if lineage.type_of(a.id) == "Examples"
+            and (span := mlmd.custom_properties(a).get("span")) is not None
+        }
+    )
     facts["data"] = {"spans": ",".join(str(s) for s in spans)}
     for artifact_id, artifact in lineage.artifacts.items():
         type_name = lineage.type_of(artifact_id)
-        if type_name in ("Examples", "ExampleStatistics", "ExampleAnomalies", "Schema", PUSHED_MODEL_TYPE):
+        if type_name in (
+            "Examples",
+            "ExampleStatistics",
+            "ExampleAnomalies",
+            "Schema",
+            PUSHED_MODEL_TYPE,
+        ):
             continue
         section = facts.setdefault(type_name, {})
         ids = sorted(filter(None, [section.get("artifact ids", ""), f"#{artifact_id}"]))

@@ -5,6 +5,7 @@ artifacts a target names, and the graph around them.
 `get_lineage_subgraph` call; render.py turns it into text, JSON, DOT/PNG or HTML and
 diff.py compares the provenance of two pushed searchers. TF-free and TFX-free.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -16,13 +17,30 @@ from ml_metadata.proto import metadata_store_pb2
 from t2i import mlmd
 
 PUSHED_MODEL_TYPE = "PushedModel"
-SHORT_TYPE_NAMES = {"Searcher": "t2i.Searcher", "Embeddings": "t2i.Embeddings",
-                    "TextEncoder": "t2i.TextEncoder", "SearcherBlessing": "t2i.SearcherBlessing"}
+SHORT_TYPE_NAMES = {
+    "Searcher": "t2i.Searcher",
+    "Embeddings": "t2i.Embeddings",
+    "TextEncoder": "t2i.TextEncoder",
+    "SearcherBlessing": "t2i.SearcherBlessing",
+}
 OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
-_HIDDEN_PARAMETERS = {"code_version", "input_fingerprint", "custom_config", "input_config",
-                      "output_config", "range_config", "output_data_format",
-                      "output_file_format", "module_path", "module_file", "run_fn",
-                      "stats_options_json", "schema_file", "train_args", "eval_args"}
+_HIDDEN_PARAMETERS = {
+    "code_version",
+    "input_fingerprint",
+    "custom_config",
+    "input_config",
+    "output_config",
+    "range_config",
+    "output_data_format",
+    "output_file_format",
+    "module_path",
+    "module_file",
+    "run_fn",
+    "stats_options_json",
+    "schema_file",
+    "train_args",
+    "eval_args",
+}
 UPSTREAM = metadata_store_pb2.LineageSubgraphQueryOptions.UPSTREAM
 DOWNSTREAM = metadata_store_pb2.LineageSubgraphQueryOptions.DOWNSTREAM
 
@@ -44,28 +62,47 @@ class Lineage:
 
     def producer(self, artifact_id: int) -> int | None:
         """The execution that made the artifact: the COMPLETE one, not later cache hits."""
-        candidates = [e.execution_id for e in self.events
-                      if e.artifact_id == artifact_id and e.type in OUTPUT_EVENTS
-                      and e.execution_id in self.executions]
-        complete = [c for c in candidates if self.executions[c].last_known_state
-                    == metadata_store_pb2.Execution.COMPLETE]
+        candidates = [
+            e.execution_id
+            for e in self.events
+            if e.artifact_id == artifact_id
+            and e.type in OUTPUT_EVENTS
+            and e.execution_id in self.executions
+        ]
+        complete = [
+            c
+            for c in candidates
+            if self.executions[c].last_known_state == metadata_store_pb2.Execution.COMPLETE
+        ]
         chosen = complete or candidates
         return min(chosen) if chosen else None
 
     def inputs_of(self, execution_id: int) -> list[tuple[str, int]]:
-        return sorted((event_key(e), e.artifact_id) for e in self.events
-                      if e.execution_id == execution_id and e.type == metadata_store_pb2.Event.INPUT
-                      and e.artifact_id in self.artifacts)
+        return sorted(
+            (event_key(e), e.artifact_id)
+            for e in self.events
+            if e.execution_id == execution_id
+            and e.type == metadata_store_pb2.Event.INPUT
+            and e.artifact_id in self.artifacts
+        )
 
     def consumers_of(self, artifact_id: int) -> list[tuple[str, int]]:
-        return sorted((event_key(e), e.execution_id) for e in self.events
-                      if e.artifact_id == artifact_id and e.type == metadata_store_pb2.Event.INPUT
-                      and e.execution_id in self.executions)
+        return sorted(
+            (event_key(e), e.execution_id)
+            for e in self.events
+            if e.artifact_id == artifact_id
+            and e.type == metadata_store_pb2.Event.INPUT
+            and e.execution_id in self.executions
+        )
 
     def outputs_of(self, execution_id: int) -> list[tuple[str, int]]:
-        return sorted((event_key(e), e.artifact_id) for e in self.events
-                      if e.execution_id == execution_id and e.type in OUTPUT_EVENTS
-                      and e.artifact_id in self.artifacts)
+        return sorted(
+            (event_key(e), e.artifact_id)
+            for e in self.events
+            if e.execution_id == execution_id
+            and e.type in OUTPUT_EVENTS
+            and e.artifact_id in self.artifacts
+        )
 
     def type_of(self, artifact_id: int) -> str:
         return self.type_names.get(self.artifacts[artifact_id].type_id, "?")
@@ -76,6 +113,7 @@ def event_key(event: metadata_store_pb2.Event) -> str:
 
 
 # ----------------------------------------------------------------------------- targets
+
 
 def resolve_target(store, target: str) -> list[int]:
     """Artifact ids for `target`: an artifact id (42), a serving version (v3 or version:3),
@@ -94,9 +132,14 @@ def resolve_target(store, target: str) -> list[int]:
     except mlmd.StoreError:
         raise LineageError(
             f"{target!r} is not an artifact id, a version (v3, latest) or a pipeline run id "
-            f"(see `t2i runs`)") from None
-    pushed = [a.id for n in executions for a in n.outputs.get("pushed_model", [])
-              if mlmd.custom_properties(a).get("pushed") == 1]
+            f"(see `t2i runs`)"
+        ) from None
+    pushed = [
+        a.id
+        for n in executions
+        for a in n.outputs.get("pushed_model", [])
+        if mlmd.custom_properties(a).get("pushed") == 1
+    ]
     if pushed:
         return pushed
     outputs = sorted({a.id for n in executions for arts in n.outputs.values() for a in arts})
@@ -130,15 +173,19 @@ def pushed_artifact(store, which: str) -> metadata_store_pb2.Artifact:
 
 # ----------------------------------------------------------------------------- tracing
 
+
 def trace(store, artifact_ids: list[int], downstream: bool = False, max_hops: int = 60) -> Lineage:
     options = metadata_store_pb2.LineageSubgraphQueryOptions(
         starting_artifacts=metadata_store_pb2.LineageSubgraphQueryOptions.StartingNodes(
-            filter_query=f"id IN ({', '.join(str(i) for i in artifact_ids)})"),
+            filter_query=f"id IN ({', '.join(str(i) for i in artifact_ids)})"
+        ),
         max_num_hops=max_hops,
         direction=DOWNSTREAM if downstream else UPSTREAM,
     )
     graph = store.get_lineage_subgraph(options, ["artifacts", "executions", "events"])
-    lineage = Lineage(roots=list(artifact_ids), direction="downstream" if downstream else "upstream")
+    lineage = Lineage(
+        roots=list(artifact_ids), direction="downstream" if downstream else "upstream"
+    )
     lineage.artifacts = {a.id: a for a in graph.artifacts}
     lineage.executions = {e.id: e for e in graph.executions}
     lineage.events = list(graph.events)
@@ -175,16 +222,23 @@ def execution_parameters(execution: metadata_store_pb2.Execution) -> dict:
 
 def trainer_config(execution: metadata_store_pb2.Execution) -> dict:
     """The Trainer's custom_config (its hyper-parameters), when recorded."""
-    raw = execution.custom_properties.get("custom_config") or execution.properties.get("custom_config")
+    raw = execution.custom_properties.get("custom_config") or execution.properties.get(
+        "custom_config"
+    )
     if raw is None:
         return {}
     try:
         value = json.loads(mlmd.property_value(raw))
     except (TypeError, ValueError):
         return {}
-    return {k: v for k, v in value.items() if k != "code_version"} if isinstance(value, dict) else {}
-
+    return (
+        {k: v for k, v in value.items() if k != "code_version"} if isinstance(value, dict) else {}
+    )
 
 
 def format_millis(millis: int) -> str:
-    return datetime.datetime.fromtimestamp(millis / 1000).strftime("%Y-%m-%d %H:%M:%S") if millis else "?"
+    return (
+        datetime.datetime.fromtimestamp(millis / 1000).strftime("%Y-%m-%d %H:%M:%S")
+        if millis
+        else "?"
+    )

@@ -1,4 +1,5 @@
 """Run history and artifact listings from ML Metadata (`t2i runs`, `t2i artifacts`)."""
+
 from __future__ import annotations
 
 from t2i import mlmd
@@ -14,8 +15,9 @@ def run_rows(store, pipeline_name: str | None = None) -> list[dict]:
     for context in mlmd.pipeline_runs(store, pipeline_name):
         idle = context.custom_properties.get(NOTHING_PUSHED_PROPERTY)
         idle = idle is not None and idle.int_value == 1
-        executions = [mlmd.with_artifacts(store, e)
-                      for e in store.get_executions_by_context(context.id)]
+        executions = [
+            mlmd.with_artifacts(store, e) for e in store.get_executions_by_context(context.id)
+        ]
         states = {n.state for n in executions}
         if "FAILED" in states:
             state = "failed"
@@ -25,14 +27,18 @@ def run_rows(store, pipeline_name: str | None = None) -> list[dict]:
             state = "complete"
         start = min((n.execution.create_time_since_epoch for n in executions), default=0)
         pushed = pushed_version(executions)
-        rows.append({
-            "run": context.name, "started": format_millis(start), "state": state,
-            "seconds": run_seconds(store, context.name, executions),
-            "components": len(executions),
-            "cached": sum(1 for n in executions if n.state == "CACHED"),
-            "pushed_version": pushed[0] if pushed else None,
-            "idle_ticks": 1 if idle else 0,
-        })
+        rows.append(
+            {
+                "run": context.name,
+                "started": format_millis(start),
+                "state": state,
+                "seconds": run_seconds(store, context.name, executions),
+                "components": len(executions),
+                "cached": sum(1 for n in executions if n.state == "CACHED"),
+                "pushed_version": pushed[0] if pushed else None,
+                "idle_ticks": 1 if idle else 0,
+            }
+        )
         if idle and len(rows) > 1 and rows[-2]["idle_ticks"]:
             rows[-1]["idle_ticks"] += rows.pop(-2)["idle_ticks"]
     return rows
@@ -48,10 +54,16 @@ def artifact_rows(store, type_name: str | None = None) -> list[dict]:
     else:
         artifacts = store.get_artifacts()
     names = {t.id: t.name for t in store.get_artifact_types()}
-    return [{
-        "id": a.id, "type": names.get(a.type_id, "?"), "created": format_millis(a.create_time_since_epoch),
-        "figures": artifact_figures(a), "uri": a.uri,
-    } for a in sorted(artifacts, key=lambda a: a.id)]
+    return [
+        {
+            "id": a.id,
+            "type": names.get(a.type_id, "?"),
+            "created": format_millis(a.create_time_since_epoch),
+            "figures": artifact_figures(a),
+            "uri": a.uri,
+        }
+        for a in sorted(artifacts, key=lambda a: a.id)
+    ]
 
 
 def _type_named(name: str, known: list[str]) -> str | None:

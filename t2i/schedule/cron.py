@@ -5,6 +5,7 @@ crontab and most people write 5 fields ("0 3 * * *"): a 5-field expression given
 as-is is read with its minute as the second (kubeflow/pipelines#5014). So every
 expression is parsed here, field by field, and converted explicitly.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,8 +38,12 @@ FIELDS = (
     _Field("day-of-week", 0, 6, _DAYS, question_mark=True),
 )
 MACROS = {
-    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
 
@@ -79,8 +84,10 @@ def parse_cron(expression: str) -> CronSchedule:
         raise CronError("empty cron expression")
     if text.startswith("@"):
         if text.lower() not in MACROS:
-            raise CronError(f'cron "{text}": unknown macro (known: {", ".join(MACROS)}); '
-                            "@every intervals are not cron: write the fields instead")
+            raise CronError(
+                f'cron "{text}": unknown macro (known: {", ".join(MACROS)}); '
+                "@every intervals are not cron: write the fields instead"
+            )
         parts = MACROS[text.lower()].split()
     else:
         parts = text.split(" ")
@@ -90,7 +97,8 @@ def parse_cron(expression: str) -> CronSchedule:
         raise CronError(
             f'cron "{text}": {len(parts)} fields; expected 5 (minute hour day-of-month month '
             "day-of-week, as in crontab) or 6 (second minute hour day-of-month month "
-            "day-of-week, KFP's form with seconds first)")
+            "day-of-week, KFP's form with seconds first)"
+        )
     fields = tuple(_normalize(part, spec, text) for part, spec in zip(parts, FIELDS))
     schedule = CronSchedule(source=expression, fields=fields)
     _check_it_fires(schedule, text)
@@ -105,8 +113,10 @@ def _check_it_fires(schedule: CronSchedule, text: str) -> None:
     try:
         schedule.next_times(datetime.datetime(2000, 1, 1))
     except CroniterBadDateError:
-        raise CronError(f'cron "{text}": never fires: no month it names has the day of the '
-                        'month it names (e.g. February 30 or 31, April 31)') from None
+        raise CronError(
+            f'cron "{text}": never fires: no month it names has the day of the '
+            "month it names (e.g. February 30 or 31, April 31)"
+        ) from None
 
 
 def _normalize(text: str, spec: _Field, expression: str) -> str:

@@ -1,5 +1,6 @@
 """The local scheduler: one tick runs a job under the rebuild lock; the loop runs a tick at
 each time the cron schedule names, in the foreground, with no catch-up."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,23 +39,35 @@ def run_tick(job: Job, lock_file: str, number: int) -> TickResult:
             succeeded, summary = job()
     except root_lock.RootBusyError as busy:
         holder = busy.holder.describe() if busy.holder else "another process"
-        return TickResult(number, "skipped",
-                          f"the pipeline root is in use by {holder} (lock {lock_file})")
+        return TickResult(
+            number, "skipped", f"the pipeline root is in use by {holder} (lock {lock_file})"
+        )
     except Exception as e:  # a tick's failure must not stop the scheduler
-        succeeded, summary = False, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        succeeded, summary = (
+            False,
+            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+        )
     return TickResult(number, "ok" if succeeded else "failed", summary, time.monotonic() - started)
 
 
-def run_scheduler(schedule: CronSchedule, job: Job, lock_file: str, log: Callable[[str], None],
-                  max_ticks: Optional[int] = None, clock: Callable[[], float] = time.time,
-                  sleep: Callable[[float], None] = time.sleep) -> list[TickResult]:
+def run_scheduler(
+    schedule: CronSchedule,
+    job: Job,
+    lock_file: str,
+    log: Callable[[str], None],
+    max_ticks: Optional[int] = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[TickResult]:
     """Runs `job` at each tick of `schedule` (local time), one line per tick, until
     max_ticks ticks have run (None: until interrupted). No catch-up: times that fall due
     while a rebuild runs are skipped, with a message."""
     it = _croniter(schedule, clock())
     due = it.get_next(float)
-    log(f"{now_text()} scheduler: rebuild {schedule.words} (cron \"{schedule.kfp}\"); "
-        f"first tick at {_time_text(due)}; lock {lock_file}")
+    log(
+        f'{now_text()} scheduler: rebuild {schedule.words} (cron "{schedule.kfp}"); '
+        f"first tick at {_time_text(due)}; lock {lock_file}"
+    )
     results: list[TickResult] = []
     while max_ticks is None or len(results) < max_ticks:
         while (left := due - clock()) > 0:
@@ -69,8 +82,10 @@ def run_scheduler(schedule: CronSchedule, job: Job, lock_file: str, log: Callabl
             missed += 1
             due = it.get_next(float)
         if missed and (max_ticks is None or len(results) < max_ticks):
-            log(f"{now_text()} skipped {missed} tick(s) due from {_time_text(first_missed)} "
-                f"while tick {result.number} ran (no catch-up); next tick at {_time_text(due)}")
+            log(
+                f"{now_text()} skipped {missed} tick(s) due from {_time_text(first_missed)} "
+                f"while tick {result.number} ran (no catch-up); next tick at {_time_text(due)}"
+            )
     return results
 
 

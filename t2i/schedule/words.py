@@ -1,5 +1,6 @@
 """A cron schedule in English: "at 03:00 every day", "every 15 minutes",
 "at 09:00 on Monday through Friday"."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -11,8 +12,20 @@ if TYPE_CHECKING:
 _DAY_WORDS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 
 
-_MONTH_WORDS = ("January", "February", "March", "April", "May", "June", "July", "August",
-                "September", "October", "November", "December")
+_MONTH_WORDS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def describe(schedule: CronSchedule) -> str:
@@ -64,8 +77,10 @@ def _day_words(dom: str, month: str, dow: str) -> str:
     elif dom_any:
         days = f"on {_list_words(dow, 'day-of-week')}"
     else:  # cron's rule: a day matching either field
-        days = (f"on day {_list_words(dom, 'day-of-month')} of the month "
-                f"or on {_list_words(dow, 'day-of-week')}")
+        days = (
+            f"on day {_list_words(dom, 'day-of-month')} of the month "
+            f"or on {_list_words(dow, 'day-of-week')}"
+        )
     if month != "*":
         days += f" in {_list_words(month, 'month')}"
     return days
@@ -81,10 +96,14 @@ def _item_words(item: str, field: str) -> str:
         low, high = None, None
     else:
         low, _, high = base.partition("-")
-    name = {"day-of-week": lambda v: _DAY_WORDS[int(v)],
-            "month": lambda v: _MONTH_WORDS[int(v) - 1]}.get(field, str)
+    name = {
+        "day-of-week": lambda v: _DAY_WORDS[int(v)],
+        "month": lambda v: _MONTH_WORDS[int(v) - 1],
+    }.get(field, str)
     if step:
-        span = "" if low is None else f" from {name(low)}" + (f" through {name(high)}" if high else "")
+        span = (
+            "" if low is None else f" from {name(low)}" + (f" through {name(high)}" if high else "")
+        )
         return f"every {_ordinal(int(step))}{span}"
     if high:
         return f"{name(low)} through {name(high)}"

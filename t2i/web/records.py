@@ -2,6 +2,7 @@
 run's key figures, the config each run recorded, and the collection each pushed version
 indexes. TF-free (ml_metadata only).
 """
+
 from __future__ import annotations
 
 import os

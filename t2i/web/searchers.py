@@ -6,6 +6,7 @@ and kept; a request for k results takes the first k. Task Library objects are no
 documented as thread-safe, and the server answers requests from a thread pool, so each
 searcher is used under its own lock.
 """
+
 from __future__ import annotations
 
 import os

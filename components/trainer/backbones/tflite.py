@@ -1,5 +1,6 @@
 """Backbone -> TFLite with built-in ops only, and running it: the device check the catalogue's
 tests and bench/backbones_bench.py make. (The exporter has its own path for whole towers.)"""
+
 from __future__ import annotations
 
 import tempfile
@@ -17,23 +18,27 @@ class _Serving(tf.Module):
         self._variables = list(model.variables)
         # A hub.KerasLayer's loaded SavedModel owns resources (assets, restored functions)
         # beyond its variables: track those objects too.
-        self._loaded = [layer.resolved_object for layer in model.submodules
-                        if hasattr(layer, "resolved_object")]
+        self._loaded = [
+            layer.resolved_object for layer in model.submodules if hasattr(layer, "resolved_object")
+        ]
 
         # autograph=False: Keras would otherwise autograph-convert every layer call (over a
         # minute for EfficientNet on this machine); the model has no Python control flow.
         @tf.function(input_signature=specs, autograph=False)
         def serve(*inputs):
-            return {"features": model(list(inputs) if len(inputs) > 1 else inputs[0],
-                                      training=False)}
+            return {
+                "features": model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+            }
 
         self.serve = serve
 
 
 def input_specs(model: tf.keras.Model, batch: int = 1) -> list[tf.TensorSpec]:
     """The model's inputs with a fixed batch size, named as in the model."""
-    return [tf.TensorSpec([batch, *t.shape[1:]], t.dtype, name=t.name.split(":")[0])
-            for t in model.inputs]
+    return [
+        tf.TensorSpec([batch, *t.shape[1:]], t.dtype, name=t.name.split(":")[0])
+        for t in model.inputs
+    ]
 
 
 def convert(model: tf.keras.Model, batch: int = 1) -> bytes:
@@ -52,6 +57,9 @@ def run(flatbuffer: bytes, inputs: dict[str, np.ndarray]) -> np.ndarray:
     interpreter = tf.lite.Interpreter(model_content=flatbuffer)
     runner = interpreter.get_signature_runner("serving_default")
     count = len(next(iter(inputs.values())))
-    return np.concatenate([runner(**{name: value[i:i + 1] for name, value in inputs.items()})
-                           ["features"] for i in range(count)])
-
+    return np.concatenate(
+        [
+            runner(**{name: value[i : i + 1] for name, value in inputs.items()})["features"]
+            for i in range(count)
+        ]
+    )

@@ -7,6 +7,7 @@ need). The format is small and fixed (torch/serialization.py `_legacy_load`): fo
 a pickled list of storage keys, then for each storage an int64 element count and its raw
 little-endian bytes. Tensors are (storage, offset, size, stride) views, some permuted.
 """
+
 from __future__ import annotations
 
 import collections
@@ -18,9 +19,15 @@ import numpy as np
 
 _MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _STORAGE_DTYPES = {
-    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
 }
 
 
@@ -101,5 +108,6 @@ def _materialize(ref: _TensorRef, data: dict[str, np.ndarray], path: str, name: 
     if ref.size and last >= len(storage):
         raise TorchFormatError(f"{path}: tensor {name!r} reaches past its storage")
     view = np.lib.stride_tricks.as_strided(
-        storage[ref.offset:], shape=ref.size, strides=[s * itemsize for s in ref.stride])
+        storage[ref.offset :], shape=ref.size, strides=[s * itemsize for s in ref.stride]
+    )
     return np.ascontiguousarray(view)

