@@ -18,7 +18,7 @@ setup:
 	@scripts/setup.sh
 
 test: setup
-	@$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
+	@$(BIN)/python -m pytest -q --durations=15 $(PYTEST_ARGS) tests
 
 test-fast: setup
 	@$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS) tests

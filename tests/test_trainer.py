@@ -358,30 +358,36 @@ def _hub_savedmodels(root) -> tuple[str, str]:
 
 
 def test_hub_towers_load_from_local_savedmodels_and_train(tmp_path, examples_dir):
+    """A hub image tower loads, fine-tunes and exports; a raw-string hub text tower is
+    refused before training (the Task Library cannot run its string ops: issue 14)."""
+    from components.trainer.backbones.contract import BackboneError
+
     image_path, text_path = _hub_savedmodels(tmp_path)
     serving = str(tmp_path / "serving")
+    with pytest.raises(BackboneError, match="takes raw strings"):
+        work.train(
+            split_pattern(examples_dir, "train"),
+            split_pattern(examples_dir, "eval"),
+            str(tmp_path / "refused"),
+            "",
+            tiny_options(image_tower=image_path, text_tower=text_path, epochs=1),
+        )
+    assert not os.path.exists(os.path.join(str(tmp_path / "refused"), formats.MODEL_CONFIG))
+
     result = work.train(
         split_pattern(examples_dir, "train"),
         split_pattern(examples_dir, "eval"),
         serving,
         "",
-        tiny_options(image_tower=image_path, text_tower=text_path, freeze_backbone=False, epochs=2),
+        tiny_options(
+            image_tower=image_path, text_tower="small_text", freeze_backbone=False, epochs=2
+        ),
     )
     hub_layers = [layer for layer in result.image_encoder.layers if "hub" in layer.name]
     assert hub_layers and hub_layers[0].trainable_weights  # the hub tower trained too
     with open(os.path.join(serving, formats.MODEL_CONFIG)) as f:
         config = json.load(f)
-    assert config["text_input_style"] == formats.TEXT_STYLE_STRINGS
-    assert config["image_tower"] == image_path and config["max_tokens"] is None
-    assert not os.path.exists(os.path.join(serving, formats.MODEL_VOCAB))
-    text = tf.saved_model.load(os.path.join(serving, formats.MODEL_TEXT_ENCODER))
-    assert set(text.signatures) == {formats.SIGNATURE_TEXT_STRINGS}
-    texts = tf.constant(["a red circle", "two blue squares"])
-    np.testing.assert_allclose(
-        text.signatures[formats.SIGNATURE_TEXT_STRINGS](texts)[formats.OUTPUT_EMBEDDING].numpy(),
-        result.text_encoder(texts, training=False).numpy(),
-        atol=1e-5,
-    )
+    assert config["image_tower"] == image_path
     image = tf.saved_model.load(os.path.join(serving, formats.MODEL_IMAGE_ENCODER))
     pixels = tf.random.stateless_uniform([3, 32, 32, 3], seed=[4, 5], maxval=255.0)
     np.testing.assert_allclose(
