@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass
 class ExporterOptions:
+    # Dynamic-range int8 weights for the text tower (the one inside searcher.tflite); the
+    # image tower stays float.
     quantize: bool = False
     model_name: str = "t2i text encoder"
     author: str = "t2i-searcher"

@@ -165,6 +165,64 @@ def _head(feature_dim: int, options, prefix: str, name: str) -> tf.keras.Model:
     return tf.keras.Model(features, embedding, name=name)
 
 
+# --- frozen backbones: features once, a head trained on them ----------------------------
+
+
+@dataclass(frozen=True)
+class BackboneInputs:
+    """What a frozen backbone reads for one split: the data's fingerprint (the cache key)
+    and how to make the inputs, called only when the cache misses (decoding 2,000 images or
+    tokenizing 10,000 captions is wasted work on a hit)."""
+
+    fingerprint: str
+    make: Callable[[], object]
+
+
+def _frozen_side(
+    side: type[Side],
+    backbone,
+    identity: dict,
+    cache: FeatureCache,
+    train: BackboneInputs,
+    evaluation: BackboneInputs,
+    to_model_input: Callable,
+    whole_inputs,
+    options,
+    prefix: str,
+    started: float,
+    **extra,
+) -> Side:
+    """One frozen tower, image or text: the backbone's features of both splits (cached),
+    a projection head to train on them, and the whole tower (backbone + head) for export."""
+    backbone.model.trainable = False
+
+    def features(inputs: BackboneInputs) -> Callable[[], np.ndarray]:
+        return lambda: _batched(backbone.model, inputs.make(), to_model_input)
+
+    train_features, hit = cache.get_or_compute(identity, train.fingerprint, features(train))
+    eval_features, _ = cache.get_or_compute(identity, evaluation.fingerprint, features(evaluation))
+    head = _head(backbone.feature_dim, options, prefix, f"{prefix}_head")
+
+    def whole() -> tf.keras.Model:
+        return tf.keras.Model(
+            whole_inputs,
+            head(backbone.model(whole_inputs, training=False)),
+            name=f"{prefix}_encoder",
+        )
+
+    return side(
+        backbone.name,
+        train_features,
+        eval_features,
+        head,
+        whole,
+        hit,
+        time.perf_counter() - started,
+        backbone.model.count_params(),
+        **extra,
+    )
+
+
 # --- image --------------------------------------------------------------------------------
 
 
@@ -176,14 +234,12 @@ def image_side(
     loaders: Callable[[], BackboneLoaders],
 ) -> Side:
     started = time.perf_counter()
-    train_pixels = decode_images(train.encoded, options.image_size)
-    eval_pixels = decode_images(evaluation.encoded, options.image_size)
     if options.image_tower == towers.SMALL_CNN:
         encoder = towers.build_image_encoder(options)
         return Side(
             towers.SMALL_CNN,
-            train_pixels,
-            eval_pixels,
+            decode_images(train.encoded, options.image_size),
+            decode_images(evaluation.encoded, options.image_size),
             encoder,
             lambda: encoder,
             "n/a",
@@ -195,20 +251,18 @@ def image_side(
     )
     if not options.freeze_backbone:
         backbone.model.trainable = True
-        encoder = tf.keras.Model(
-            pixels, _image_head_on(backbone, options)(backbone.model(pixels)), name="image_encoder"
-        )
+        head = _head(backbone.feature_dim, options, "image", "image_head")
+        encoder = tf.keras.Model(pixels, head(backbone.model(pixels)), name="image_encoder")
         return Side(
             backbone.name,
-            train_pixels,
-            eval_pixels,
+            decode_images(train.encoded, options.image_size),
+            decode_images(evaluation.encoded, options.image_size),
             encoder,
             lambda: encoder,
             "n/a",
             time.perf_counter() - started,
             backbone.model.count_params(),
         )
-    backbone.model.trainable = False
     identity = {
         "backbone": backbone.name,
         "image_size": options.image_size,
@@ -217,36 +271,25 @@ def image_side(
         "weights_digest": _weights_digest(backbone.model),
     }
 
-    def features(pixels_uint8):
-        return lambda: _batched(backbone.model, pixels_uint8, lambda x: tf.cast(x, tf.float32))
-
-    train_features, hit = cache.get_or_compute(
-        identity, train.fingerprint("images"), features(train_pixels)
-    )
-    eval_features, _ = cache.get_or_compute(
-        identity, evaluation.fingerprint("images"), features(eval_pixels)
-    )
-    head = _head(backbone.feature_dim, options, "image", "image_head")
-
-    def whole() -> tf.keras.Model:
-        return tf.keras.Model(
-            pixels, head(backbone.model(pixels, training=False)), name="image_encoder"
+    def split_inputs(split: Split) -> BackboneInputs:
+        return BackboneInputs(
+            split.fingerprint("images"),
+            lambda: decode_images(split.encoded, options.image_size),
         )
 
-    return Side(
-        backbone.name,
-        train_features,
-        eval_features,
-        head,
-        whole,
-        hit,
-        time.perf_counter() - started,
-        backbone.model.count_params(),
+    return _frozen_side(
+        Side,
+        backbone,
+        identity,
+        cache,
+        split_inputs(train),
+        split_inputs(evaluation),
+        lambda x: tf.cast(x, tf.float32),
+        pixels,
+        options,
+        "image",
+        started,
     )
-
-
-def _image_head_on(backbone, options) -> tf.keras.Model:
-    return _head(backbone.feature_dim, options, "image", "image_head")
 
 
 def _weights_digest(model: tf.keras.Model) -> str:
@@ -369,7 +412,6 @@ def text_side(
             export_text,
         )
 
-    backbone.model.trainable = False
     identity = {
         "backbone": backbone.name,
         "max_tokens": max_tokens,
@@ -378,34 +420,22 @@ def text_side(
         "weights_digest": _weights_digest(backbone.model),
     }
 
-    def features(texts):
-        return lambda: _batched(
-            backbone.model, stacked(texts), lambda x: [tf.constant(x[:, i]) for i in range(3)]
-        )
+    def split_inputs(split: Split, texts: list[str]) -> BackboneInputs:
+        return BackboneInputs(split.fingerprint("captions"), lambda: stacked(texts))
 
-    train_features, hit = cache.get_or_compute(
-        identity, train.fingerprint("captions"), features(train_texts)
-    )
-    eval_features, _ = cache.get_or_compute(
-        identity, evaluation.fingerprint("captions"), features(eval_texts)
-    )
-    head = _head(backbone.feature_dim, options, "text", "text_head")
-
-    def whole() -> tf.keras.Model:
-        return tf.keras.Model(
-            inputs, head(backbone.model(inputs, training=False)), name="text_encoder"
-        )
-
-    return TextSide(
-        backbone.name,
-        train_features,
-        eval_features,
-        head,
-        whole,
-        hit,
-        time.perf_counter() - started,
-        backbone.model.count_params(),
-        export_text,
+    return _frozen_side(
+        TextSide,
+        backbone,
+        identity,
+        cache,
+        split_inputs(train, train_texts),
+        split_inputs(evaluation, eval_texts),
+        lambda x: [tf.constant(x[:, i]) for i in range(3)],
+        inputs,
+        options,
+        "text",
+        started,
+        export=export_text,
     )
 
 
