@@ -6,9 +6,10 @@
    server-side index, converting it to on-device parts;
 3. when the leaves to search or the lookup type are "auto", prepares tuning queries:
    real captions when the caller has them (`tuning_captions`, the executor passes train
-   captions; the TF-free side embeds them with TextEmbedder on the text encoder, as a
-   phone would), else perturbed copies of items (`tuning_queries`) fed through the real
-   TextSearcher by a lookup query encoder; exact ground truth for either;
+   captions; the TF-free side embeds them once with TextEmbedder on the text encoder, as a
+   phone would), else perturbed copies of items (`tuning_queries`); either way the query
+   vectors reach the real TextSearcher through a lookup query encoder, so no trial runs
+   the text encoder again; exact ground truth for each;
 4. runs device_index.py TF-free: tuning, index file, attachment to both encoders;
 5. writes searcher_summary.json.
 """
