@@ -59,7 +59,8 @@ PYTHON=$(find_python310) || {
   exit 1
 }
 
-stamp_key=$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+# This script is in the key too: a changed install step re-runs on existing venvs.
+stamp_key=$(cat requirements.lock pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 stamp="$VENV/.t2i-setup-$stamp_key"
 if [ -f "$stamp" ] && [ -x "$VENV/bin/python" ]; then
   exit 0
@@ -72,7 +73,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$UV" venv --quiet --python "$PYTHON" "$VENV"
 fi
 log "installing the locked stack into $VENV (first time: a few minutes, ~3.5 GB)"
-"$UV" pip sync --quiet --python "$VENV/bin/python" requirements.lock
+# --compile-bytecode (the whole site-packages): these machines set PYTHONDONTWRITEBYTECODE=1,
+# so without .pyc files every process compiled TensorFlow, TFX and Beam from source on
+# import (TFX's KFP task entrypoint: 34.6 s -> 10.5 s to import, measured).
+"$UV" pip sync --quiet --compile-bytecode --python "$VENV/bin/python" requirements.lock
 "$UV" pip install --quiet --python "$VENV/bin/python" --no-deps --no-build-isolation -e .
 rm -f "$VENV"/.t2i-setup-*
 touch "$stamp"
