@@ -20,7 +20,8 @@ What is not (kfp_emulator's docstring; README, "Scaling out"):
   what earlier tasks produced: a model of Vertex's query semantics, not Vertex's code.
 - The ExampleGen driver runs as its own process before the executor, as Vertex's
   preCacheCheck hook does, but without Vertex's cache lookup around it.
-- No caching, retries, pods or per-task images; tasks run one at a time.
+- No caching, retries, pods or per-task images; at most two tasks at once (2 cores),
+  where KFP would start every ready task.
 """
 
 import json
