@@ -25,8 +25,7 @@ E2E_SPAN_IMAGES = 300  # >= 256: a partitioned, hashed index, which the rebuild 
 E2E_NEW_SPAN_IMAGES = 40
 E2E_SEED = 3
 # The e2e runs' settings (beside their data and roots); the emulated Kubeflow run uses the
-# same ones so that the two runs can be compared. The small towers are pinned: the test
-# budget cannot pay for pretrained ones.
+# same ones so that the two runs can be compared.
 E2E_SETTINGS = (
     "trainer.image_tower=small_cnn",
     "trainer.text_tower=small_text",
