@@ -109,6 +109,8 @@ def _training(config: Config, env: RunEnvironment, examples, data_gate) -> list:
         examples=examples,
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
+        # Its blessing names the model as Vertex's LatestBlessedModel resolver looks it up.
+        kubeflow=kubeflow,
     )
     return [trainer, model_resolver, evaluator]
 

@@ -23,6 +23,17 @@ def sample_collection(tmp_path_factory):
 
 E2E_SPAN_IMAGES = 300  # >= 256: a partitioned, hashed index, which the rebuild extends
 E2E_NEW_SPAN_IMAGES = 40
+E2E_SEED = 3
+# The e2e runs' settings (beside their data and roots); the emulated Kubeflow run uses the
+# same ones so that the two runs can be compared.
+E2E_SETTINGS = (
+    "trainer.image_tower=small_cnn",
+    "trainer.text_tower=small_text",
+    "trainer.epochs=3",
+    "trainer.batch_size=32",
+    "evaluator.min_recall_at_10=0.0",
+    "validator.min_recall_at_10=0.9",
+)
 
 
 @pytest.fixture(scope="session")
@@ -38,25 +49,15 @@ def e2e_runs(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("e2e")
     data_dir = str(base / "data")
-    sample_data.generate(data_dir, num_images=E2E_SPAN_IMAGES, seed=3, spans=2)
+    sample_data.generate(data_dir, num_images=E2E_SPAN_IMAGES, seed=E2E_SEED, spans=2)
     config = load_config(
-        None,
-        [
-            f"data.data_dir={data_dir}",
-            f"pipeline.root={base / 'runs'}",
-            "trainer.image_tower=small_cnn",
-            "trainer.text_tower=small_text",
-            "trainer.epochs=3",
-            "trainer.batch_size=32",
-            "evaluator.min_recall_at_10=0.0",
-            "validator.min_recall_at_10=0.9",
-        ],
+        None, [f"data.data_dir={data_dir}", f"pipeline.root={base / 'runs'}", *E2E_SETTINGS]
     )
     outcomes = {}
     for name, kind in (("first", "full"), ("again", "full")):
         out = io.StringIO()
         outcomes[name] = (workflows.run(config, out=out, pipeline_kind=kind), out.getvalue())
-    sample_data.add_span(data_dir, E2E_NEW_SPAN_IMAGES, seed=3)
+    sample_data.add_span(data_dir, E2E_NEW_SPAN_IMAGES, seed=E2E_SEED)
     for name in ("rebuild", "nothing_new"):
         out = io.StringIO()
         outcomes[name] = (workflows.run(config, out=out, pipeline_kind="rebuild"), out.getvalue())

@@ -3,7 +3,8 @@ cluster: a TEST STAND-IN for Kubeflow Pipelines' driver and launcher, which cann
 (no Kubernetes, no Docker engine).
 
 What it does as KFP would:
-- walks `root.dag.tasks` in dependency order (`dependentTasks` and artifact producers);
+- walks `root.dag.tasks` in dependency order (`dependentTasks` and artifact producers),
+  starting each task as soon as its upstream tasks are done, several at once;
 - for each container task, builds the ExecutorInput a KFP v2 launcher builds (input
   artifacts with name, type, uri and metadata as the producer's executor output left them;
   parameter values from the task's constants; one output artifact per output definition,
@@ -33,8 +34,8 @@ What it does not do faithfully:
   produced (`artifacts.json` in the pipeline root), by the query's `schema_title`, `state`,
   `name` and `metadata.<key>.number_value` clauses, newest first: a model of Vertex's
   behaviour, not Vertex's code.
-- No caching (KFP's cache server), no retries, no pods, no per-task images: tasks run one
-  at a time on this machine.
+- No caching (KFP's cache server), no retries, no pods, no per-task images: tasks run as
+  processes on this machine, at most `parallelism` at once (KFP starts every ready task).
 - Conditions are evaluated with a small translator of the CEL that TFX emits
   (`inputs.artifacts['k'].artifacts[0].metadata['m']`, comparisons, &&, ||, !), not a CEL
   engine.
@@ -49,8 +50,10 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import zipfile
+from concurrent import futures
 from typing import Any, Optional
 
 import yaml
@@ -178,9 +181,16 @@ class Emulator:
     stands in for (Vertex) ML Metadata across runs."""
 
     def __init__(
-        self, pipeline_root: str, image_dir: str, work_dir: str, extra_env: Optional[dict] = None
+        self,
+        pipeline_root: str,
+        image_dir: str,
+        work_dir: str,
+        extra_env: Optional[dict] = None,
+        parallelism: int = 2,
     ):
         self.pipeline_root = pipeline_root
+        self.parallelism = parallelism
+        self._registry_lock = threading.Lock()
         self.image_dir = image_dir
         self.site_dir = harness_site_dir(work_dir)
         self.extra_env = extra_env or {}
@@ -195,9 +205,10 @@ class Emulator:
             return json.load(f)
 
     def _register(self, artifacts: list) -> None:
-        registry = self._registry() + artifacts
-        with open(self.registry_path, "w") as f:
-            json.dump(registry, f, indent=1)
+        with self._registry_lock:
+            registry = self._registry() + artifacts
+            with open(self.registry_path, "w") as f:
+                json.dump(registry, f, indent=1)
 
     def run(self, spec_path: str, run_id: str, only: Optional[set] = None) -> RunResult:
         """Runs the spec's tasks in DAG order; `only`: just these tasks (every task they
@@ -212,15 +223,32 @@ class Emulator:
             tasks = {name: task for name, task in tasks.items() if name in only}
         run_root = os.path.join(self.pipeline_root, run_id)
         result = RunResult(run_id, run_root, {})
-        for name in _topological_order(tasks):
-            task = tasks[name]
-            component = spec["components"][task["componentRef"]["name"]]
-            executor = spec["deploymentSpec"]["executors"][component["executorLabel"]]
-            outcome = self._run_task(name, task, component, executor, result, run_root)
-            result.tasks[name] = outcome
-            if outcome.state == "FAILED":
-                break
+        order = _topological_order(tasks)  # also refuses cycles and missing producers
+        # As KFP does, every task whose upstream tasks are done starts at once (up to
+        # `parallelism`); after a failure nothing new starts, as with KFP's default
+        # fail-fast strategy, and the running tasks finish.
+        with futures.ThreadPoolExecutor(self.parallelism) as pool:
+            running: dict = {}
+            while True:
+                failed = any(t.state == "FAILED" for t in result.tasks.values())
+                for name in [] if failed else order:
+                    if (
+                        name not in result.tasks
+                        and name not in running.values()
+                        and _upstream(tasks[name]) <= set(result.tasks)
+                    ):
+                        running[pool.submit(self._task, spec, tasks[name], name, result)] = name
+                if not running:
+                    break
+                done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+                for future in done:
+                    result.tasks[running.pop(future)] = future.result()
         return result
+
+    def _task(self, spec: dict, task: dict, name: str, run: RunResult) -> TaskResult:
+        component = spec["components"][task["componentRef"]["name"]]
+        executor = spec["deploymentSpec"]["executors"][component["executorLabel"]]
+        return self._run_task(name, task, component, executor, run, run.run_root)
 
     def _run_task(self, name, task, component, executor, run, run_root) -> TaskResult:
         skipped = [u for u in sorted(_upstream(task)) if run.tasks[u].state != "SUCCEEDED"]

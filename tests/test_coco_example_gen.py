@@ -11,11 +11,11 @@ import zlib
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from components.coco_example_gen import annotations, layout, plan, work
 from components.common import formats, item_metadata
+from example_records import by_file_name, read_examples
 from t2i import sample_data
 
 # ---------------------------------------------------------------- collection builders
@@ -96,26 +96,6 @@ def write_coco(
         root, split, {"info": {}, "licenses": [], "images": images, "annotations": records}
     )
     return ids
-
-
-def read_examples(output_uri, split: str) -> list:
-    """The split's tf.Examples as {feature: list of values} dicts."""
-    files = tf.io.gfile.glob(os.path.join(str(output_uri), f"Split-{split}", "*.gz"))
-    assert files, f"no files in Split-{split}"
-    rows = []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        example = tf.train.Example.FromString(record.numpy())
-        rows.append(
-            {
-                key: list(getattr(feature, feature.WhichOneof("kind")).value)
-                for key, feature in example.features.feature.items()
-            }
-        )
-    return rows
-
-
-def by_file_name(rows: list) -> dict:
-    return {row["file_name"][0].decode(): row for row in rows}
 
 
 def decoded(jpeg_bytes: bytes) -> Image.Image:

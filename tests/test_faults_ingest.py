@@ -9,14 +9,8 @@ import threading
 import numpy as np
 import pytest
 from PIL import Image
-from test_coco_example_gen import (
-    by_file_name,
-    image_record,
-    jpeg,
-    read_examples,
-    run,
-    write_coco,
-)
+from example_records import by_file_name, read_examples
+from test_coco_example_gen import image_record, jpeg, run, write_coco
 
 from components.coco_example_gen import annotations, images
 from components.common import formats

@@ -241,6 +241,62 @@ def test_full_dag_compiles(full):
     )
 
 
+@pytest.mark.parametrize("kind", ["full", "rebuild"])
+def test_every_artifact_type_in_the_spec_imports_as_the_container_entrypoint_imports_it(
+    kind, full, rebuild
+):
+    """TFX's KFP v2 entrypoint turns each input and output artifact's schema title into a
+    class path and imports it (custom types: the title is the path). `t2i.Embeddings` &c.
+    must therefore import from the package `t2i` (its lazy attributes)."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entry
+    from tfx.utils import import_utils
+
+    from components.common import artifacts
+
+    spec = _spec(full if kind == "full" else rebuild)
+    imported = {}
+    for component in spec["components"].values():
+        for side in ("inputDefinitions", "outputDefinitions"):
+            for definition in component.get(side, {}).get("artifacts", {}).values():
+                schema = json_format.ParseDict(
+                    definition["artifactType"], pipeline_spec_pb2.ArtifactTypeSchema()
+                )
+                # The entrypoint's own title -> class path rule (a private TFX function).
+                path = entry._retrieve_class_path(schema)
+                imported[path] = import_utils.import_class_by_path(path)
+    assert imported["t2i.Embeddings"] is artifacts.Embeddings
+    assert imported["t2i.Searcher"] is artifacts.Searcher
+    assert imported["t2i.TextEncoder"] is artifacts.TextEncoder
+
+
+def test_latest_blessed_model_query_can_find_the_evaluators_model(full):
+    """Vertex's model resolver looks the model up by name = the blessing's current_model_id.
+    TFX's KFP v2 entrypoint writes that id as the model's resource name only for executors
+    it recognises as an Evaluator; the compiled RetrievalEvaluator runs one such
+    (components/retrieval_evaluator/kubeflow_executor.py). The emulated run
+    (test_kubeflow_emulated) shows the rebuild's resolver finding the full run's model."""
+    from tfx.components.evaluator import executor as tfx_evaluator
+    from tfx.utils import import_utils
+
+    executors = _executors(_spec(full))
+    query = executors["LatestBlessedModel-model-resolver_executor"]["resolver"]
+    assert (
+        "name=\"{{$.inputs.artifacts['input'].metadata['current_model_id']}}\""
+        in query["outputArtifactQueries"]["model"]["filter"]
+    )
+    args = executors["RetrievalEvaluator_executor"]["container"]["args"]
+    class_path = args[args.index("--executor_class_path") + 1]
+    assert class_path == "components.retrieval_evaluator.kubeflow_executor.Executor"
+    executor_class = import_utils.import_class_by_path(class_path)
+    assert issubclass(executor_class, tfx_evaluator.Executor)
+    # Its work is RetrievalEvaluator's, not TFX's Evaluator's.
+    from components.retrieval_evaluator import executor
+
+    assert executor_class.Do is executor.Executor.Do
+
+
 def test_rebuild_dag_compiles(rebuild):
     tasks = _spec(rebuild)["root"]["dag"]["tasks"]
     assert "Trainer" not in tasks  # no retraining

@@ -6,7 +6,6 @@ The Beam args come from the product's builder (t2i.beam_options), as a run would
 them; the model is the small fixture dual encoder, pinned here rather than a default tower.
 """
 
-import glob
 import os
 
 import numpy as np
@@ -19,6 +18,7 @@ from components.coco_example_gen.executor import Executor as ExampleGenExecutor
 from components.common import embeddings_io, formats
 from components.common.artifacts import Embeddings
 from components.image_embedder.executor import Executor as EmbedderExecutor
+from example_records import read_split
 from model_fixtures import build_fixture_model
 from t2i import beam_options, sample_data
 from portable_beam import local_portable_beam
@@ -90,15 +90,10 @@ def run_embedder(examples, model_dir: str, out: str, beam_args: list[str]):
 
 
 def split_records(examples) -> dict[str, dict[int, tf.train.Example]]:
-    """Every split's records by image id. Parsed, not compared as bytes: a tf.Example's
-    features are a proto map, whose serialized order is not deterministic across processes."""
+    """Every split's records by image id."""
     records = {}
     for split in artifact_utils.decode_split_names(examples.split_names):
-        files = sorted(glob.glob(os.path.join(examples.uri, f"Split-{split}", "*")))
-        assert files, f"{examples.uri}: split {split} has no files"
-        parsed = [
-            tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files, "GZIP")
-        ]
+        parsed = read_split(examples.uri, split)
         by_id = {
             e.features.feature[formats.FEATURE_IMAGE_ID].int64_list.value[0]: e for e in parsed
         }

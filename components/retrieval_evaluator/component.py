@@ -56,6 +56,7 @@ class RetrievalEvaluator(base_component.BaseComponent):
         *,
         options: EvaluatorOptions | None = None,
         code_version: str | None = None,
+        kubeflow: bool = False,
     ):
         super().__init__(
             spec=RetrievalEvaluatorSpec(
@@ -68,7 +69,8 @@ class RetrievalEvaluator(base_component.BaseComponent):
                 or package_version(os.path.dirname(os.path.abspath(__file__))),
                 evaluation=channel.Channel(type=standard_artifacts.ModelEvaluation),
                 blessing=channel.Channel(type=standard_artifacts.ModelBlessing),
-            )
+            ),
+            custom_executor_spec=_kubeflow_executor_spec() if kubeflow else None,
         )
 
     @classmethod
@@ -79,6 +81,23 @@ class RetrievalEvaluator(base_component.BaseComponent):
         model: channel.BaseChannel,
         baseline_model: channel.BaseChannel | None = None,
         code_version: str | None = None,
+        kubeflow: bool = False,
     ) -> "RetrievalEvaluator":
-        """From the `evaluator` section of the app's Config (EvaluatorOptions)."""
-        return cls(examples, model, baseline_model, options=evaluator, code_version=code_version)
+        """From the `evaluator` section of the app's Config (EvaluatorOptions). `kubeflow`:
+        the executor TFX's KFP v2 entrypoint treats as an Evaluator (kubeflow_executor.py),
+        so that Vertex's LatestBlessedModel resolver can find the blessed model."""
+        return cls(
+            examples,
+            model,
+            baseline_model,
+            options=evaluator,
+            code_version=code_version,
+            kubeflow=kubeflow,
+        )
+
+
+def _kubeflow_executor_spec() -> executor_spec.ExecutorClassSpec:
+    # Imported here: it imports TFX's Evaluator executor (TFMA), seconds local runs skip.
+    from components.retrieval_evaluator import kubeflow_executor
+
+    return executor_spec.ExecutorClassSpec(kubeflow_executor.Executor)
