@@ -65,8 +65,8 @@ def main() -> None:
     parser.add_argument(
         "--tower",
         default="small_cnn",
-        help="image tower: small_cnn (96 px, the Trainer's default) or "
-        "efficientnet_b0 (224 px, weights=None: the pretrained tower's compute)",
+        help="image tower: small_cnn (96 px, from scratch), efficientnet_lite0 (224 px, "
+        "the Trainer's default, pretrained) or efficientnet_b0 (224 px, weights=None)",
     )
     parser.add_argument(
         "--runs",
@@ -373,6 +373,11 @@ TOWERS = {
     "small_cnn": {
         "label": "trainer small_cnn, untrained, 96x96 -> 128-d",
         "options": {"image_size": 96},
+    },
+    # The Trainer's default: EfficientNet-Lite0 with its packaged ImageNet weights.
+    "efficientnet_lite0": {
+        "label": "trainer efficientnet_lite0 (packaged ImageNet weights), 224x224 -> 128-d",
+        "options": {"image_size": 224, "image_tower": "efficientnet_lite0"},
     },
     # weights=None: the same compute as the ImageNet-pretrained tower, nothing downloaded.
     "efficientnet_b0": {

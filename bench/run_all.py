@@ -18,8 +18,9 @@ Steps (each a child process, its peak RSS taken from the kernel's accounting of 
              with peak memory
   rebuild    bench/rebuild_bench.py: an incremental rebuild adding 10% new images against a
              full rebuild, both from the same state (20,000 images; 50,000 with --full)
-  embedder_tower  bench/embedder_bench.py --tower efficientnet_b0: the ImageEmbedder against
-             a plain TensorFlow loop, same model and threads (2,000 images; +20,000 --full)
+  embedder_tower  bench/embedder_bench.py --tower efficientnet_lite0 (the Trainer's default,
+             pretrained): the ImageEmbedder against a plain TensorFlow loop, same model and
+             threads (2,000 images; +20,000 --full)
   scale      bench/scale_bench.py: `t2i run` on photo-like 640x480 JPEG collections at two
              sizes (1,000 and 2,000; 5,000 and 20,000 with --full): per component seconds,
              peak RSS, disk, growth exponents and the fitted figure at 123,287 images
@@ -146,114 +147,69 @@ def _json_file(path: str) -> dict:
 # ----------------------------------------------------------------------------- steps
 
 
-def searcher_step(work: str, mode: str) -> dict:
-    out = os.path.join(work, "searcher.json")
-    sizes = "20000,123287" if mode == "full" else "20000"
-    child = run_measured(
-        [sys.executable, "-m", "bench.searcher_bench", "--sizes", sizes, "--output", out]
-    )
+def bench_child(work: str, name: str, command: list[str]) -> dict:
+    """Runs a bench module that writes its JSON to `--output`: that JSON, with the child's
+    wall time and peak RSS. `command` is what follows the interpreter."""
+    out = os.path.join(work, f"{name}.json")
+    child = run_measured([sys.executable, *command, "--output", out])
     return {
         **_json_file(out),
         "wall_seconds": child["wall_seconds"],
         "peak_rss_mb": child["peak_rss_mb"],
     }
+
+
+def searcher_step(work: str, mode: str) -> dict:
+    sizes = "20000,123287" if mode == "full" else "20000"
+    return bench_child(work, "searcher", ["-m", "bench.searcher_bench", "--sizes", sizes])
 
 
 def embedder_step(work: str, mode: str) -> dict:
-    out = os.path.join(work, "embedder.json")
     sizes = "2000,50000" if mode == "full" else "2000"
-    child = run_measured(
-        [sys.executable, "bench/embedder_bench.py", "--sizes", sizes, "--output", out, "--skip-tmp"]
+    return bench_child(
+        work, "embedder", ["bench/embedder_bench.py", "--sizes", sizes, "--skip-tmp"]
     )
-    return {
-        **_json_file(out),
-        "wall_seconds": child["wall_seconds"],
-        "peak_rss_mb": child["peak_rss_mb"],
-    }
 
 
 def embedder_tower_step(work: str, mode: str) -> dict:
     """The ImageEmbedder against a plain TensorFlow loop over the same records, same model
-    and threads, with the pretrained tower's compute (EfficientNetB0, weights=None)."""
-    out = os.path.join(work, "embedder_tower.json")
+    and threads, with the Trainer's default pretrained image tower (EfficientNet-Lite0)."""
     sizes = "2000,20000" if mode == "full" else "2000"
-    child = run_measured(
+    return bench_child(
+        work,
+        "embedder_tower",
         [
-            sys.executable,
             "bench/embedder_bench.py",
             "--sizes",
             sizes,
             "--tower",
-            "efficientnet_b0",
+            "efficientnet_lite0",
             "--runs",
             "tf_loop,multi_processing_1,in_memory",
-            "--output",
-            out,
             "--skip-tmp",
-        ]
+        ],
     )
-    return {
-        **_json_file(out),
-        "wall_seconds": child["wall_seconds"],
-        "peak_rss_mb": child["peak_rss_mb"],
-    }
 
 
 def scale_step(work: str, mode: str) -> dict:
     """bench/scale_bench.py: the whole DAG on photo-like collections at two sizes."""
-    out = os.path.join(work, "scale.json")
-    child = run_measured(
-        [
-            sys.executable,
-            "-m",
-            "bench.scale_bench",
-            "--sizes",
-            SCALE_SIZES[mode],
-            "--workdir",
-            work,
-            "--output",
-            out,
-        ]
+    return bench_child(
+        work,
+        "scale",
+        ["-m", "bench.scale_bench", "--sizes", SCALE_SIZES[mode], "--workdir", work],
     )
-    return {
-        **_json_file(out),
-        "wall_seconds": child["wall_seconds"],
-        "peak_rss_mb": child["peak_rss_mb"],
-    }
 
 
 def training_step(work: str, mode: str) -> dict:
-    out = os.path.join(work, "training.json")
-    child = run_measured(
-        [sys.executable, "bench/train_bench.py", "--images", str(SAMPLE_IMAGES), "--output", out]
-    )
-    return {
-        **_json_file(out),
-        "wall_seconds": child["wall_seconds"],
-        "peak_rss_mb": child["peak_rss_mb"],
-    }
+    return bench_child(work, "training", ["bench/train_bench.py", "--images", str(SAMPLE_IMAGES)])
 
 
 def towers_step(work: str, mode: str) -> dict:
-    out = os.path.join(work, "towers.json")
-    child = run_measured(
-        [
-            sys.executable,
-            "-m",
-            "bench.towers_bench",
-            "--images",
-            str(SAMPLE_IMAGES),
-            "--workdir",
-            work,
-            "--output",
-            out,
-        ]
+    return bench_child(
+        work,
+        "towers",
+        ["-m", "bench.towers_bench", "--images", str(SAMPLE_IMAGES), "--workdir", work],
     )
-    return {
-        **_json_file(out),
-        "wall_seconds": child["wall_seconds"],
-        "peak_rss_mb": child["peak_rss_mb"],
-    }
 
 
 def pipeline_step(work: str, mode: str) -> dict:
@@ -278,27 +234,19 @@ def pipeline_step(work: str, mode: str) -> dict:
 def rebuild_step(work: str, mode: str) -> dict:
     """bench/rebuild_bench.py: an incremental rebuild adding 10% new images against a full
     rebuild, both started from the same pipeline root."""
-    out = os.path.join(work, "rebuild.json")
-    images = REBUILD_IMAGES[mode]
-    child = run_measured(
+    return bench_child(
+        work,
+        "rebuild",
         [
-            sys.executable,
             "bench/rebuild_bench.py",
             "--images",
-            str(images),
+            str(REBUILD_IMAGES[mode]),
             "--new-fraction",
             str(NEW_FRACTION),
             "--workdir",
             work,
-            "--output",
-            out,
-        ]
+        ],
     )
-    return {
-        **_json_file(out),
-        "wall_seconds": child["wall_seconds"],
-        "peak_rss_mb": child["peak_rss_mb"],
-    }
 
 
 def _latest_timings(root: str) -> dict:
