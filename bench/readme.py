@@ -12,8 +12,16 @@ END = "<!-- performance:end -->"
 
 def markdown(results: dict) -> str:
     machine = results["machine"]
+    how = f"`make bench{'-full' if results['mode'] == 'full' else ''}`"
+    if results.get("assembled_from"):
+        how = (
+            "its steps' bench modules run one by one (`python -m bench.run_all --assemble`, "
+            "steps "
+            + ", ".join(results["assembled_from"])
+            + "; each step's own load average is in its JSON)"
+        )
     lines = [
-        f"Measured by `make bench{'-full' if results['mode'] == 'full' else ''}` on {results['started']}: "
+        f"Measured by {how} on {results['started']}: "
         f"{machine['cpus']} cores ({machine['cpu_model']}), {machine['memory_gb']} GB, "
         f"Python {machine['python']}; load average {_load(machine['load_average_before'])} before, "
         f"{_load(machine.get('load_average_after'))} after.",
@@ -181,6 +189,14 @@ def _embedder(step: dict) -> list[str]:
             speedups.append(
                 f"{int(size):,} images: against a plain TensorFlow loop over the same records "
                 f"with the same model and threads ({loop:.0f} images/s): {ratios} (goal 0.8x)"
+            )
+        if "cpu_vs_tf_loop" in result:
+            ratios = ", ".join(
+                f"{_EMBEDDER_MODES.get(m, m)} {r:.2f}x" for m, r in result["cpu_vs_tf_loop"].items()
+            )
+            speedups.append(
+                f"{int(size):,} images, in CPU time per image (the loop's / the run's, start-up "
+                f"included; what a shared machine disturbs least): {ratios}"
             )
         steady = result.get("speedup_steady")
         if not steady:

@@ -27,7 +27,8 @@ Steps (each a child process, its peak RSS taken from the kernel's accounting of 
 The searcher step's frontier is also drawn: runs/bench/<timestamp>-frontier.png.
 
 Writes runs/bench/<timestamp>.json and .md, then regenerates the README's Performance
-section from them (bench/readme.py). Machines here are shared and noisy: ratios measured
+section from them (bench/readme.py). `--assemble step=file.json,...` does the writing
+only, from step outputs measured earlier one by one (bench modules' --output). Machines here are shared and noisy: ratios measured
 within one run are what to trust.
 """
 
@@ -60,19 +61,42 @@ def main(argv=None) -> int:
     )
     size.add_argument("--full", action="store_true", help="123,287 searcher items, 50,000 images")
     parser.add_argument("--only", help="comma-separated steps: " + ",".join(STEPS))
+    parser.add_argument(
+        "--assemble",
+        help="no steps run: comma-separated step=JSON pairs, each the --output of that "
+        "step's bench module run earlier (e.g. searcher=s.json,scale=c.json), written up "
+        "as one result and into the README",
+    )
     args = parser.parse_args(argv)
     steps = args.only.split(",") if args.only else list(STEPS)
     mode = "full" if args.full else "quick"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = {"mode": mode, "started": stamp, "machine": machine(), "steps": {}}
-    with tempfile.TemporaryDirectory(prefix="t2i-bench-") as work:
-        for step in steps:
-            print(f"[bench] {step} ...", flush=True)
-            started = time.perf_counter()
-            results["steps"][step] = STEPS[step](work, mode)
-            results["steps"][step]["step_seconds"] = round(time.perf_counter() - started, 1)
-            print(f"[bench] {step} done in {time.perf_counter() - started:.0f} s", flush=True)
+    if args.assemble:
+        results["assembled_from"] = {}
+        for pair in args.assemble.split(","):
+            step, path = pair.split("=", 1)
+            if step not in STEPS:
+                parser.error(f"--assemble: unknown step {step!r} (steps: {', '.join(STEPS)})")
+            results["steps"][step] = _json_file(path)
+            results["assembled_from"][step] = path
+    else:
+        with tempfile.TemporaryDirectory(prefix="t2i-bench-") as work:
+            for step in steps:
+                print(f"[bench] {step} ...", flush=True)
+                started = time.perf_counter()
+                results["steps"][step] = STEPS[step](work, mode)
+                results["steps"][step]["step_seconds"] = round(time.perf_counter() - started, 1)
+                print(f"[bench] {step} done in {time.perf_counter() - started:.0f} s", flush=True)
     results["machine"]["load_average_after"] = os.getloadavg()
+    json_path = write_results(results, stamp)
+    print(f"[bench] wrote {json_path} and the README's Performance section")
+    return 0
+
+
+def write_results(results: dict, stamp: str) -> str:
+    """runs/bench/<stamp>.json, .md and -frontier.png, and the README's Performance
+    section; returns the JSON's path."""
     os.makedirs(BENCH_DIR, exist_ok=True)
     json_path = os.path.join(BENCH_DIR, f"{stamp}.json")
     if results["steps"].get("searcher", {}).get("sizes"):
@@ -91,8 +115,7 @@ def main(argv=None) -> int:
         f.write(markdown)
     readme.update_readme(os.path.join(REPO, "README.md"), markdown, json_path)
     print(markdown)
-    print(f"[bench] wrote {json_path} and the README's Performance section")
-    return 0
+    return json_path
 
 
 def machine() -> dict:
