@@ -55,7 +55,10 @@ def _steps(steps: dict) -> list[str]:
             (run.get("process_peak_rss_mb", 0) for run in step.values() if isinstance(run, dict)),
             default=0,
         )
-        lines.append(f"| {name} | {step.get('step_seconds', 0):.0f} | {peak:.0f} |")
+        seconds = step.get("step_seconds") or step.get("wall_seconds")
+        lines.append(
+            f"| {name} | {f'{seconds:.0f}' if seconds else ''} | {f'{peak:.0f}' if peak else ''} |"
+        )
     return lines + [""]
 
 
@@ -178,7 +181,7 @@ def _embedder(step: dict) -> list[str]:
         for mode, run in result["runs"].items():
             lines.append(
                 f"| {int(size):,} | {modes.get(mode, mode)} | {run['startup_seconds']:.1f} "
-                f"| {run['steady_images_per_second']:.0f} | {run['wall_seconds']:.1f} "
+                f"| {_rate(run['steady_images_per_second'])} | {run['wall_seconds']:.1f} "
                 f"| {run['peak_rss_mb']:.0f} |"
             )
         if "vs_tf_loop" in result:
@@ -188,7 +191,7 @@ def _embedder(step: dict) -> list[str]:
             )
             speedups.append(
                 f"{int(size):,} images: against a plain TensorFlow loop over the same records "
-                f"with the same model and threads ({loop:.0f} images/s): {ratios} (goal 0.8x)"
+                f"with the same model and threads ({_rate(loop)} images/s): {ratios} (goal 0.8x)"
             )
         if "cpu_vs_tf_loop" in result:
             ratios = ", ".join(
@@ -207,6 +210,12 @@ def _embedder(step: dict) -> list[str]:
             f"vs in-process {steady['2_workers_vs_in_memory']}x"
         )
     return lines + [""] + [f"Speed-up, {line}." for line in speedups] + [""]
+
+
+def _rate(images_per_second: float | None) -> str:
+    if images_per_second is None:
+        return ""
+    return f"{images_per_second:.1f}" if images_per_second < 100 else f"{images_per_second:.0f}"
 
 
 def _training(step: dict) -> list[str]:

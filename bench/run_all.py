@@ -15,15 +15,16 @@ Steps (each a child process, its peak RSS taken from the kernel's accounting of 
              R@1/R@10 (SavedModel and on device, float and quantized), training time,
              images/s, text encoder bytes on device, query embedding p50
   pipeline   `t2i run` on the 2,000-image sample (first run, cached re-run), per component
-             with peak memory
+             with peak memory (small towers as `make demo`; the defaults with --full)
   rebuild    bench/rebuild_bench.py: an incremental rebuild adding 10% new images against a
              full rebuild, both from the same state (20,000 images; 50,000 with --full)
   embedder_tower  bench/embedder_bench.py --tower efficientnet_lite0 (the Trainer's default,
              pretrained): the ImageEmbedder against a plain TensorFlow loop, same model and
-             threads (2,000 images; +20,000 --full)
+             threads (1,000 images; 2,000 and 20,000 with --full)
   scale      bench/scale_bench.py: `t2i run` on photo-like 640x480 JPEG collections at two
-             sizes (1,000 and 2,000; 5,000 and 20,000 with --full): per component seconds,
-             peak RSS, disk, growth exponents and the fitted figure at 123,287 images
+             sizes (500 and 1,000 with the small towers; 5,000 and 20,000 with the default
+             pretrained towers with --full): per component seconds, peak RSS, disk, growth
+             exponents and the fitted figure at 123,287 images
 The searcher step's frontier is also drawn: runs/bench/<timestamp>-frontier.png.
 
 Writes runs/bench/<timestamp>.json and .md, then regenerates the README's Performance
@@ -50,7 +51,11 @@ NEW_FRACTION = 0.1
 # Below ~20,000 images the fixed costs (Beam start-up, TFX bookkeeping) dominate both runs.
 REBUILD_IMAGES = {"quick": 20000, "full": 50000}
 # Collection-scale `t2i run` on photo-like 640x480 JPEGs (bench/scale_bench.py).
-SCALE_SIZES = {"quick": "1000,2000", "full": "5000,20000"}
+# Quick: the small towers (the pretrained ones' fixed costs alone are minutes per run).
+SCALE_SIZES = {"quick": "500,1000", "full": "5000,20000"}
+SCALE_TOWERS = {"quick": "small", "full": "default"}
+# The ImageEmbedder against a plain TF loop with the pretrained tower (~30 images/s here).
+EMBEDDER_TOWER_SIZES = {"quick": "1000", "full": "2000,20000"}
 
 
 def main(argv=None) -> int:
@@ -197,14 +202,13 @@ def embedder_step(work: str, mode: str) -> dict:
 def embedder_tower_step(work: str, mode: str) -> dict:
     """The ImageEmbedder against a plain TensorFlow loop over the same records, same model
     and threads, with the Trainer's default pretrained image tower (EfficientNet-Lite0)."""
-    sizes = "2000,20000" if mode == "full" else "2000"
     return bench_child(
         work,
         "embedder_tower",
         [
             "bench/embedder_bench.py",
             "--sizes",
-            sizes,
+            EMBEDDER_TOWER_SIZES[mode],
             "--tower",
             "efficientnet_lite0",
             "--runs",
@@ -219,7 +223,16 @@ def scale_step(work: str, mode: str) -> dict:
     return bench_child(
         work,
         "scale",
-        ["-m", "bench.scale_bench", "--sizes", SCALE_SIZES[mode], "--workdir", work],
+        [
+            "-m",
+            "bench.scale_bench",
+            "--sizes",
+            SCALE_SIZES[mode],
+            "--towers",
+            SCALE_TOWERS[mode],
+            "--workdir",
+            work,
+        ],
     )
 
 
@@ -243,9 +256,12 @@ def pipeline_step(work: str, mode: str) -> dict:
     root = os.path.join(work, "runs")
     sample_data.generate(data, num_images=SAMPLE_IMAGES, spans=1)
     t2i = os.path.join(os.path.dirname(sys.executable), "t2i")
-    result = {"images": SAMPLE_IMAGES}
+    # Quick: the small towers, as `make demo` trains them on this sample.
+    sets = [] if mode == "full" else ["--set", "trainer.image_tower=small_cnn"]
+    sets += [] if mode == "full" else ["--set", "trainer.text_tower=small_text"]
+    result = {"images": SAMPLE_IMAGES, "overrides": sets}
     for name in ("first_run", "cached_rerun"):
-        child = run_measured([t2i, "run", "--data", data, "--root", root])
+        child = run_measured([t2i, "run", "--data", data, "--root", root, *sets])
         result[name] = {
             "process_wall_seconds": child["wall_seconds"],
             "process_peak_rss_mb": child["peak_rss_mb"],

@@ -42,7 +42,13 @@ def du_bytes(path: str) -> int:
     return total
 
 
-def run_size(n: int, work: str) -> dict:
+# --towers small: the from-scratch towers (what `make demo` trains), so that `make bench`'s
+# quick sizes fit its budget; the pretrained defaults' fixed costs (loading and converting
+# MiniLM, 300 head steps) are minutes per run on two cores.
+SMALL_TOWERS = ["trainer.image_tower=small_cnn", "trainer.text_tower=small_text"]
+
+
+def run_size(n: int, work: str, overrides: list[str] = ()) -> dict:
     from bench.run_all import _latest_timings, run_measured
     from t2i import sample_data
 
@@ -54,7 +60,8 @@ def run_size(n: int, work: str) -> dict:
     data_bytes = du_bytes(data)
     t2i = os.path.join(os.path.dirname(sys.executable), "t2i")
     load_before = os.getloadavg()
-    child = run_measured([t2i, "run", "--data", data, "--root", root])
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    child = run_measured([t2i, "run", "--data", data, "--root", root, *sets])
     timings = _latest_timings(root)
     pipeline_dir = os.path.join(root, "pipelines", PIPELINE_NAME)
     disk = {name: du_bytes(os.path.join(pipeline_dir, name)) for name in os.listdir(pipeline_dir)}
@@ -164,6 +171,12 @@ def main(argv=None) -> int:
     parser.add_argument("--output")
     parser.add_argument("--workdir", default=None)
     parser.add_argument(
+        "--towers",
+        choices=("default", "small"),
+        default="default",
+        help="default: the Trainer's defaults (pretrained); small: small_cnn / small_text",
+    )
+    parser.add_argument(
         "--reuse",
         help="an earlier scale JSON (same code): its sizes are taken from it, not run again",
     )
@@ -172,10 +185,10 @@ def main(argv=None) -> int:
     from components.trainer.options import TrainerOptions
 
     options = TrainerOptions()
-    result = {
-        "towers": {"image_tower": options.image_tower, "text_tower": options.text_tower},
-        "sizes": [],
-    }
+    overrides = SMALL_TOWERS if args.towers == "small" else []
+    towers = {"image_tower": options.image_tower, "text_tower": options.text_tower}
+    towers.update(override.split(".", 1)[1].split("=") for override in overrides)
+    result = {"towers": towers, "sizes": []}
     earlier = {}
     if args.reuse:
         with open(args.reuse) as f:
@@ -188,7 +201,7 @@ def main(argv=None) -> int:
                 result["sizes"].append(earlier[n])
                 continue
             print(f"[scale] {n} images ...", flush=True)
-            result["sizes"].append(run_size(n, work))
+            result["sizes"].append(run_size(n, work, overrides))
             print(json.dumps(result["sizes"][-1]), flush=True)
     if len(sizes) >= 2:
         result["growth"] = growth(result["sizes"][0], result["sizes"][-1])
