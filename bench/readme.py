@@ -358,6 +358,27 @@ def _scale(step: dict) -> list[str]:
             + f"; growth exponent {whole['seconds_exponent']}, fitted "
             f"{whole['seconds_at_coco'] / 60:.0f} min at 123,287 images.",
         ]
+    for s in sizes:
+        trainer = s.get("inside", {}).get("Trainer")
+        embedder = s.get("inside", {}).get("ImageEmbedder")
+        if not trainer:
+            continue
+        towers_seconds = trainer["towers"]
+        lines.append(
+            f"- {s['images']:,} images, inside the Trainer: image features "
+            f"{towers_seconds['image']['inputs_seconds']:.0f} s, caption features "
+            f"{towers_seconds['text']['inputs_seconds']:.0f} s ({trainer['train_images']:,} + "
+            f"{trainer['eval_images']:,} images, 5 captions each), heads "
+            f"{trainer['wall_seconds']['training']:.0f} s, eval during training "
+            f"{trainer['wall_seconds']['eval_during_training']:.0f} s, export "
+            f"{trainer['wall_seconds']['export']:.0f} s"
+            + (
+                f"; ImageEmbedder start-up {embedder['startup_seconds']:.0f} s, steady "
+                f"{_rate(embedder['steady_images_per_second'])} images/s"
+                if embedder and embedder.get("steady_images_per_second")
+                else ""
+            )
+        )
     return lines + [""]
 
 
