@@ -352,7 +352,9 @@ def _scale(step: dict) -> list[str]:
             "",
             "Whole `t2i run` process: "
             + ", ".join(
-                f"{s['images']:,} images {s['process_wall_seconds']:.0f} s (peak RSS {s['process_peak_rss_mb']:.0f} MB)"
+                f"{s['images']:,} images {s['process_wall_seconds']:.0f} s (peak RSS "
+                f"{s['process_peak_rss_mb']:.0f} MB, load average {s['load_before'][0]:.1f} "
+                f"at the start, {s['load_after'][0]:.1f} at the end)"
                 for s in sizes
             )
             + f"; growth exponent {whole['seconds_exponent']}, fitted "
