@@ -17,11 +17,15 @@ help:
 setup:
 	@scripts/setup.sh
 
+# Two workers (pytest-xdist), a file per unit, longest first (tests/conftest.py): one
+# sequential worker left a core idle most of the run. PYTEST_ARGS="-n 0" runs in-process.
+XDIST := -n 2 --no-loadscope-reorder
+
 test: setup
-	@$(BIN)/python -m pytest -q --durations=15 $(PYTEST_ARGS) tests
+	@$(BIN)/python -m pytest -q --durations=15 $(XDIST) $(PYTEST_ARGS) tests
 
 test-fast: setup
-	@$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
+	@$(BIN)/python -m pytest -q -m "not slow" $(XDIST) $(PYTEST_ARGS) tests
 
 # No `setup` prerequisite: linting never re-syncs the venv (.ci/run sets up first).
 lint:

@@ -61,3 +61,46 @@ def e2e_runs(tmp_path_factory):
         out = io.StringIO()
         outcomes[name] = (workflows.run(config, out=out, pipeline_kind="rebuild"), out.getvalue())
     return config, outcomes
+
+
+# `make test` runs two pytest-xdist workers; a work unit is a whole file, so module fixtures
+# are built once. Files that read the one session-wide e2e store share a unit, so the store
+# is built once too. (xdist's own `loadgroup` cannot do this under pytest 9: it renames
+# items through an attribute pytest 9 no longer reads.)
+_E2E_STORE_FILES = {"test_pipeline_e2e.py", "test_seeds_client.py", "test_serve.py"}
+# The longest units go first, alternating between the workers: one started last would run
+# alone at the end while the other core idles. Measured with --durations on 2 cores.
+_LONGEST_FIRST = (
+    "test_faults_pipeline.py",
+    "test_kubeflow_emulated.py",
+    "test_real_photos.py",
+    "test_pipeline_e2e.py",
+    "test_schedule.py",
+    "test_portable_runner.py",
+)
+
+
+def _unit_of(test_file: str) -> str:
+    name = os.path.basename(test_file)
+    return "test_pipeline_e2e.py" if name in _E2E_STORE_FILES else name
+
+
+def _rank(item) -> int:
+    unit = _unit_of(str(item.path))
+    return _LONGEST_FIRST.index(unit) if unit in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=_rank)  # stable: each file keeps its own order
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileUnits(LoadScopeScheduling):
+        """Distributes whole units in collection order (with --no-loadscope-reorder)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit_of(nodeid.split("::", 1)[0])
+
+    return FileUnits(config, log)

@@ -12,24 +12,11 @@ import pytest
 
 from components.common import formats
 from components.retrieval_evaluator import blessing
+from tiny_trainer import TINY_TRAINER
 
 pytestmark = pytest.mark.slow
 
-TINY = dict(
-    image_tower="small_cnn",
-    text_tower="small_text",
-    image_size=32,
-    image_width=8,
-    text_width=16,
-    text_layers=1,
-    text_heads=2,
-    embedding_dim=16,
-    max_tokens=12,
-    batch_size=16,
-    dropout=0.0,
-    epochs=1,
-    seed=5,
-)
+TINY = {**TINY_TRAINER, "epochs": 1, "seed": 5}
 
 
 def _pipeline(root, examples_dir, min_recall_at_10):

@@ -18,21 +18,9 @@ from components.common.captions import EVAL_CAPTIONS_LIMIT, read_captions, read_
 from components.trainer import data, module_file, options as trainer_options, towers, work
 from t2i.configs import ConfigError
 from components.trainer.options import TrainerOptions
+from tiny_trainer import TINY_TRAINER
 
-TINY = dict(
-    image_tower="small_cnn",
-    text_tower="small_text",
-    image_size=32,
-    image_width=8,
-    text_width=16,
-    text_layers=1,
-    text_heads=2,
-    embedding_dim=16,
-    max_tokens=12,
-    batch_size=16,
-    dropout=0.0,
-    seed=3,
-)
+TINY = {**TINY_TRAINER, "seed": 3}
 
 
 def tiny_options(**overrides) -> TrainerOptions:
