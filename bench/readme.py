@@ -353,7 +353,7 @@ def _scale(step: dict) -> list[str]:
             "Whole `t2i run` process: "
             + ", ".join(
                 f"{s['images']:,} images {s['process_wall_seconds']:.0f} s (peak RSS "
-                f"{s['process_peak_rss_mb']:.0f} MB, load average {s['load_before'][0]:.1f} "
+                f"{_run_peak_mb(s):.0f} MB, load average {s['load_before'][0]:.1f} "
                 f"at the start, {s['load_after'][0]:.1f} at the end)"
                 for s in sizes
             )
@@ -382,6 +382,12 @@ def _scale(step: dict) -> list[str]:
             )
         )
     return lines + [""]
+
+
+def _run_peak_mb(size: dict) -> float:
+    """The largest component peak: the local runner resets the high-water mark per
+    component, so the process's own ru_maxrss is only the last stretch's."""
+    return max([size["process_peak_rss_mb"]] + [c["peak_rss_mb"] or 0 for c in size["components"]])
 
 
 def update_readme(readme_path: str, section: str, source: str) -> None:
