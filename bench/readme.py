@@ -122,7 +122,9 @@ def _searcher(step: dict, frontier_png: str | None = None) -> list[str]:
                 "|---|---:|---:|",
             ]
             lines += [
-                f"| {name} | {v['mean_metadata_bytes']:.1f} | {v['bytes_per_item']:.1f} |"
+                # Layout names hold "|" and "<...>": code spans, pipes escaped for the table.
+                f"| `{name.replace('|', chr(92) + '|')}` | {v['mean_metadata_bytes']:.1f} "
+                f"| {v['bytes_per_item']:.1f} |"
                 for name, v in by_metadata.items()
             ]
             lines.append("")
