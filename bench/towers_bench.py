@@ -74,9 +74,10 @@ def main() -> None:
         collection, examples = os.path.join(work, "collection"), os.path.join(work, "examples")
         sample_data.generate(collection, num_images=args.images, seed=args.seed)
         report["splits"] = ingest(collection, examples)["splits"]
+        throughput: dict[str, float] = {}  # per image tower: the head does not change it
         for text_tower, image_tower in pairs:
             print(f"[towers] {text_tower} x {image_tower} ...", file=sys.stderr, flush=True)
-            row = measure_pair(text_tower, image_tower, examples, work, args.epochs)
+            row = measure_pair(text_tower, image_tower, examples, work, args.epochs, throughput)
             report["pairs"].append(row)
             print(f"[towers] {json.dumps(row)}", file=sys.stderr, flush=True)
     finally:
@@ -104,7 +105,14 @@ def pair_options(text_tower: str, image_tower: str, cache_dir: str, epochs: int)
     return options
 
 
-def measure_pair(text_tower: str, image_tower: str, examples: str, work: str, epochs: int) -> dict:
+def measure_pair(
+    text_tower: str,
+    image_tower: str,
+    examples: str,
+    work: str,
+    epochs: int,
+    throughput: dict[str, float],
+) -> dict:
     from components.common import examples_io, formats
     from components.common import retrieval_metrics as metrics
     from components.retrieval_evaluator import work as evaluator
@@ -141,13 +149,21 @@ def measure_pair(text_tower: str, image_tower: str, examples: str, work: str, ep
             "fit": wall["training"],
             "run_fn": round(run_fn_seconds, 1),
         },
-        "embedding_images_per_second": _image_throughput(serving, examples, formats),
     }
+    if image_tower not in throughput:
+        throughput[image_tower] = _image_throughput(serving, examples, formats)
+    row["embedding_images_per_second"] = throughput[image_tower]
 
     quantize_options = (False, True) if text_tower != "small_text" else (False,)
     for quantize in quantize_options:
         out = os.path.join(work, name, f"export-{'int8' if quantize else 'float'}")
-        summary = exporter.export_encoders(serving, out, ExporterOptions(quantize=quantize))
+        try:
+            summary = exporter.export_encoders(serving, out, ExporterOptions(quantize=quantize))
+        except exporter.ExportCheckError as failed:
+            # The files are written before the check: measure them, and say it failed.
+            with open(os.path.join(out, formats.EXPORT_SUMMARY)) as f:
+                summary = json.load(f)
+            summary["check_failed"] = str(failed)[:300]
         device = _device_text(
             os.path.join(out, formats.TEXT_ENCODER_TFLITE), embedded.captions, out
         )
@@ -156,6 +172,9 @@ def measure_pair(text_tower: str, image_tower: str, examples: str, work: str, ep
             "text_encoder_bytes": summary["text_encoder_bytes"],
             "image_encoder_bytes": summary["image_encoder_bytes"],
             "text_min_cosine_vs_savedmodel": round(summary["check"]["text_min_cosine"], 5),
+            "image_min_cosine_vs_savedmodel": round(summary["check"]["image_min_cosine"], 5),
+            "export_seconds": summary["export_seconds"],
+            "export_check_failed": summary.get("check_failed", ""),
             "query_embed_ms_p50": device["p50_ms"],
             "text_to_image": _recall(
                 device["embeddings"],

@@ -145,6 +145,11 @@ def sample_data_command(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option(
+    "--queries-file",
+    type=click.Path(dir_okay=False),
+    help="Search every line of this file (one query a line) through one searcher, opened once.",
+)
+@click.option(
     "--images",
     "images_dir",
     help="Collection root (captions, image ids, --show) [the one the run ingested].",
@@ -156,7 +161,9 @@ def sample_data_command(
     help="Config file (for pusher.serving_dir and data.data_dir).",
 )
 @click.option("--root", help="Pipeline root whose serving/ holds the pushed versions [runs].")
-def search_command(query, k, searcher, image, show, as_json, images_dir, config_path, root) -> None:
+def search_command(
+    query, k, searcher, image, show, as_json, queries_file, images_dir, config_path, root
+) -> None:
     """Search the on-device searcher (TF-free): rank, similarity, image id, file, Flickr URL
     and first caption. QUERY is the rest of the line (quotes optional): t2i search a red circle"""
     from t2i import native_guard
@@ -165,15 +172,22 @@ def search_command(query, k, searcher, image, show, as_json, images_dir, config_
     from t2i.paths import Paths
 
     text = " ".join(query) if query else None
+    if queries_file and (text or image or show):
+        fail("--queries-file searches the file's lines: give no QUERY, --image or --show with it")
     native_guard.run_guarded(
         f"searching {searcher} with image {image}"
         if image
+        else f"searching {searcher} for the queries in {queries_file}"
+        if queries_file
         else f"searching {searcher} for {text!r}"
     )
     try:
         config = load_config(config_path, [f"pipeline.root={root}"] if root else [])
         paths = Paths.from_config(config)
         request = search_lib.SearchRequest(text, image, k, searcher, paths.serving_dir)
+        if queries_file:
+            _search_queries_file(request, queries_file, images_dir, config, paths, as_json)
+            return
         path, hits = search_lib.search(request)
         data_dir = images_dir or config.data.data_dir
         catalog = search_lib.catalog_for(path, paths.root, data_dir, recorded_first=not images_dir)
@@ -196,6 +210,20 @@ def search_command(query, k, searcher, image, show, as_json, images_dir, config_
                 )
     except (search_lib.SearchError, ConfigError, OSError) as e:
         fail(str(e))
+
+
+def _search_queries_file(request, queries_file, images_dir, config, paths, as_json) -> None:
+    from t2i import search as search_lib
+
+    queries = search_lib.read_queries(queries_file)
+    path, hits = search_lib.search_texts(request, queries, queries_file)
+    data_dir = images_dir or config.data.data_dir
+    catalog = search_lib.catalog_for(path, paths.root, data_dir, recorded_first=not images_dir)
+    if as_json:
+        click.echo(search_lib.format_json_many(path, queries, hits, catalog))
+        return
+    for query, query_hits in zip(queries, hits):
+        click.echo(f"query: {query}\n{search_lib.format_table(query_hits, catalog)}\n")
 
 
 def _version(package: str) -> str:

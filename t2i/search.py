@@ -55,19 +55,55 @@ def search(request: SearchRequest) -> tuple[str, list[Hit]]:
     if request.image and request.query is not None:
         raise SearchError("give either a query text or --image, not both")
     path = resolve_searcher(request.searcher, request.serving_dir, image=bool(request.image))
+    if not request.image:
+        return path, _searched_texts(path, [request.query or ""], request.k)[0]
     try:
-        if request.image:
-            searcher = device_search.open_image_searcher(path, max_results=request.k)
-            with device_search.native_stderr_silenced():
-                return path, device_search.search_image(searcher, request.image)
-        device_search.check_model_file(path, needs_index=True, needs_vocab=True)
-        device_search.query_check(path)(request.query or "")
-        searcher = device_search.open_text_searcher(path, max_results=request.k)
+        searcher = device_search.open_image_searcher(path, max_results=request.k)
         with device_search.native_stderr_silenced():
-            return path, device_search.search_text(searcher, request.query or "")
+            return path, device_search.search_image(searcher, request.image)
     except (SearcherFileError, QueryError) as e:
         raise SearchError(str(e)) from e
     except (FileNotFoundError, ValueError) as e:  # an unreadable --image file
+        raise SearchError(str(e)) from e
+
+
+def read_queries(path: str) -> list[str]:
+    """A queries file: one query a line, blank lines skipped."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise SearchError(f"{path}: cannot read the queries file ({e})") from e
+
+
+def search_texts(
+    request: SearchRequest, queries: list[str], source: str
+) -> tuple[str, list[list[Hit]]]:
+    """(searcher path, hits per query): several text queries through one TextSearcher,
+    opened once (a searcher with a 90 MB text encoder takes seconds to open). Every query is
+    checked before any is searched; a refused one raises SearchError naming `source`, the
+    query and its position."""
+    path = resolve_searcher(request.searcher, request.serving_dir, image=False)
+    if not queries:
+        raise SearchError(f"{source}: no queries (one query a line)")
+    return path, _searched_texts(path, queries, request.k, source)
+
+
+def _searched_texts(path: str, queries: list[str], k: int, source: str = "") -> list[list[Hit]]:
+    try:
+        device_search.check_model_file(path, needs_index=True, needs_vocab=True)
+        check = device_search.query_check(path)
+        for number, query in enumerate(queries, 1):
+            try:
+                check(query)
+            except QueryError as e:
+                if not source:
+                    raise
+                raise QueryError(f"{source}: query {number} ({query!r}): {e}") from e
+        searcher = device_search.open_text_searcher(path, max_results=k)
+        with device_search.native_stderr_silenced():
+            return [device_search.search_text(searcher, query) for query in queries]
+    except (SearcherFileError, QueryError) as e:
         raise SearchError(str(e)) from e
 
 
@@ -113,6 +149,36 @@ def format_table(hits: list[Hit], catalog: Catalog | None = None) -> str:
 def format_json(
     request: SearchRequest, path: str, hits: list[Hit], catalog: Catalog | None = None
 ) -> str:
+    return json.dumps(
+        {
+            "query": request.query,
+            "image": request.image,
+            "searcher": path,
+            "results": _json_results(hits, catalog),
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+def format_json_many(
+    path: str, queries: list[str], hits: list[list[Hit]], catalog: Catalog | None = None
+) -> str:
+    """Several queries' results: {"searcher", "queries": [{"query", "results"}, ...]}."""
+    return json.dumps(
+        {
+            "searcher": path,
+            "queries": [
+                {"query": query, "results": _json_results(query_hits, catalog)}
+                for query, query_hits in zip(queries, hits)
+            ],
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+def _json_results(hits: list[Hit], catalog: Catalog | None) -> list[dict]:
     results = []
     for hit in hits:
         row = hit.to_dict()
@@ -120,11 +186,7 @@ def format_json(
         if entry is not None:
             row.update(image_id=entry.image_id, captions=list(entry.captions))
         results.append(row)
-    return json.dumps(
-        {"query": request.query, "image": request.image, "searcher": path, "results": results},
-        indent=2,
-        ensure_ascii=False,
-    )
+    return results
 
 
 def find_image(file_name: str, images_dir: str) -> str | None:

@@ -104,3 +104,66 @@ def test_heads_train_on_cached_features_and_export_to_the_device(tmp_path, examp
     summary = exporter.export_encoders(serving, str(tmp_path / "exported"), ExporterOptions())
     assert summary["check"]["text_min_cosine"] >= 0.999
     assert summary["tokenizer"] == kind
+
+
+def _weights_by_layer(model) -> dict[str, list[np.ndarray]]:
+    return {layer.name: [w.numpy().copy() for w in layer.weights] for layer in model.layers}
+
+
+@pytest.mark.parametrize(
+    "setting,trained",
+    [
+        # The top block of each tiny backbone: conv2 (image), mix (text).
+        ({"fine_tune_blocks": 1}, {"conv2", "mix"}),
+        # The whole backbones.
+        ({"freeze_backbone": False}, {"conv1", "conv2", "tokens", "segments", "mix"}),
+    ],
+)
+def test_fine_tuning_changes_only_the_blocks_it_trains(tmp_path, examples_dir, setting, trained):
+    tiny = bert_fixtures.tiny_loaders(str(tmp_path), "wordpiece", [])
+    loaded, before = {}, {}
+
+    def recorded(load):
+        def load_and_record(*args):
+            backbone = load(*args)
+            loaded[backbone.name] = backbone.model
+            before[backbone.name] = _weights_by_layer(backbone.model)
+            return backbone
+
+        return load_and_record
+
+    loaders = pretrained.BackboneLoaders(recorded(tiny.image), recorded(tiny.text))
+    options = TrainerOptions(**{**OPTIONS, "epochs": 1, **setting})
+    result = pretrained.train(
+        _patterns(examples_dir, "train"),
+        _patterns(examples_dir, "eval"),
+        str(tmp_path / "serving"),
+        "",
+        options,
+        loaders=loaders,
+    )
+    changed = set()
+    for name, model in loaded.items():
+        for layer, weights in _weights_by_layer(model).items():
+            if any(not np.array_equal(a, b) for a, b in zip(before[name][layer], weights)):
+                changed.add(layer)
+    assert changed == trained
+    assert result.summary["towers"]["image"]["cache"] == "n/a"  # end to end, no features
+
+
+@pytest.mark.parametrize(
+    "setting,message",
+    [
+        ({"fine_tune_blocks": -1}, "fine_tune_blocks must be 0"),
+        ({"fine_tune_blocks": 2, "freeze_backbone": False}, "set one of them"),
+        (
+            {"fine_tune_blocks": 2, "image_tower": "small_cnn", "text_tower": "small_text"},
+            "needs a pretrained tower",
+        ),
+    ],
+)
+def test_fine_tune_blocks_is_validated(setting, message):
+    from components.trainer import options as trainer_options
+
+    found = trainer_options.problems(TrainerOptions(**setting))
+    assert any(message in p and p.startswith("trainer.fine_tune_blocks") for p in found), found

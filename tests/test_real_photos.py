@@ -1,7 +1,7 @@
 """Real photos work with the default (pretrained) towers, end to end: scikit-image's photos
 with hand-written captions (tests/real_photos.py) through `t2i run` with no tower setting
 changed, then new wordings of what is in each photo, never trained on, through the real
-Task Library TextSearcher of the pushed searcher (`t2i search`, TF-free).
+Task Library TextSearcher of the pushed searcher (`t2i search --queries-file`, TF-free).
 
 Chance for the right photo at rank 1 is 1/19 and within the top 5 is 5/19.
 """
@@ -38,14 +38,18 @@ def pushed(tmp_path_factory):
     return config, outcome, collection
 
 
-def _search(searcher: str, query: str, k: int) -> list[str]:
+def _search_all(searcher: str, queries: list[str], k: int, tmp_path) -> list[list[str]]:
+    """Every query through one `t2i search --queries-file` process (one TextSearcher)."""
+    queries_file = tmp_path / "queries.txt"
+    queries_file.write_text("".join(f"{q}\n" for q in queries), encoding="utf-8")
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "t2i.cli",
             "search",
-            query,
+            "--queries-file",
+            str(queries_file),
             "-k",
             str(k),
             "--searcher",
@@ -57,15 +61,17 @@ def _search(searcher: str, query: str, k: int) -> list[str]:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    return [os.path.basename(hit["file_name"]) for hit in json.loads(result.stdout)["results"]]
+    answered = json.loads(result.stdout)["queries"]
+    assert [a["query"] for a in answered] == queries
+    return [[os.path.basename(hit["file_name"]) for hit in a["results"]] for a in answered]
 
 
-def test_new_wordings_find_their_photos_on_device(pushed):
+def test_new_wordings_find_their_photos_on_device(pushed, tmp_path):
     config, outcome, collection = pushed
     version, directory = outcome.pushed
     searcher = os.path.join(directory, "searcher.tflite")
     queries = collection["queries"]
-    found = [_search(searcher, query, 5) for query, _ in queries]
+    found = _search_all(searcher, [query for query, _ in queries], 5, tmp_path)
     at_1 = sum(hits[:1] == [want] for hits, (_, want) in zip(found, queries)) / len(queries)
     at_5 = sum(want in hits for hits, (_, want) in zip(found, queries)) / len(queries)
     photos = len(real_photos.PHOTOS)

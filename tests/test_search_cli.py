@@ -47,7 +47,7 @@ def test_text_search_prints_ranked_results_with_flickr_urls(searcher, build):
     assert result.stdout.count("https://www.flickr.com/photo.gne?id=") == len(odd)
 
 
-def test_json_output_matches_the_item_metadata(searcher):
+def test_json_output_matches_the_item_metadata(searcher, tmp_path):
     result = t2i("blue square", "--searcher", searcher, "--json", "-k", "3")
     assert result.returncode == 0, result.stderr
     reply = json.loads(result.stdout)
@@ -57,6 +57,21 @@ def test_json_output_matches_the_item_metadata(searcher):
         assert hit["metadata"] == item_metadata_for(hit["image_id"]).decode()
     sims = [hit["similarity"] for hit in reply["results"]]
     assert sims == sorted(sims, reverse=True)
+
+    # --queries-file: every line through one searcher, each answered as alone.
+    queries = tmp_path / "queries.txt"
+    queries.write_text("blue square\n\na red circle on the left\n")
+    many = t2i("--queries-file", str(queries), "--searcher", searcher, "--json", "-k", "3")
+    assert many.returncode == 0, many.stderr
+    answered = json.loads(many.stdout)["queries"]
+    assert [a["query"] for a in answered] == ["blue square", "a red circle on the left"]
+    assert answered[0]["results"] == reply["results"]
+    assert [hit["rank"] for hit in answered[1]["results"]] == [1, 2, 3]
+    # A query the searcher refuses fails the whole file, naming the file and the query.
+    queries.write_text("blue square\nzebra xylophone\n")
+    refused = t2i("--queries-file", str(queries), "--searcher", searcher)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert f"{queries}: query 2 ('zebra xylophone'): no word of the query" in refused.stderr
 
 
 def test_search_never_imports_tensorflow_or_tfx(searcher):

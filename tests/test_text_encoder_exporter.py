@@ -10,7 +10,13 @@ import pytest
 from components.common import formats
 from components.text_encoder_exporter import convert, work
 from components.text_encoder_exporter.options import ExporterOptions
-from searcher_fixtures import exported_encoders, run_tf_free, write_examples
+from searcher_fixtures import (
+    all_captions,
+    exported_encoders,
+    run_tf_free,
+    write_embeddings,
+    write_examples,
+)
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +137,44 @@ def test_quantized_export_passes_its_own_check(root):
     assert (
         quantized["summary"]["text_encoder_bytes"] < float_export["summary"]["text_encoder_bytes"]
     )
+    # The image tower stays float (it is not part of searcher.tflite).
+    assert check["image_min_cosine"] >= check["image_min_cosine_required"] == 0.999
+
+
+def test_a_quantized_text_encoder_answers_through_the_real_text_searcher(root, tmp_path):
+    """A searcher built on the quantized export: the Task Library's TextSearcher embeds each
+    caption with the int8 encoder and finds, first, the item holding that caption's float
+    (SavedModel) embedding."""
+    from components.searcher_builder import work as builder
+    from components.searcher_builder.options import SearcherOptions
+
+    quantized = exported_encoders(root, embedding_dim=64, quantize=True)
+    texts = sorted(set(all_captions(200)))[:40]
+    vectors = convert.embed_texts(
+        os.path.join(quantized["serving"], formats.MODEL_TEXT_ENCODER), texts
+    )
+    ids = np.arange(1, len(texts) + 1)
+    write_embeddings(str(tmp_path / "embeddings"), ids, vectors)
+    builder.build_searcher(
+        str(tmp_path / "embeddings"),
+        quantized["text_encoder"],
+        str(tmp_path / "searcher"),
+        SearcherOptions(),
+    )
+    reply = run_tf_free(
+        """
+from components.common import device_search
+searcher = device_search.open_text_searcher(request["searcher"], max_results=3)
+reply = [
+    [[hit.item.image_id, hit.similarity] for hit in device_search.search_text(searcher, text)]
+    for text in request["texts"]
+]
+""",
+        {"searcher": str(tmp_path / "searcher" / formats.SEARCHER_TFLITE), "texts": texts},
+    )
+    firsts = [hits[0] for hits in reply]
+    assert [image_id for image_id, _ in firsts] == list(ids)
+    assert min(similarity for _, similarity in firsts) >= 0.99
 
 
 def test_raw_string_text_tower_is_refused_with_an_explanation(exported, tmp_path):

@@ -130,10 +130,20 @@ def lookup_queries(tuning_request: dict, delimiter: str, work_dir: str) -> Tunin
 
 def caption_queries(tuning_request: dict, text_encoder: str) -> TuningQueries:
     """Real captions, embedded by TextEmbedder on the text encoder (device tokenization),
-    answered exactly over the item vectors; captions the device would refuse are skipped."""
+    answered exactly over the item vectors; captions the device would refuse are skipped.
+    Every trial's search runs the text encoder again: the builder embeds its captions
+    once instead (embed_captions) and tunes with lookup queries."""
+    texts, queries = device_caption_embeddings(tuning_request["captions"], text_encoder)
+    vectors = np.load(tuning_request["vectors"])
+    truth = recall.exact_truth(queries, vectors, tuning_request["distance"], tuning_request["k"])
+    return TuningQueries(text_encoder, texts, truth, "captions")
+
+
+def device_caption_embeddings(captions: list[str], text_encoder: str) -> tuple[list, np.ndarray]:
+    """(the captions the device accepts, their TextEmbedder embeddings)."""
     check = device_search.query_check(text_encoder)
     texts = []
-    for caption in tuning_request["captions"]:
+    for caption in captions:
         try:
             check(caption)
             texts.append(caption)
@@ -143,10 +153,14 @@ def caption_queries(tuning_request: dict, text_encoder: str) -> TuningQueries:
         raise ValueError("no usable tuning caption (all empty or made of unknown words)")
     embedder = device_search.open_text_embedder(text_encoder)
     with device_search.native_stderr_silenced():
-        queries = np.stack([device_search.embedding_of(embedder.embed(t)) for t in texts])
-    vectors = np.load(tuning_request["vectors"])
-    truth = recall.exact_truth(queries, vectors, tuning_request["distance"], tuning_request["k"])
-    return TuningQueries(text_encoder, texts, truth, "captions")
+        return texts, np.stack([device_search.embedding_of(embedder.embed(t)) for t in texts])
+
+
+def embed_captions(request: dict) -> dict:
+    """Tuning captions through the real TextEmbedder, once: embeddings saved to `out`."""
+    texts, queries = device_caption_embeddings(request["captions"], request["text_encoder"])
+    np.save(request["out"], queries)
+    return {"texts": texts}
 
 
 class CandidateEvaluator:
@@ -303,6 +317,8 @@ def index_sizes(request: dict) -> dict:
 
 
 def run(request: dict) -> dict:
+    if request.get("embed_captions"):
+        return embed_captions(request["embed_captions"])
     if request.get("compare"):
         return compare_latency(request)
     if request.get("index_sizes"):

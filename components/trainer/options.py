@@ -48,6 +48,10 @@ class TrainerOptions:
     # The learnable temperature is clipped to [min_temperature, 1] (CLIP: logit scale <= 100).
     min_temperature: float = 0.01
     freeze_backbone: bool = True
+    # Pretrained backbones: 0 = frozen (features once, heads trained on them); N > 0 = train
+    # each backbone's top N blocks with the heads, end to end (components/trainer/backbones/
+    # blocks.py says what a block is). freeze_backbone=false trains whole backbones.
+    fine_tune_blocks: int = 0
     # Frozen backbones: their features are computed once per image and caption; with a
     # directory here they are also kept there, keyed by backbone and data, and reused by
     # later runs (empty: recomputed every training run).
@@ -135,6 +139,22 @@ def problems(options: TrainerOptions) -> list[str]:
         found.append(
             "temperatures must satisfy 0 < min_temperature <= initial_temperature <= 1 "
             f"(got {options.min_temperature}, {options.initial_temperature})"
+        )
+    if options.fine_tune_blocks < 0:
+        found.append(
+            f"fine_tune_blocks must be 0 (frozen backbones) or more (got {options.fine_tune_blocks})"
+        )
+    elif options.fine_tune_blocks and not options.freeze_backbone:
+        found.append(
+            f"fine_tune_blocks={options.fine_tune_blocks} trains the top blocks of a backbone, "
+            "but freeze_backbone=false trains all of it: set one of them"
+        )
+    elif options.fine_tune_blocks and (
+        options.image_tower == "small_cnn" and options.text_tower == "small_text"
+    ):
+        found.append(
+            "fine_tune_blocks needs a pretrained tower (image_tower or text_tower); "
+            "small_cnn and small_text train whole anyway"
         )
     if options.weight_decay < 0:
         found.append(f"weight_decay must be >= 0 (got {options.weight_decay})")

@@ -7,7 +7,8 @@ are made from the data once, before training.
   cached on disk when trainer.feature_cache_dir is set, keyed by backbone and data); the
   trainable part is the projection head. Epochs then cost a few matrix products, which is
   what makes thousands of images train in minutes on two CPU cores.
-- A backbone being fine-tuned (trainer.freeze_backbone=false), or a small tower
+- A backbone being fine-tuned (trainer.freeze_backbone=false: all of it;
+  trainer.fine_tune_blocks=N: its top N blocks, backbones/blocks.py), or a small tower
   (small_cnn / small_text): the raw inputs (pixels, token ids); the trainable part is the
   whole tower.
 The exported SavedModels are whole towers (backbone + head), as the ImageEmbedder and the
@@ -32,6 +33,7 @@ import tensorflow as tf
 from components.common import bert_tokenizer, captions, examples_io, formats, tokenizer
 from components.common import retrieval_metrics as metrics
 from components.trainer import data, export, options as trainer_options, towers
+from components.trainer.backbones import blocks
 from components.trainer.model import DualEncoder
 
 progress = logging.getLogger("t2i.progress")
@@ -131,26 +133,20 @@ def decode_images(split: Split, image_size: int) -> np.ndarray:
     return np.concatenate(batches)
 
 
-def image_features(model: tf.keras.Model, split: Split, image_size: int) -> np.ndarray:
-    """float32 [n, D]: a frozen backbone's features of every image, decoding streamed
-    batch by batch (the split's pixels are never all in memory)."""
-    out = [
-        model(tf.cast(batch, tf.float32), training=False).numpy().astype(np.float32)
-        for batch in split.pixel_batches(image_size, FEATURE_BATCH)
-    ]
-    return np.concatenate(out) if out else np.zeros([0, model.output_shape[-1]], np.float32)
-
-
 def _batched(model: tf.keras.Model, inputs, convert) -> np.ndarray:
-    rows = len(inputs[0]) if isinstance(inputs, tuple) else len(inputs)
-    out = []
-    for start in range(0, rows, FEATURE_BATCH):
-        chunk = (
+    """The model's outputs for `inputs`: an array (or tuple of arrays) cut into batches of
+    FEATURE_BATCH, or a tf.data.Dataset of batches (streamed: never all in memory)."""
+    if isinstance(inputs, tf.data.Dataset):
+        chunks = iter(inputs)
+    else:
+        rows = len(inputs[0]) if isinstance(inputs, tuple) else len(inputs)
+        chunks = (
             tuple(x[start : start + FEATURE_BATCH] for x in inputs)
             if isinstance(inputs, tuple)
             else inputs[start : start + FEATURE_BATCH]
+            for start in range(0, rows, FEATURE_BATCH)
         )
-        out.append(model(convert(chunk), training=False).numpy().astype(np.float32))
+    out = [model(convert(chunk), training=False).numpy().astype(np.float32) for chunk in chunks]
     return np.concatenate(out) if out else np.zeros([0, model.output_shape[-1]], np.float32)
 
 
@@ -190,6 +186,76 @@ def _head(feature_dim: int, options, prefix: str, name: str) -> tf.keras.Model:
     return tf.keras.Model(features, embedding, name=name)
 
 
+def fine_tunes(options) -> bool:
+    """Whether backbones train end to end (all of them, or their top fine_tune_blocks)."""
+    return not options.freeze_backbone or options.fine_tune_blocks > 0
+
+
+def _unfreeze(backbone, options) -> None:
+    if options.fine_tune_blocks:
+        blocks.unfreeze_top_blocks(backbone.model, options.fine_tune_blocks, backbone.name)
+    else:
+        backbone.model.trainable = True
+
+
+# --- frozen backbones: features once, a head trained on them ----------------------------
+
+
+@dataclass(frozen=True)
+class BackboneInputs:
+    """What a frozen backbone reads for one split: the data's fingerprint (the cache key)
+    and how to make the inputs, called only when the cache misses (decoding 2,000 images or
+    tokenizing 10,000 captions is wasted work on a hit)."""
+
+    fingerprint: str
+    make: Callable[[], object]
+
+
+def _frozen_side(
+    side: type[Side],
+    backbone,
+    identity: dict,
+    cache: FeatureCache,
+    train: BackboneInputs,
+    evaluation: BackboneInputs,
+    to_model_input: Callable,
+    whole_inputs,
+    options,
+    prefix: str,
+    started: float,
+    **extra,
+) -> Side:
+    """One frozen tower, image or text: the backbone's features of both splits (cached),
+    a projection head to train on them, and the whole tower (backbone + head) for export."""
+    backbone.model.trainable = False
+
+    def features(inputs: BackboneInputs) -> Callable[[], np.ndarray]:
+        return lambda: _batched(backbone.model, inputs.make(), to_model_input)
+
+    train_features, hit = cache.get_or_compute(identity, train.fingerprint, features(train))
+    eval_features, _ = cache.get_or_compute(identity, evaluation.fingerprint, features(evaluation))
+    head = _head(backbone.feature_dim, options, prefix, f"{prefix}_head")
+
+    def whole() -> tf.keras.Model:
+        return tf.keras.Model(
+            whole_inputs,
+            head(backbone.model(whole_inputs, training=False)),
+            name=f"{prefix}_encoder",
+        )
+
+    return side(
+        backbone.name,
+        train_features,
+        eval_features,
+        head,
+        whole,
+        hit,
+        time.perf_counter() - started,
+        backbone.model.count_params(),
+        **extra,
+    )
+
+
 # --- image --------------------------------------------------------------------------------
 
 
@@ -216,11 +282,10 @@ def image_side(
     pixels = tf.keras.Input(
         (options.image_size, options.image_size, 3), dtype=tf.float32, name="pixels"
     )
-    if not options.freeze_backbone:
-        backbone.model.trainable = True
-        encoder = tf.keras.Model(
-            pixels, _image_head_on(backbone, options)(backbone.model(pixels)), name="image_encoder"
-        )
+    if fine_tunes(options):
+        _unfreeze(backbone, options)
+        head = _head(backbone.feature_dim, options, "image", "image_head")
+        encoder = tf.keras.Model(pixels, head(backbone.model(pixels)), name="image_encoder")
         return Side(
             backbone.name,
             decode_images(train, options.image_size),
@@ -231,7 +296,6 @@ def image_side(
             time.perf_counter() - started,
             backbone.model.count_params(),
         )
-    backbone.model.trainable = False
     identity = {
         "backbone": backbone.name,
         "image_size": options.image_size,
@@ -240,36 +304,26 @@ def image_side(
         "weights_digest": _weights_digest(backbone.model),
     }
 
-    def features(split: Split):
-        return lambda: image_features(backbone.model, split, options.image_size)
-
-    train_features, hit = cache.get_or_compute(
-        identity, train.fingerprint("images"), features(train)
-    )
-    eval_features, _ = cache.get_or_compute(
-        identity, evaluation.fingerprint("images"), features(evaluation)
-    )
-    head = _head(backbone.feature_dim, options, "image", "image_head")
-
-    def whole() -> tf.keras.Model:
-        return tf.keras.Model(
-            pixels, head(backbone.model(pixels, training=False)), name="image_encoder"
+    def split_inputs(split: Split) -> BackboneInputs:
+        return BackboneInputs(
+            split.fingerprint("images"),
+            # Streamed batch by batch: the split's pixels are never all in memory.
+            lambda: split.pixel_batches(options.image_size, FEATURE_BATCH),
         )
 
-    return Side(
-        backbone.name,
-        train_features,
-        eval_features,
-        head,
-        whole,
-        hit,
-        time.perf_counter() - started,
-        backbone.model.count_params(),
+    return _frozen_side(
+        Side,
+        backbone,
+        identity,
+        cache,
+        split_inputs(train),
+        split_inputs(evaluation),
+        lambda x: tf.cast(x, tf.float32),
+        pixels,
+        options,
+        "image",
+        started,
     )
-
-
-def _image_head_on(backbone, options) -> tf.keras.Model:
-    return _head(backbone.feature_dim, options, "image", "image_head")
 
 
 def _weights_digest(model: tf.keras.Model) -> str:
@@ -370,8 +424,8 @@ def text_side(
     def unstack(x):
         return [x[:, 0], x[:, 1], x[:, 2]]
 
-    if not options.freeze_backbone:
-        backbone.model.trainable = True
+    if fine_tunes(options):
+        _unfreeze(backbone, options)
         head = _head(backbone.feature_dim, options, "text", "text_head")
         packed = tf.keras.Input((3, max_tokens), dtype=tf.int32, name="bert_inputs")
         trainable = tf.keras.Model(
@@ -392,7 +446,6 @@ def text_side(
             export_text,
         )
 
-    backbone.model.trainable = False
     identity = {
         "backbone": backbone.name,
         "max_tokens": max_tokens,
@@ -401,34 +454,22 @@ def text_side(
         "weights_digest": _weights_digest(backbone.model),
     }
 
-    def features(texts):
-        return lambda: _batched(
-            backbone.model, stacked(texts), lambda x: [tf.constant(x[:, i]) for i in range(3)]
-        )
+    def split_inputs(split: Split, texts: list[str]) -> BackboneInputs:
+        return BackboneInputs(split.fingerprint("captions"), lambda: stacked(texts))
 
-    train_features, hit = cache.get_or_compute(
-        identity, train.fingerprint("captions"), features(train_texts)
-    )
-    eval_features, _ = cache.get_or_compute(
-        identity, evaluation.fingerprint("captions"), features(eval_texts)
-    )
-    head = _head(backbone.feature_dim, options, "text", "text_head")
-
-    def whole() -> tf.keras.Model:
-        return tf.keras.Model(
-            inputs, head(backbone.model(inputs, training=False)), name="text_encoder"
-        )
-
-    return TextSide(
-        backbone.name,
-        train_features,
-        eval_features,
-        head,
-        whole,
-        hit,
-        time.perf_counter() - started,
-        backbone.model.count_params(),
-        export_text,
+    return _frozen_side(
+        TextSide,
+        backbone,
+        identity,
+        cache,
+        split_inputs(train, train_texts),
+        split_inputs(evaluation, eval_texts),
+        lambda x: [tf.constant(x[:, i]) for i in range(3)],
+        inputs,
+        options,
+        "text",
+        started,
+        export=export_text,
     )
 
 
@@ -478,7 +519,7 @@ def train(
 ):
     """Trains the dual encoder on backbone features (or raw inputs) and writes the Model
     artifact; returns train.Trained."""
-    from components.trainer.work import Trained, TrainingError, _optimizer
+    from components.trainer.work import Trained, TrainingError, _optimizer, write_training_summary
 
     started = time.perf_counter()
     extras = extras or {}
@@ -575,48 +616,41 @@ def train(
         model_config = export.export_model(serving_dir, image_encoder, text_encoder, options)
     export_seconds = time.perf_counter() - export_started
 
-    training_seconds = fit_seconds - eval_seconds
-    summary = {
-        "config": trainer_options.as_dict(options),
-        "code_version": extras.get("code_version", ""),
-        "model_config": model_config,
-        "train_files": train_files,
-        "eval_files": eval_files,
-        "train_images": num_train,
-        "train_images_without_captions": len(train_split.image_ids) - num_train,
-        "eval_images": len(eval_split.image_ids),
-        "eval_captions": int(len(caption_owner)),
-        "batch_size": batch_size,
-        "epochs": epochs,
-        "steps_per_epoch": steps_per_epoch,
-        "steps": total_steps,
-        "loss_curve": losses,
-        "eval_recall_curve": recalls,
-        "final_temperature": model.temperature(),
-        "towers": {
+    summary = write_training_summary(
+        serving_dir,
+        options,
+        extras,
+        model,
+        (image_encoder, text_encoder),
+        model_config,
+        data={
+            "train_files": train_files,
+            "eval_files": eval_files,
+            "train_images": num_train,
+            "train_images_without_captions": len(train_split.image_ids) - num_train,
+            "eval_images": len(eval_split.image_ids),
+            "eval_captions": int(len(caption_owner)),
+        },
+        schedule=(batch_size, epochs, steps_per_epoch),
+        curves=(losses, recalls),
+        wall_seconds={
+            "inputs": round(image.feature_seconds + text.feature_seconds, 2),
+            "training": round(fit_seconds - eval_seconds, 2),
+            "eval_during_training": round(eval_seconds, 2),
+            "export": round(export_seconds, 2),
+            "total": round(time.perf_counter() - started, 2),
+        },
+        towers={
             side: {
                 "name": s.name,
                 "cache": s.cache,
                 "inputs_seconds": round(s.feature_seconds, 2),
                 "backbone_parameters": s.backbone_parameters,
-                "trained_parameters": s.trainable.count_params(),
+                "trained_parameters": int(
+                    sum(np.prod(w.shape) for w in s.trainable.trainable_weights)
+                ),
             }
             for side, s in (("image", image), ("text", text))
         },
-        "parameters": {
-            "image_encoder": image_encoder.count_params(),
-            "text_encoder": text_encoder.count_params(),
-        },
-        "tensorflow": tf.__version__,
-        "wall_seconds": {
-            "inputs": round(image.feature_seconds + text.feature_seconds, 2),
-            "training": round(training_seconds, 2),
-            "eval_during_training": round(eval_seconds, 2),
-            "export": round(export_seconds, 2),
-            "total": round(time.perf_counter() - started, 2),
-        },
-        "examples_per_second": round(total_steps * batch_size / max(training_seconds, 1e-9), 1),
-    }
-    with open(os.path.join(serving_dir, formats.TRAINING_SUMMARY), "w") as f:
-        json.dump(summary, f, indent=2)
+    )
     return Trained(summary, image_encoder, text_encoder)

@@ -128,44 +128,85 @@ def train(
     model_config = export.export_model(serving_dir, image_encoder, text_encoder, options)
     export_seconds = time.perf_counter() - export_started
 
-    training_seconds = fit_seconds - report.eval_seconds
-    summary = {
-        "config": trainer_options.as_dict(options),
-        "code_version": extras.get("code_version", ""),
-        "model_config": model_config,
-        "train_files": train_files,
-        "eval_files": eval_files,
-        "train_images": num_train,
-        "train_images_without_captions": len(train_scan.image_ids) - num_train,
-        "eval_images": int(len(eval_set.images)),
-        "eval_captions": len(eval_set.captions),
-        "vocab_size": vocab_size,
-        "batch_size": batch_size,
-        "epochs": options.epochs,
-        "steps_per_epoch": steps_per_epoch,
-        "steps": total_steps,
-        "loss_curve": report.losses,
-        "eval_recall_curve": report.recalls,
-        "final_temperature": model.temperature(),
-        "parameters": {
-            "image_encoder": image_encoder.count_params(),
-            "text_encoder": text_encoder.count_params(),
+    summary = write_training_summary(
+        serving_dir,
+        options,
+        extras,
+        model,
+        (image_encoder, text_encoder),
+        model_config,
+        data={
+            "train_files": train_files,
+            "eval_files": eval_files,
+            "train_images": num_train,
+            "train_images_without_captions": len(train_scan.image_ids) - num_train,
+            "eval_images": int(len(eval_set.images)),
+            "eval_captions": len(eval_set.captions),
+            "vocab_size": vocab_size,
         },
-        "strategy": type(strategy).__name__,
-        "replicas": strategy.num_replicas_in_sync,
-        "tensorflow": tf.__version__,
-        "wall_seconds": {
+        schedule=(batch_size, options.epochs, steps_per_epoch),
+        curves=(report.losses, report.recalls),
+        wall_seconds={
             # Training = fit() without the per-epoch eval embedding passes.
-            "training": round(training_seconds, 2),
+            "training": round(fit_seconds - report.eval_seconds, 2),
             "eval_during_training": round(report.eval_seconds, 2),
             "export": round(export_seconds, 2),
             "total": round(time.perf_counter() - started, 2),
         },
-        "examples_per_second": round(total_steps * batch_size / max(training_seconds, 1e-9), 1),
+        strategy=type(strategy).__name__,
+        replicas=strategy.num_replicas_in_sync,
+    )
+    return Trained(summary, image_encoder, text_encoder)
+
+
+def write_training_summary(
+    serving_dir: str,
+    options,
+    extras: dict,
+    model: DualEncoder,
+    exported: tuple[tf.keras.Model, tf.keras.Model],
+    model_config: dict,
+    data: dict,
+    schedule: tuple[int, int, int],
+    curves: tuple[list, list],
+    wall_seconds: dict,
+    **specific,
+) -> dict:
+    """Writes training_summary.json (both training paths: end to end here, heads on
+    backbone features in pretrained.py) and returns it.
+
+    exported: the (image, text) towers as exported (with a frozen backbone, the model
+    trains only the heads); data: the files and counts trained and evaluated on; schedule: (batch size, epochs,
+    steps per epoch); curves: (loss per epoch, eval recall per epoch); wall_seconds with
+    "training" (fit without the eval passes); specific: what only one path records."""
+    batch_size, epochs, steps_per_epoch = schedule
+    losses, recalls = curves
+    summary = {
+        "config": trainer_options.as_dict(options),
+        "code_version": extras.get("code_version", ""),
+        "model_config": model_config,
+        **data,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "steps": steps_per_epoch * epochs,
+        "loss_curve": losses,
+        "eval_recall_curve": recalls,
+        "final_temperature": model.temperature(),
+        "parameters": {
+            "image_encoder": exported[0].count_params(),
+            "text_encoder": exported[1].count_params(),
+        },
+        **specific,
+        "tensorflow": tf.__version__,
+        "wall_seconds": wall_seconds,
+        "examples_per_second": round(
+            steps_per_epoch * epochs * batch_size / max(wall_seconds["training"], 1e-9), 1
+        ),
     }
     with open(os.path.join(serving_dir, formats.TRAINING_SUMMARY), "w") as f:
         json.dump(summary, f, indent=2)
-    return Trained(summary, image_encoder, text_encoder)
+    return summary
 
 
 def _strategy() -> tf.distribute.Strategy:
