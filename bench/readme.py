@@ -12,8 +12,16 @@ END = "<!-- performance:end -->"
 
 def markdown(results: dict) -> str:
     machine = results["machine"]
+    how = f"`make bench{'-full' if results['mode'] == 'full' else ''}`"
+    if results.get("assembled_from"):
+        how = (
+            "its steps' bench modules run one by one (`python -m bench.run_all --assemble`, "
+            "steps "
+            + ", ".join(results["assembled_from"])
+            + "; each step's own load average is in its JSON)"
+        )
     lines = [
-        f"Measured by `make bench{'-full' if results['mode'] == 'full' else ''}` on {results['started']}: "
+        f"Measured by {how} on {results['started']}: "
         f"{machine['cpus']} cores ({machine['cpu_model']}), {machine['memory_gb']} GB, "
         f"Python {machine['python']}; load average {_load(machine['load_average_before'])} before, "
         f"{_load(machine.get('load_average_after'))} after.",
@@ -47,7 +55,10 @@ def _steps(steps: dict) -> list[str]:
             (run.get("process_peak_rss_mb", 0) for run in step.values() if isinstance(run, dict)),
             default=0,
         )
-        lines.append(f"| {name} | {step.get('step_seconds', 0):.0f} | {peak:.0f} |")
+        seconds = step.get("step_seconds") or step.get("wall_seconds")
+        lines.append(
+            f"| {name} | {f'{seconds:.0f}' if seconds else ''} | {f'{peak:.0f}' if peak else ''} |"
+        )
     return lines + [""]
 
 
@@ -111,7 +122,9 @@ def _searcher(step: dict, frontier_png: str | None = None) -> list[str]:
                 "|---|---:|---:|",
             ]
             lines += [
-                f"| {name} | {v['mean_metadata_bytes']:.1f} | {v['bytes_per_item']:.1f} |"
+                # Layout names hold "|" and "<...>": code spans, pipes escaped for the table.
+                f"| `{name.replace('|', chr(92) + '|')}` | {v['mean_metadata_bytes']:.1f} "
+                f"| {v['bytes_per_item']:.1f} |"
                 for name, v in by_metadata.items()
             ]
             lines.append("")
@@ -170,7 +183,7 @@ def _embedder(step: dict) -> list[str]:
         for mode, run in result["runs"].items():
             lines.append(
                 f"| {int(size):,} | {modes.get(mode, mode)} | {run['startup_seconds']:.1f} "
-                f"| {run['steady_images_per_second']:.0f} | {run['wall_seconds']:.1f} "
+                f"| {_rate(run['steady_images_per_second'])} | {run['wall_seconds']:.1f} "
                 f"| {run['peak_rss_mb']:.0f} |"
             )
         if "vs_tf_loop" in result:
@@ -180,7 +193,15 @@ def _embedder(step: dict) -> list[str]:
             )
             speedups.append(
                 f"{int(size):,} images: against a plain TensorFlow loop over the same records "
-                f"with the same model and threads ({loop:.0f} images/s): {ratios} (goal 0.8x)"
+                f"with the same model and threads ({_rate(loop)} images/s): {ratios} (goal 0.8x)"
+            )
+        if "cpu_vs_tf_loop" in result:
+            ratios = ", ".join(
+                f"{_EMBEDDER_MODES.get(m, m)} {r:.2f}x" for m, r in result["cpu_vs_tf_loop"].items()
+            )
+            speedups.append(
+                f"{int(size):,} images, in CPU time per image (the loop's / the run's, start-up "
+                f"included; what a shared machine disturbs least): {ratios}"
             )
         steady = result.get("speedup_steady")
         if not steady:
@@ -191,6 +212,12 @@ def _embedder(step: dict) -> list[str]:
             f"vs in-process {steady['2_workers_vs_in_memory']}x"
         )
     return lines + [""] + [f"Speed-up, {line}." for line in speedups] + [""]
+
+
+def _rate(images_per_second: float | None) -> str:
+    if images_per_second is None:
+        return ""
+    return f"{images_per_second:.1f}" if images_per_second < 100 else f"{images_per_second:.0f}"
 
 
 def _training(step: dict) -> list[str]:
@@ -327,13 +354,42 @@ def _scale(step: dict) -> list[str]:
             "",
             "Whole `t2i run` process: "
             + ", ".join(
-                f"{s['images']:,} images {s['process_wall_seconds']:.0f} s (peak RSS {s['process_peak_rss_mb']:.0f} MB)"
+                f"{s['images']:,} images {s['process_wall_seconds']:.0f} s (peak RSS "
+                f"{_run_peak_mb(s):.0f} MB, load average {s['load_before'][0]:.1f} "
+                f"at the start, {s['load_after'][0]:.1f} at the end)"
                 for s in sizes
             )
             + f"; growth exponent {whole['seconds_exponent']}, fitted "
             f"{whole['seconds_at_coco'] / 60:.0f} min at 123,287 images.",
         ]
+    for s in sizes:
+        trainer = s.get("inside", {}).get("Trainer")
+        embedder = s.get("inside", {}).get("ImageEmbedder")
+        if not trainer:
+            continue
+        towers_seconds = trainer["towers"]
+        lines.append(
+            f"- {s['images']:,} images, inside the Trainer: image features "
+            f"{towers_seconds['image']['inputs_seconds']:.0f} s, caption features "
+            f"{towers_seconds['text']['inputs_seconds']:.0f} s ({trainer['train_images']:,} + "
+            f"{trainer['eval_images']:,} images, 5 captions each), heads "
+            f"{trainer['wall_seconds']['training']:.0f} s, eval during training "
+            f"{trainer['wall_seconds']['eval_during_training']:.0f} s, export "
+            f"{trainer['wall_seconds']['export']:.0f} s"
+            + (
+                f"; ImageEmbedder start-up {embedder['startup_seconds']:.0f} s, steady "
+                f"{_rate(embedder['steady_images_per_second'])} images/s"
+                if embedder and embedder.get("steady_images_per_second")
+                else ""
+            )
+        )
     return lines + [""]
+
+
+def _run_peak_mb(size: dict) -> float:
+    """The largest component peak: the local runner resets the high-water mark per
+    component, so the process's own ru_maxrss is only the last stretch's."""
+    return max([size["process_peak_rss_mb"]] + [c["peak_rss_mb"] or 0 for c in size["components"]])
 
 
 def update_readme(readme_path: str, section: str, source: str) -> None:

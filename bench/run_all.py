@@ -15,18 +15,21 @@ Steps (each a child process, its peak RSS taken from the kernel's accounting of 
              R@1/R@10 (SavedModel and on device, float and quantized), training time,
              images/s, text encoder bytes on device, query embedding p50
   pipeline   `t2i run` on the 2,000-image sample (first run, cached re-run), per component
-             with peak memory
+             with peak memory (small towers as `make demo`; the defaults with --full)
   rebuild    bench/rebuild_bench.py: an incremental rebuild adding 10% new images against a
              full rebuild, both from the same state (20,000 images; 50,000 with --full)
-  embedder_tower  bench/embedder_bench.py --tower efficientnet_b0: the ImageEmbedder against
-             a plain TensorFlow loop, same model and threads (2,000 images; +20,000 --full)
+  embedder_tower  bench/embedder_bench.py --tower efficientnet_lite0 (the Trainer's default,
+             pretrained): the ImageEmbedder against a plain TensorFlow loop, same model and
+             threads (1,000 images; 2,000 and 20,000 with --full)
   scale      bench/scale_bench.py: `t2i run` on photo-like 640x480 JPEG collections at two
-             sizes (1,000 and 2,000; 5,000 and 20,000 with --full): per component seconds,
-             peak RSS, disk, growth exponents and the fitted figure at 123,287 images
+             sizes (500 and 1,000 with the small towers; 5,000 and 20,000 with the default
+             pretrained towers with --full): per component seconds, peak RSS, disk, growth
+             exponents and the fitted figure at 123,287 images
 The searcher step's frontier is also drawn: runs/bench/<timestamp>-frontier.png.
 
 Writes runs/bench/<timestamp>.json and .md, then regenerates the README's Performance
-section from them (bench/readme.py). Machines here are shared and noisy: ratios measured
+section from them (bench/readme.py). `--assemble step=file.json,...` does the writing
+only, from step outputs measured earlier one by one (bench modules' --output). Machines here are shared and noisy: ratios measured
 within one run are what to trust.
 """
 
@@ -48,7 +51,11 @@ NEW_FRACTION = 0.1
 # Below ~20,000 images the fixed costs (Beam start-up, TFX bookkeeping) dominate both runs.
 REBUILD_IMAGES = {"quick": 20000, "full": 50000}
 # Collection-scale `t2i run` on photo-like 640x480 JPEGs (bench/scale_bench.py).
-SCALE_SIZES = {"quick": "1000,2000", "full": "5000,20000"}
+# Quick: the small towers (the pretrained ones' fixed costs alone are minutes per run).
+SCALE_SIZES = {"quick": "500,1000", "full": "5000,20000"}
+SCALE_TOWERS = {"quick": "small", "full": "default"}
+# The ImageEmbedder against a plain TF loop with the pretrained tower (~30 images/s here).
+EMBEDDER_TOWER_SIZES = {"quick": "1000", "full": "2000,20000"}
 
 
 def main(argv=None) -> int:
@@ -59,19 +66,42 @@ def main(argv=None) -> int:
     )
     size.add_argument("--full", action="store_true", help="123,287 searcher items, 50,000 images")
     parser.add_argument("--only", help="comma-separated steps: " + ",".join(STEPS))
+    parser.add_argument(
+        "--assemble",
+        help="no steps run: comma-separated step=JSON pairs, each the --output of that "
+        "step's bench module run earlier (e.g. searcher=s.json,scale=c.json), written up "
+        "as one result and into the README",
+    )
     args = parser.parse_args(argv)
     steps = args.only.split(",") if args.only else list(STEPS)
     mode = "full" if args.full else "quick"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = {"mode": mode, "started": stamp, "machine": machine(), "steps": {}}
-    with tempfile.TemporaryDirectory(prefix="t2i-bench-") as work:
-        for step in steps:
-            print(f"[bench] {step} ...", flush=True)
-            started = time.perf_counter()
-            results["steps"][step] = STEPS[step](work, mode)
-            results["steps"][step]["step_seconds"] = round(time.perf_counter() - started, 1)
-            print(f"[bench] {step} done in {time.perf_counter() - started:.0f} s", flush=True)
+    if args.assemble:
+        results["assembled_from"] = {}
+        for pair in args.assemble.split(","):
+            step, path = pair.split("=", 1)
+            if step not in STEPS:
+                parser.error(f"--assemble: unknown step {step!r} (steps: {', '.join(STEPS)})")
+            results["steps"][step] = _json_file(path)
+            results["assembled_from"][step] = path
+    else:
+        with tempfile.TemporaryDirectory(prefix="t2i-bench-") as work:
+            for step in steps:
+                print(f"[bench] {step} ...", flush=True)
+                started = time.perf_counter()
+                results["steps"][step] = STEPS[step](work, mode)
+                results["steps"][step]["step_seconds"] = round(time.perf_counter() - started, 1)
+                print(f"[bench] {step} done in {time.perf_counter() - started:.0f} s", flush=True)
     results["machine"]["load_average_after"] = os.getloadavg()
+    json_path = write_results(results, stamp)
+    print(f"[bench] wrote {json_path} and the README's Performance section")
+    return 0
+
+
+def write_results(results: dict, stamp: str) -> str:
+    """runs/bench/<stamp>.json, .md and -frontier.png, and the README's Performance
+    section; returns the JSON's path."""
     os.makedirs(BENCH_DIR, exist_ok=True)
     json_path = os.path.join(BENCH_DIR, f"{stamp}.json")
     if results["steps"].get("searcher", {}).get("sizes"):
@@ -90,8 +120,7 @@ def main(argv=None) -> int:
         f.write(markdown)
     readme.update_readme(os.path.join(REPO, "README.md"), markdown, json_path)
     print(markdown)
-    print(f"[bench] wrote {json_path} and the README's Performance section")
-    return 0
+    return json_path
 
 
 def machine() -> dict:
@@ -146,114 +175,77 @@ def _json_file(path: str) -> dict:
 # ----------------------------------------------------------------------------- steps
 
 
-def searcher_step(work: str, mode: str) -> dict:
-    out = os.path.join(work, "searcher.json")
-    sizes = "20000,123287" if mode == "full" else "20000"
-    child = run_measured(
-        [sys.executable, "-m", "bench.searcher_bench", "--sizes", sizes, "--output", out]
-    )
+def bench_child(work: str, name: str, command: list[str]) -> dict:
+    """Runs a bench module that writes its JSON to `--output`: that JSON, with the child's
+    wall time and peak RSS. `command` is what follows the interpreter."""
+    out = os.path.join(work, f"{name}.json")
+    child = run_measured([sys.executable, *command, "--output", out])
     return {
         **_json_file(out),
         "wall_seconds": child["wall_seconds"],
         "peak_rss_mb": child["peak_rss_mb"],
     }
+
+
+def searcher_step(work: str, mode: str) -> dict:
+    sizes = "20000,123287" if mode == "full" else "20000"
+    return bench_child(work, "searcher", ["-m", "bench.searcher_bench", "--sizes", sizes])
 
 
 def embedder_step(work: str, mode: str) -> dict:
-    out = os.path.join(work, "embedder.json")
     sizes = "2000,50000" if mode == "full" else "2000"
-    child = run_measured(
-        [sys.executable, "bench/embedder_bench.py", "--sizes", sizes, "--output", out, "--skip-tmp"]
+    return bench_child(
+        work, "embedder", ["bench/embedder_bench.py", "--sizes", sizes, "--skip-tmp"]
     )
-    return {
-        **_json_file(out),
-        "wall_seconds": child["wall_seconds"],
-        "peak_rss_mb": child["peak_rss_mb"],
-    }
 
 
 def embedder_tower_step(work: str, mode: str) -> dict:
     """The ImageEmbedder against a plain TensorFlow loop over the same records, same model
-    and threads, with the pretrained tower's compute (EfficientNetB0, weights=None)."""
-    out = os.path.join(work, "embedder_tower.json")
-    sizes = "2000,20000" if mode == "full" else "2000"
-    child = run_measured(
+    and threads, with the Trainer's default pretrained image tower (EfficientNet-Lite0)."""
+    return bench_child(
+        work,
+        "embedder_tower",
         [
-            sys.executable,
             "bench/embedder_bench.py",
             "--sizes",
-            sizes,
+            EMBEDDER_TOWER_SIZES[mode],
             "--tower",
-            "efficientnet_b0",
+            "efficientnet_lite0",
             "--runs",
             "tf_loop,multi_processing_1,in_memory",
-            "--output",
-            out,
             "--skip-tmp",
-        ]
+        ],
     )
-    return {
-        **_json_file(out),
-        "wall_seconds": child["wall_seconds"],
-        "peak_rss_mb": child["peak_rss_mb"],
-    }
 
 
 def scale_step(work: str, mode: str) -> dict:
     """bench/scale_bench.py: the whole DAG on photo-like collections at two sizes."""
-    out = os.path.join(work, "scale.json")
-    child = run_measured(
+    return bench_child(
+        work,
+        "scale",
         [
-            sys.executable,
             "-m",
             "bench.scale_bench",
             "--sizes",
             SCALE_SIZES[mode],
+            "--towers",
+            SCALE_TOWERS[mode],
             "--workdir",
             work,
-            "--output",
-            out,
-        ]
+        ],
     )
-    return {
-        **_json_file(out),
-        "wall_seconds": child["wall_seconds"],
-        "peak_rss_mb": child["peak_rss_mb"],
-    }
 
 
 def training_step(work: str, mode: str) -> dict:
-    out = os.path.join(work, "training.json")
-    child = run_measured(
-        [sys.executable, "bench/train_bench.py", "--images", str(SAMPLE_IMAGES), "--output", out]
-    )
-    return {
-        **_json_file(out),
-        "wall_seconds": child["wall_seconds"],
-        "peak_rss_mb": child["peak_rss_mb"],
-    }
+    return bench_child(work, "training", ["bench/train_bench.py", "--images", str(SAMPLE_IMAGES)])
 
 
 def towers_step(work: str, mode: str) -> dict:
-    out = os.path.join(work, "towers.json")
-    child = run_measured(
-        [
-            sys.executable,
-            "-m",
-            "bench.towers_bench",
-            "--images",
-            str(SAMPLE_IMAGES),
-            "--workdir",
-            work,
-            "--output",
-            out,
-        ]
+    return bench_child(
+        work,
+        "towers",
+        ["-m", "bench.towers_bench", "--images", str(SAMPLE_IMAGES), "--workdir", work],
     )
-    return {
-        **_json_file(out),
-        "wall_seconds": child["wall_seconds"],
-        "peak_rss_mb": child["peak_rss_mb"],
-    }
 
 
 def pipeline_step(work: str, mode: str) -> dict:
@@ -264,9 +256,12 @@ def pipeline_step(work: str, mode: str) -> dict:
     root = os.path.join(work, "runs")
     sample_data.generate(data, num_images=SAMPLE_IMAGES, spans=1)
     t2i = os.path.join(os.path.dirname(sys.executable), "t2i")
-    result = {"images": SAMPLE_IMAGES}
+    # Quick: the small towers, as `make demo` trains them on this sample.
+    sets = [] if mode == "full" else ["--set", "trainer.image_tower=small_cnn"]
+    sets += [] if mode == "full" else ["--set", "trainer.text_tower=small_text"]
+    result = {"images": SAMPLE_IMAGES, "overrides": sets}
     for name in ("first_run", "cached_rerun"):
-        child = run_measured([t2i, "run", "--data", data, "--root", root])
+        child = run_measured([t2i, "run", "--data", data, "--root", root, *sets])
         result[name] = {
             "process_wall_seconds": child["wall_seconds"],
             "process_peak_rss_mb": child["peak_rss_mb"],
@@ -278,27 +273,19 @@ def pipeline_step(work: str, mode: str) -> dict:
 def rebuild_step(work: str, mode: str) -> dict:
     """bench/rebuild_bench.py: an incremental rebuild adding 10% new images against a full
     rebuild, both started from the same pipeline root."""
-    out = os.path.join(work, "rebuild.json")
-    images = REBUILD_IMAGES[mode]
-    child = run_measured(
+    return bench_child(
+        work,
+        "rebuild",
         [
-            sys.executable,
             "bench/rebuild_bench.py",
             "--images",
-            str(images),
+            str(REBUILD_IMAGES[mode]),
             "--new-fraction",
             str(NEW_FRACTION),
             "--workdir",
             work,
-            "--output",
-            out,
-        ]
+        ],
     )
-    return {
-        **_json_file(out),
-        "wall_seconds": child["wall_seconds"],
-        "peak_rss_mb": child["peak_rss_mb"],
-    }
 
 
 def _latest_timings(root: str) -> dict:

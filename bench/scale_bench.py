@@ -4,6 +4,7 @@ generated collections of photo-like 640x480 JPEGs (100-200 KB each, t2i/sample_d
 component's growth exponent between the sizes, and a fitted figure at COCO's 123,287.
 
     .venv/bin/python -m bench.scale_bench --sizes 2000,5000 --output scale.json
+    ... --sizes 1000,2000,5000 --reuse scale.json   # runs only 1,000; steps' exponents too
 
 Growth exponent b of a component: its seconds t grow as n^b between the two sizes,
 b = log(t2 / t1) / log(n2 / n1); the fitted seconds at 123,287 images are
@@ -41,7 +42,13 @@ def du_bytes(path: str) -> int:
     return total
 
 
-def run_size(n: int, work: str) -> dict:
+# --towers small: the from-scratch towers (what `make demo` trains), so that `make bench`'s
+# quick sizes fit its budget; the pretrained defaults' fixed costs (loading and converting
+# MiniLM, 300 head steps) are minutes per run on two cores.
+SMALL_TOWERS = ["trainer.image_tower=small_cnn", "trainer.text_tower=small_text"]
+
+
+def run_size(n: int, work: str, overrides: list[str] = ()) -> dict:
     from bench.run_all import _latest_timings, run_measured
     from t2i import sample_data
 
@@ -53,7 +60,8 @@ def run_size(n: int, work: str) -> dict:
     data_bytes = du_bytes(data)
     t2i = os.path.join(os.path.dirname(sys.executable), "t2i")
     load_before = os.getloadavg()
-    child = run_measured([t2i, "run", "--data", data, "--root", root])
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    child = run_measured([t2i, "run", "--data", data, "--root", root, *sets])
     timings = _latest_timings(root)
     pipeline_dir = os.path.join(root, "pipelines", PIPELINE_NAME)
     disk = {name: du_bytes(os.path.join(pipeline_dir, name)) for name in os.listdir(pipeline_dir)}
@@ -75,16 +83,55 @@ def run_size(n: int, work: str) -> dict:
         "mean_jpeg_kb": round(data_bytes / n / 1e3, 1),
         "splits": generated.get("splits"),
         "process_wall_seconds": child["wall_seconds"],
-        "process_peak_rss_mb": child["peak_rss_mb"],
+        # The local runner resets the process's high-water mark per component (VmHWM), and
+        # that reset reaches the kernel's ru_maxrss too: the run's peak is the largest
+        # component peak.
+        "process_peak_rss_mb": max(
+            [child["peak_rss_mb"]] + [c["peak_rss_mb"] or 0 for c in components]
+        ),
         "root_disk_mb": round(du_bytes(root) / 1e6, 1),
         "succeeded": timings["succeeded"],
         "components": components,
+        "inside": inside_components(pipeline_dir),
         "load_before": load_before,
         "load_after": os.getloadavg(),
     }
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(root, ignore_errors=True)
     return result
+
+
+def inside_components(pipeline_dir: str) -> dict:
+    """Where the time goes inside the two components that touch every image: the
+    Trainer's phases and towers (training_summary.json) and the ImageEmbedder's start-up
+    and steady rate (embeddings_summary.json)."""
+    import glob
+
+    inside = {}
+    for path in glob.glob(
+        os.path.join(pipeline_dir, "Trainer", "model", "*", "*", "training_summary.json")
+    ):
+        with open(path) as f:
+            summary = json.load(f)
+        inside["Trainer"] = {
+            "wall_seconds": summary["wall_seconds"],
+            "towers": summary["towers"],
+            "train_images": summary["train_images"],
+            "eval_images": summary["eval_images"],
+            "eval_captions": summary["eval_captions"],
+            "epochs": summary["epochs"],
+            "steps": summary["steps"],
+        }
+    for path in glob.glob(
+        os.path.join(pipeline_dir, "ImageEmbedder", "embeddings", "*", "embeddings_summary.json")
+    ):
+        with open(path) as f:
+            summary = json.load(f)
+        inside["ImageEmbedder"] = {
+            key: summary.get(key)
+            for key in ("count", "wall_seconds", "startup_seconds", "steady_images_per_second")
+        }
+    return inside
 
 
 def growth(small: dict, large: dict) -> list[dict]:
@@ -128,23 +175,47 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="2000,5000")
     parser.add_argument("--output")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument(
+        "--towers",
+        choices=("default", "small"),
+        default="default",
+        help="default: the Trainer's defaults (pretrained); small: small_cnn / small_text",
+    )
+    parser.add_argument(
+        "--reuse",
+        help="an earlier scale JSON (same code): its sizes are taken from it, not run again",
+    )
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    result = {
-        "towers": "the DAG's defaults (trainer.image_tower / text_tower of TrainerOptions)",
-        "sizes": [],
-    }
     from components.trainer.options import TrainerOptions
 
     options = TrainerOptions()
-    result["towers"] = {"image_tower": options.image_tower, "text_tower": options.text_tower}
+    overrides = SMALL_TOWERS if args.towers == "small" else []
+    towers = {"image_tower": options.image_tower, "text_tower": options.text_tower}
+    towers.update(override.split(".", 1)[1].split("=") for override in overrides)
+    result = {"towers": towers, "sizes": []}
+    earlier = {}
+    if args.reuse:
+        with open(args.reuse) as f:
+            earlier = {
+                row["images"]: dict(row, reused_from=args.reuse) for row in json.load(f)["sizes"]
+            }
     with tempfile.TemporaryDirectory(prefix="t2i-scale-", dir=args.workdir) as work:
         for n in sizes:
+            if n in earlier:
+                result["sizes"].append(earlier[n])
+                continue
             print(f"[scale] {n} images ...", flush=True)
-            result["sizes"].append(run_size(n, work))
+            result["sizes"].append(run_size(n, work, overrides))
             print(json.dumps(result["sizes"][-1]), flush=True)
     if len(sizes) >= 2:
         result["growth"] = growth(result["sizes"][0], result["sizes"][-1])
+    if len(sizes) >= 3:
+        # Each step on its own: an exponent that rises with size is what grows badly.
+        result["growth_steps"] = [
+            {"from": a["images"], "to": b["images"], "growth": growth(a, b)}
+            for a, b in zip(result["sizes"], result["sizes"][1:])
+        ]
     text = json.dumps(result, indent=2)
     print(text)
     if args.output:

@@ -271,17 +271,25 @@ def side_by_side(
     }
 
 
-def bytes_breakdown(parts, metadata: list[bytes], work: str) -> dict:
+def bytes_breakdown(parts, ids, metadata: list[bytes], work: str) -> dict:
     """Bytes per item of one index with the item metadata this bench writes, the seeds'
     `<flickr id>_<image path>`, the ids alone (the path follows from the COCO id) and
     none: the codes and keys are what is left with none."""
+    # The bench writes the default layout, which may leave the image id out: ids are given.
+    items = [
+        item_metadata.ItemMetadata(int(i), d.file_name, d.flickr_id)
+        for i, d in zip(ids, map(item_metadata.decode, metadata))
+    ]
     variants = {
-        "ours: <image id>|<flickr id>|<image path>": metadata,
-        "seeds: <flickr id>_<image path>": [
-            m.split(b"|")[1] + b"_" + m.split(b"|")[2] for m in metadata
+        f"ours ({item_metadata.DEFAULT_LAYOUT}, what the bench writes)": metadata,
+        "<image id>|<flickr id>|<image path>": [
+            item.encode(item_metadata.ID_FLICKR_FILE) for item in items
         ],
-        "<image id>|<flickr id>": [b"|".join(m.split(b"|")[:2]) for m in metadata],
-        "<image id>": [m.split(b"|")[0] for m in metadata],
+        "seeds: <flickr id>_<image path>": [
+            f"{item.flickr_id}_{item.file_name}".encode() for item in items
+        ],
+        "<image id>|<flickr id>": [f"{item.image_id}|{item.flickr_id}".encode() for item in items],
+        "<image id>": [str(item.image_id).encode() for item in items],
         "none (codes and keys only)": [b""] * len(metadata),
     }
     os.makedirs(work, exist_ok=True)
@@ -388,7 +396,7 @@ def bench_size(n: int, text_encoder: str, work: str) -> dict:
         server_index_row(out, vectors, metadata, queries),
     ]
     goals = goal_check(paired, rows[0], rows[1], points)
-    sizes = bytes_breakdown(default_parts, metadata, os.path.join(work, f"bytes-{n}"))
+    sizes = bytes_breakdown(default_parts, ids, metadata, os.path.join(work, f"bytes-{n}"))
     return {
         "num_items": n,
         "rows": rows,

@@ -81,53 +81,72 @@ class Side:
 
 @dataclass
 class Split:
+    """A split's ids and captions, and a digest of each encoded image. The encoded images
+    themselves (about 160 KB a photo) are not kept: they are streamed from `files` when
+    pixels or features are made, so the Trainer's memory does not grow with the bytes of
+    the collection."""
+
+    files: list[str]
     image_ids: list[int]
-    encoded: list[bytes]
+    image_digests: list[bytes]  # sha256 of each encoded image (the feature cache's key)
     captions: list[list[str]]
 
     def fingerprint(self, what: str) -> str:
         digest = hashlib.sha256(what.encode())
-        for image_id, encoded, texts in zip(self.image_ids, self.encoded, self.captions):
+        for image_id, image_digest, texts in zip(self.image_ids, self.image_digests, self.captions):
             digest.update(str(image_id).encode())
-            digest.update(
-                hashlib.sha256(encoded).digest()
-                if what == "images"
-                else "\0".join(texts).encode() + b"\1"
-            )
+            digest.update(image_digest if what == "images" else "\0".join(texts).encode() + b"\1")
         return digest.hexdigest()[:20]
+
+    def pixel_batches(self, image_size: int, batch_size: int) -> tf.data.Dataset:
+        """uint8 [<=batch_size, S, S, 3] batches in record order, decoded and resized as the
+        image SavedModel does; decoding runs in parallel with whatever consumes them."""
+        spec = {formats.FEATURE_IMAGE: tf.io.FixedLenFeature([], tf.string)}
+        return (
+            tf.data.TFRecordDataset(tf.constant(self.files, tf.string), compression_type="GZIP")
+            .map(
+                lambda record: data.decode_and_resize(
+                    tf.io.parse_single_example(record, spec)[formats.FEATURE_IMAGE], image_size
+                ),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+            .batch(batch_size)
+            .prefetch(2)
+        )
 
 
 def read_split(files: list[str]) -> Split:
-    split = Split([], [], [])
+    """One checked pass over the files (examples_io names a bad record's file and number)."""
+    split = Split(files, [], [], [])
     for record in examples_io.iter_records(files):
         split.image_ids.append(record.image_id)
-        split.encoded.append(record.image)
+        split.image_digests.append(hashlib.sha256(record.image).digest())
         split.captions.append(record.captions)
     return split
 
 
-def decode_images(encoded: list[bytes], image_size: int) -> np.ndarray:
-    """uint8 [n, S, S, 3], decoded and resized as the image SavedModel does."""
-    if not encoded:
+def decode_images(split: Split, image_size: int) -> np.ndarray:
+    """uint8 [n, S, S, 3]: every image's pixels (for towers trained on pixels)."""
+    batches = [batch.numpy() for batch in split.pixel_batches(image_size, 256)]
+    if not batches:
         return np.zeros([0, image_size, image_size, 3], np.uint8)
-    dataset = (
-        tf.data.Dataset.from_tensor_slices(tf.constant(encoded, tf.string))
-        .map(lambda e: data.decode_and_resize(e, image_size), num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(256)
-    )
-    return np.concatenate([batch.numpy() for batch in dataset])
+    return np.concatenate(batches)
 
 
 def _batched(model: tf.keras.Model, inputs, convert) -> np.ndarray:
-    rows = len(inputs[0]) if isinstance(inputs, tuple) else len(inputs)
-    out = []
-    for start in range(0, rows, FEATURE_BATCH):
-        chunk = (
+    """The model's outputs for `inputs`: an array (or tuple of arrays) cut into batches of
+    FEATURE_BATCH, or a tf.data.Dataset of batches (streamed: never all in memory)."""
+    if isinstance(inputs, tf.data.Dataset):
+        chunks = iter(inputs)
+    else:
+        rows = len(inputs[0]) if isinstance(inputs, tuple) else len(inputs)
+        chunks = (
             tuple(x[start : start + FEATURE_BATCH] for x in inputs)
             if isinstance(inputs, tuple)
             else inputs[start : start + FEATURE_BATCH]
+            for start in range(0, rows, FEATURE_BATCH)
         )
-        out.append(model(convert(chunk), training=False).numpy().astype(np.float32))
+    out = [model(convert(chunk), training=False).numpy().astype(np.float32) for chunk in chunks]
     return np.concatenate(out) if out else np.zeros([0, model.output_shape[-1]], np.float32)
 
 
@@ -252,8 +271,8 @@ def image_side(
         encoder = towers.build_image_encoder(options)
         return Side(
             towers.SMALL_CNN,
-            decode_images(train.encoded, options.image_size),
-            decode_images(evaluation.encoded, options.image_size),
+            decode_images(train, options.image_size),
+            decode_images(evaluation, options.image_size),
             encoder,
             lambda: encoder,
             "n/a",
@@ -269,8 +288,8 @@ def image_side(
         encoder = tf.keras.Model(pixels, head(backbone.model(pixels)), name="image_encoder")
         return Side(
             backbone.name,
-            decode_images(train.encoded, options.image_size),
-            decode_images(evaluation.encoded, options.image_size),
+            decode_images(train, options.image_size),
+            decode_images(evaluation, options.image_size),
             encoder,
             lambda: encoder,
             "n/a",
@@ -288,7 +307,8 @@ def image_side(
     def split_inputs(split: Split) -> BackboneInputs:
         return BackboneInputs(
             split.fingerprint("images"),
-            lambda: decode_images(split.encoded, options.image_size),
+            # Streamed batch by batch: the split's pixels are never all in memory.
+            lambda: split.pixel_batches(options.image_size, FEATURE_BATCH),
         )
 
     return _frozen_side(
