@@ -68,14 +68,18 @@ def e2e_runs(tmp_path_factory):
 # are built once. Files that read the one session-wide e2e store share a unit, so the store
 # is built once too. (xdist's own `loadgroup` cannot do this under pytest 9: it renames
 # items through an attribute pytest 9 no longer reads.)
-_E2E_STORE_FILES = {"test_pipeline_e2e.py", "test_seeds_client.py", "test_serve.py"}
+_E2E_STORE_FILES = {
+    "test_pipeline_e2e.py",
+    "test_seeds_client.py",
+    "test_serve.py",
+    "test_kubeflow_emulated.py",  # compares its emulated Kubeflow runs with the store
+}
 # The longest units go first, alternating between the workers: one started last would run
 # alone at the end while the other core idles. Measured with --durations on 2 cores.
 _LONGEST_FIRST = (
+    "test_pipeline_e2e.py",  # the e2e store's unit, with the emulated Kubeflow runs
     "test_faults_pipeline.py",
-    "test_kubeflow_emulated.py",
     "test_real_photos.py",
-    "test_pipeline_e2e.py",
     "test_schedule.py",
     "test_portable_runner.py",
 )
@@ -95,6 +99,7 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=_rank)  # stable: each file keeps its own order
 
 
+@pytest.hookimpl(optionalhook=True)  # without xdist (-p no:xdist) it is not a hook
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
