@@ -56,10 +56,12 @@ def _steps(steps: dict) -> list[str]:
             default=0,
         )
         seconds = step.get("step_seconds") or step.get("wall_seconds")
+        if not (seconds or peak):  # an assembled step: its own section gives its figures
+            continue
         lines.append(
             f"| {name} | {f'{seconds:.0f}' if seconds else ''} | {f'{peak:.0f}' if peak else ''} |"
         )
-    return lines + [""]
+    return lines + [""] if len(lines) > 2 else []
 
 
 def _load(values) -> str:
