@@ -3,7 +3,7 @@ Vertex) builds from here, so the wiring lives in exactly one place. Every value 
 depends on where the DAG runs (paths, schema, Beam args, metadata store) comes from the
 runner's `env` (t2i/run_environment.py), never from the config directly.
 
-CocoExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> DataGate
+CocoExampleGen, ImportSchemaGen -> StatisticsGen -> ExampleValidator -> DataGate
   -> Trainer -> RetrievalEvaluator (baseline: latest blessed model)
   -> TextEncoderExporter (after the evaluator), and for a blessed model: ImageEmbedder -> SearcherBuilder
   -> SearcherValidator -> Pusher (pushes only a blessed searcher)
@@ -63,14 +63,18 @@ def _validation(env: RunEnvironment, examples, index_only: bool = False) -> list
     the index split holds every image (train and eval are subsets of it), so its
     statistics alone check all the data the rebuild uses, in about half the time."""
     exclude = [formats.SPLIT_TRAIN, formats.SPLIT_EVAL] if index_only else None
-    statistics_gen = StatisticsGen(examples=examples, exclude_splits=exclude)
-    # A curated schema, not one inferred from the very data it should check.
+    # A curated schema, not one inferred from the very data it should check. StatisticsGen
+    # reads it too, so the encoded image is counted as bytes (its image_domain), not as a
+    # string whose every distinct value TFDV's top-k would hold in memory.
     schema_gen = ImportSchemaGen(schema_file=env.schema_file)
+    statistics_gen = StatisticsGen(
+        examples=examples, schema=schema_gen.outputs["schema"], exclude_splits=exclude
+    )
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
-    return [statistics_gen, schema_gen, example_validator, data_gate]
+    return [schema_gen, statistics_gen, example_validator, data_gate]
 
 
 def _latest_blessed_model() -> Resolver:
