@@ -1,5 +1,6 @@
-"""Reading back the tf.Examples an ExampleGen wrote: one reader for every test that checks
-records (gzipped TFRecord files under `Split-<name>/`, as TFX lays them out)."""
+"""Running CocoExampleGen's Executor directly and reading back the tf.Examples it wrote: one
+reader for every test that checks records (gzipped TFRecord files under `Split-<name>/`, as
+TFX lays them out)."""
 
 import os
 
@@ -30,3 +31,27 @@ def read_examples(output_uri, split: str) -> list[dict]:
 
 def by_file_name(rows: list[dict]) -> dict:
     return {row["file_name"][0].decode(): row for row in rows}
+
+
+def coco_example_gen_properties(data_dir: str, eval_fraction: float) -> dict:
+    """The exec properties CocoExampleGen's Executor takes, for one COCO-format folder."""
+    from tfx.proto import example_gen_pb2
+    from tfx.utils import proto_utils
+
+    from components.coco_example_gen import layout
+
+    input_config = example_gen_pb2.Input(
+        splits=[
+            example_gen_pb2.Input.Split(name="collection", pattern=layout.COCO_ANNOTATIONS_GLOB)
+        ]
+    )
+    return {
+        "input_base": data_dir,
+        "input_config": proto_utils.proto_to_json(input_config),
+        "span": 0,
+        "image_dir": "",
+        "split_mode": "hash",
+        "eval_fraction": eval_fraction,
+        "max_image_pixels": 1_000_000,
+        "code_version": "test",
+    }

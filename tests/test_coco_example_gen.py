@@ -15,7 +15,7 @@ from PIL import Image
 
 from components.coco_example_gen import annotations, layout, plan, work
 from components.common import formats, item_metadata
-from example_records import by_file_name, read_examples
+from example_records import by_file_name, coco_example_gen_properties, read_examples
 from t2i import sample_data
 
 # ---------------------------------------------------------------- collection builders
@@ -558,27 +558,6 @@ def test_hash_split_is_deterministic_and_follows_the_fraction():
         plan.check_options("random", 0.2, 100)
 
 
-def _executor_properties(data_dir: str) -> dict:
-    from tfx.proto import example_gen_pb2
-    from tfx.utils import proto_utils
-
-    input_config = example_gen_pb2.Input(
-        splits=[
-            example_gen_pb2.Input.Split(name="collection", pattern=layout.COCO_ANNOTATIONS_GLOB)
-        ]
-    )
-    return {
-        "input_base": data_dir,
-        "input_config": proto_utils.proto_to_json(input_config),
-        "span": 0,
-        "image_dir": "",
-        "split_mode": "hash",
-        "eval_fraction": 0.5,
-        "max_image_pixels": 1_000_000,
-        "code_version": "test",
-    }
-
-
 def test_executor_builds_its_beam_pipeline_from_the_pipeline_args(tmp_path):
     from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
     from tfx.types import artifact_utils, standard_artifacts
@@ -594,7 +573,9 @@ def test_executor_builds_its_beam_pipeline_from_the_pipeline_args(tmp_path):
         context = BaseBeamExecutor.Context(
             beam_pipeline_args=beam_args, tmp_dir=str(tmp_path), unique_id=name
         )
-        Executor(context).Do({}, {"examples": [examples]}, _executor_properties(str(data)))
+        Executor(context).Do(
+            {}, {"examples": [examples]}, coco_example_gen_properties(str(data), eval_fraction=0.5)
+        )
         return examples
 
     # --sdk_container_image keeps TFX from building a throw-away sdist for the workers.

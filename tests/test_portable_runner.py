@@ -18,7 +18,7 @@ from components.coco_example_gen.executor import Executor as ExampleGenExecutor
 from components.common import embeddings_io, formats
 from components.common.artifacts import Embeddings
 from components.image_embedder.executor import Executor as EmbedderExecutor
-from example_records import read_split
+from example_records import coco_example_gen_properties, read_split
 from model_fixtures import build_fixture_model
 from t2i import beam_options, sample_data
 from portable_beam import local_portable_beam
@@ -32,36 +32,15 @@ def portable_beam(tmp_path_factory):
         yield beam
 
 
-def _example_gen_properties(data_dir: str) -> dict:
-    from tfx.proto import example_gen_pb2
-    from tfx.utils import proto_utils
-
-    from components.coco_example_gen import layout
-
-    input_config = example_gen_pb2.Input(
-        splits=[
-            example_gen_pb2.Input.Split(name="collection", pattern=layout.COCO_ANNOTATIONS_GLOB)
-        ]
-    )
-    return {
-        "input_base": data_dir,
-        "input_config": proto_utils.proto_to_json(input_config),
-        "span": 0,
-        "image_dir": "",
-        "split_mode": "hash",
-        "eval_fraction": 0.2,
-        "max_image_pixels": 1_000_000,
-        "code_version": "test",
-    }
-
-
 def run_example_gen(data_dir: str, out: str, beam_args: list[str]):
     examples = standard_artifacts.Examples()
     examples.uri = out
     context = BaseBeamExecutor.Context(
         beam_pipeline_args=beam_args, tmp_dir=out + ".tmp", unique_id=os.path.basename(out)
     )
-    ExampleGenExecutor(context).Do({}, {"examples": [examples]}, _example_gen_properties(data_dir))
+    ExampleGenExecutor(context).Do(
+        {}, {"examples": [examples]}, coco_example_gen_properties(data_dir, eval_fraction=0.2)
+    )
     return examples
 
 
