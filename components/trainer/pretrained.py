@@ -259,6 +259,29 @@ def _frozen_side(
 # --- image --------------------------------------------------------------------------------
 
 
+def _pixels_side(
+    name: str,
+    encoder: tf.keras.Model,
+    train: Split,
+    evaluation: Split,
+    options: trainer_options.TrainerOptions,
+    started: float,
+    backbone_parameters: int = 0,
+) -> Side:
+    """An image side trained end to end: its inputs are decoded pixels, the trainable part
+    is the whole tower (no backbone features to cache)."""
+    return Side(
+        name,
+        decode_images(train, options.image_size),
+        decode_images(evaluation, options.image_size),
+        encoder,
+        lambda: encoder,
+        "n/a",
+        time.perf_counter() - started,
+        backbone_parameters,
+    )
+
+
 def image_side(
     options,
     train: Split,
@@ -269,15 +292,7 @@ def image_side(
     started = time.perf_counter()
     if options.image_tower == towers.SMALL_CNN:
         encoder = towers.build_image_encoder(options)
-        return Side(
-            towers.SMALL_CNN,
-            decode_images(train, options.image_size),
-            decode_images(evaluation, options.image_size),
-            encoder,
-            lambda: encoder,
-            "n/a",
-            time.perf_counter() - started,
-        )
+        return _pixels_side(towers.SMALL_CNN, encoder, train, evaluation, options, started)
     backbone = loaders().image(options.image_tower, options.image_size, options.image_weights)
     pixels = tf.keras.Input(
         (options.image_size, options.image_size, 3), dtype=tf.float32, name="pixels"
@@ -286,14 +301,13 @@ def image_side(
         _unfreeze(backbone, options)
         head = _head(backbone.feature_dim, options, "image", "image_head")
         encoder = tf.keras.Model(pixels, head(backbone.model(pixels)), name="image_encoder")
-        return Side(
+        return _pixels_side(
             backbone.name,
-            decode_images(train, options.image_size),
-            decode_images(evaluation, options.image_size),
             encoder,
-            lambda: encoder,
-            "n/a",
-            time.perf_counter() - started,
+            train,
+            evaluation,
+            options,
+            started,
             backbone.model.count_params(),
         )
     identity = {
