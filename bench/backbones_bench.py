@@ -65,7 +65,9 @@ def _measure(tower: str, image_size: int, max_tokens: int) -> dict:
         rounds * len(inputs if unit == "images" else inputs[0]) / (time.perf_counter() - begin)
     )
     convert_start = time.perf_counter()
-    flatbuffer = tflite.convert(backbone.model)
+    flatbuffer = tflite.convert(
+        backbone.model, length=0 if unit == "images" else backbone.tokenizer.max_tokens
+    )
     return {
         "tower": tower,
         "feature_dim": backbone.feature_dim,

@@ -116,15 +116,18 @@ def sentencepiece_corpus(captions: list[str]) -> list[str]:
     return list(captions) + extra * 3
 
 
-def tiny_bert_text_model(vocab_size: int, feature_dim: int = 32, seed: int = 0):
+def tiny_bert_text_model(
+    vocab_size: int, feature_dim: int = 32, seed: int = 0, length: int | None = None
+):
     """A BERT-layout Keras text backbone: (ids, segment_ids, mask) int32 [B, T] -> [B, F].
-    Token + segment embeddings, one dense layer, masked mean pooling."""
+    Token + segment embeddings, one dense layer, masked mean pooling. Inputs of any length
+    unless `length` is given."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
-    ids = tf.keras.Input((None,), dtype=tf.int32, name="ids")
-    segment_ids = tf.keras.Input((None,), dtype=tf.int32, name="segment_ids")
-    mask = tf.keras.Input((None,), dtype=tf.int32, name="mask")
+    ids = tf.keras.Input((length,), dtype=tf.int32, name="ids")
+    segment_ids = tf.keras.Input((length,), dtype=tf.int32, name="segment_ids")
+    mask = tf.keras.Input((length,), dtype=tf.int32, name="mask")
     token_table = tf.keras.layers.Embedding(
         vocab_size,
         feature_dim,

@@ -317,6 +317,22 @@ def test_minilm_matches_a_numpy_bert(minilm):
     assert similarity.shape == (3, 3)
 
 
+def test_minilm_caption_features_cut_to_length_equal_full_width(minilm):
+    """pretrained.caption_features sorts captions by length and cuts each batch to its
+    longest mask: the same features, in the same order, as full 32-token batches (a
+    caption's features do not depend on the padding after it)."""
+    from components.trainer import pretrained
+
+    texts = [t.lower() for t in _captions()] + ["", "a", "word " * 40]
+    ids, mask = _wordpiece(texts, 32)
+    stacked = np.stack([ids, np.zeros_like(ids), mask], axis=1)
+    assert 2 <= mask.sum(1).min() < mask.sum(1).mean() < mask.sum(1).max() == 32
+    full_width = minilm.model([ids, np.zeros_like(ids), mask], training=False).numpy()
+    np.testing.assert_allclose(
+        pretrained.caption_features(minilm.model, stacked), full_width, atol=1e-5
+    )
+
+
 def test_minilm_contract_and_tflite(minilm):
     spec = minilm.tokenizer
     assert (spec.kind, spec.max_tokens, spec.lowercase) == ("wordpiece", 32, True)
@@ -327,8 +343,8 @@ def test_minilm_contract_and_tflite(minilm):
     ids, mask = _wordpiece([t.lower() for t in _captions()[::10]], 32)
     segments = np.zeros_like(ids)
     want = minilm.model([ids, segments, mask]).numpy()
-    flatbuffer = tflite.convert(minilm.model)
-    names = [s.name for s in tflite.input_specs(minilm.model)]
+    flatbuffer = tflite.convert(minilm.model, length=32)
+    names = [s.name for s in tflite.input_specs(minilm.model, length=32)]
     got = tflite.run(flatbuffer, dict(zip(names, (ids, segments, mask))))
     np.testing.assert_allclose(got, want, atol=1e-4)
 

@@ -55,6 +55,22 @@ def _corpus(examples_dir) -> list[str]:
     return bert_fixtures.sentencepiece_corpus(examples_io.scan_split(files).all_captions())
 
 
+@pytest.mark.parametrize("length", [None, 16])
+def test_caption_features_are_in_order_whatever_the_backbones_input_length(length):
+    """A backbone taking any length gets length-sorted batches cut to their longest mask;
+    one fixed at T gets full-width batches. Either way: each caption's full-width features,
+    in the captions' order, past several batches and with empty and full-length rows."""
+    rng = np.random.default_rng(0)
+    lengths = np.concatenate([[2, 16, 1], rng.integers(2, 17, 97)])
+    ids = rng.integers(3, 50, (100, 16)) * (np.arange(16) < lengths[:, None])
+    mask = (ids > 0).astype(np.int32)
+    stacked = np.stack([ids, np.zeros_like(ids), mask], axis=1).astype(np.int32)
+    model = bert_fixtures.tiny_bert_text_model(50, length=length)
+    full_width = model([stacked[:, 0], stacked[:, 1], stacked[:, 2]], training=False).numpy()
+    got = pretrained.caption_features(model, stacked)
+    np.testing.assert_allclose(got, full_width, atol=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["wordpiece", "sentencepiece"])
 def test_heads_train_on_cached_features_and_export_to_the_device(tmp_path, examples_dir, kind):
     loaders = bert_fixtures.tiny_loaders(str(tmp_path), kind, _corpus(examples_dir))

@@ -218,7 +218,7 @@ def _frozen_side(
     cache: FeatureCache,
     train: BackboneInputs,
     evaluation: BackboneInputs,
-    to_model_input: Callable,
+    compute: Callable[[tf.keras.Model, object], np.ndarray],
     whole_inputs,
     options,
     prefix: str,
@@ -230,7 +230,7 @@ def _frozen_side(
     backbone.model.trainable = False
 
     def features(inputs: BackboneInputs) -> Callable[[], np.ndarray]:
-        return lambda: _batched(backbone.model, inputs.make(), to_model_input)
+        return lambda: compute(backbone.model, inputs.make())
 
     train_features, hit = cache.get_or_compute(identity, train.fingerprint, features(train))
     eval_features, _ = cache.get_or_compute(identity, evaluation.fingerprint, features(evaluation))
@@ -332,7 +332,7 @@ def image_side(
         cache,
         split_inputs(train),
         split_inputs(evaluation),
-        lambda x: tf.cast(x, tf.float32),
+        lambda model, batches: _batched(model, batches, lambda x: tf.cast(x, tf.float32)),
         pixels,
         options,
         "image",
@@ -355,6 +355,29 @@ def _weights_digest(model: tf.keras.Model) -> str:
 @dataclass
 class TextSide(Side):
     export: Callable[..., dict] | None = None  # writes the text half of the Model artifact
+
+
+def _token_inputs(stacked: np.ndarray) -> list[tf.Tensor]:
+    return [tf.constant(stacked[:, i]) for i in range(3)]
+
+
+def caption_features(model: tf.keras.Model, stacked: np.ndarray) -> np.ndarray:
+    """A frozen BERT-layout backbone's features of [n, 3, T] stacked token inputs, in order.
+
+    A backbone whose inputs have length None (contract.TextBackbone) gets batches of
+    captions of similar length, each cut to its longest mask: a caption's features do not
+    depend on the padding after it, and captions average about a third of T, so full-width
+    batches spent most of their time on padding."""
+    if model.inputs[0].shape[1] is not None:
+        return _batched(model, stacked, _token_inputs)
+    lengths = stacked[:, 2].sum(axis=1)
+    order = np.argsort(lengths, kind="stable")
+    features = np.zeros([len(stacked), model.output_shape[-1]], np.float32)
+    for start in range(0, len(order), FEATURE_BATCH):
+        rows = order[start : start + FEATURE_BATCH]
+        width = max(int(lengths[rows].max()), 1)
+        features[rows] = model(_token_inputs(stacked[rows, :, :width]), training=False).numpy()
+    return features
 
 
 def _caption_rows(split: Split) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -478,7 +501,7 @@ def text_side(
         cache,
         split_inputs(train, train_texts),
         split_inputs(evaluation, eval_texts),
-        lambda x: [tf.constant(x[:, i]) for i in range(3)],
+        caption_features,
         inputs,
         options,
         "text",

@@ -43,6 +43,9 @@ class TextBackbone:
     # BERT layout: (ids, segment_ids, mask), each int32 [B, T] -> float32 [B, feature_dim];
     # TFLite built-in ops only. Tokens are [CLS] piece ... piece [SEP], zero padded, as the
     # Task Library BERT route feeds them; each backbone module says which ids it expects.
+    # Inputs of length None (not T) declare that a row's features do not depend on the zero
+    # padding after its mask; frozen features are then computed on batches cut to their
+    # longest row (most captions are a third of T).
     model: tf.keras.Model
     feature_dim: int
     tokenizer: TokenizerSpec

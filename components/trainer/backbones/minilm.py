@@ -146,7 +146,9 @@ class SentenceEncoder(tf.keras.layers.Layer):
         return tf.math.l2_normalize(mean, axis=-1)
 
 
-def build(max_tokens: int) -> tf.keras.Model:
+def build() -> tf.keras.Model:
+    """Inputs of any length (the tokenizer sets T): frozen features are computed on batches
+    cut to their longest caption (pretrained.caption_features)."""
     from transformers import BertConfig, TFBertModel
     from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
@@ -158,9 +160,9 @@ def build(max_tokens: int) -> tf.keras.Model:
         raise BackboneError(
             f"text tower minilm_l6: transformers cannot load the weights of {_model_zip()}: {e}"
         ) from e
-    ids = tf.keras.Input((max_tokens,), dtype=tf.int32, name="ids")
-    segment_ids = tf.keras.Input((max_tokens,), dtype=tf.int32, name="segment_ids")
-    mask = tf.keras.Input((max_tokens,), dtype=tf.int32, name="mask")
+    ids = tf.keras.Input((None,), dtype=tf.int32, name="ids")
+    segment_ids = tf.keras.Input((None,), dtype=tf.int32, name="segment_ids")
+    mask = tf.keras.Input((None,), dtype=tf.int32, name="mask")
     features = SentenceEncoder(bert, name="minilm_mean_l2")(ids, segment_ids, mask)
     return tf.keras.Model([ids, segment_ids, mask], features, name="minilm_l6")
 
@@ -171,7 +173,7 @@ def load(max_tokens: int) -> TextBackbone:
             f"text tower minilm_l6: max_tokens={max_tokens} must be in 2..512 "
             "(BERT's position table has 512 rows)"
         )
-    model = build(max_tokens)
+    model = build()
     return TextBackbone(
         name="minilm_l6",
         model=model,

@@ -33,18 +33,23 @@ class _Serving(tf.Module):
         self.serve = serve
 
 
-def input_specs(model: tf.keras.Model, batch: int = 1) -> list[tf.TensorSpec]:
-    """The model's inputs with a fixed batch size, named as in the model."""
+def input_specs(model: tf.keras.Model, batch: int = 1, length: int = 0) -> list[tf.TensorSpec]:
+    """The model's inputs with a fixed batch size, named as in the model; a text backbone's
+    inputs of any length (contract.TextBackbone) get `length`, the device's T."""
     return [
-        tf.TensorSpec([batch, *t.shape[1:]], t.dtype, name=t.name.split(":")[0])
+        tf.TensorSpec(
+            [batch, *(length if d is None and length else d for d in t.shape[1:])],
+            t.dtype,
+            name=t.name.split(":")[0],
+        )
         for t in model.inputs
     ]
 
 
-def convert(model: tf.keras.Model, batch: int = 1) -> bytes:
+def convert(model: tf.keras.Model, batch: int = 1, length: int = 0) -> bytes:
     """Via a SavedModel (SEARCHER_FORMAT.md), TFLITE_BUILTINS only: the Task Library has no
     Flex delegate, so conversion fails here on any op a device could not run."""
-    serving = _Serving(model, input_specs(model, batch))
+    serving = _Serving(model, input_specs(model, batch, length))
     with tempfile.TemporaryDirectory(prefix="t2i-backbone-") as tmp:
         tf.saved_model.save(serving, tmp, signatures={"serving_default": serving.serve})
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
