@@ -45,6 +45,8 @@ def markdown(results: dict) -> str:
         lines += _embedder(steps["embedder_tower"])
     if "scale" in steps:
         lines += _scale(steps["scale"])
+    if "captions" in steps:
+        lines += captions_section(steps["captions"])
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -364,6 +366,7 @@ def _scale(step: dict) -> list[str]:
             + f"; growth exponent {whole['seconds_exponent']}, fitted "
             f"{whole['seconds_at_coco'] / 60:.0f} min at 123,287 images.",
         ]
+    lines += _scale_verdict(sizes, step.get("growth", []))
     for s in sizes:
         trainer = s.get("inside", {}).get("Trainer")
         embedder = s.get("inside", {}).get("ImageEmbedder")
@@ -386,6 +389,54 @@ def _scale(step: dict) -> list[str]:
             )
         )
     return lines + [""]
+
+
+def _scale_verdict(sizes: list[dict], growth: list[dict]) -> list[str]:
+    """The issue's goals at the larger size, and what dominates its run."""
+    largest = sizes[-1]
+    components = [g for g in growth if "seconds_exponent" in g and "process" not in g["component"]]
+    lines = []
+    if components:
+        worst = max(components, key=lambda g: g["seconds_exponent"])
+        verdict = "met" if worst["seconds_exponent"] <= 1.0 else "not met"
+        lines.append(
+            f"- Growth: the largest exponent is {worst['seconds_exponent']} ({worst['component']}); "
+            f"goal: no component above 1 ({verdict})."
+        )
+    peak = _run_peak_mb(largest)
+    lines.append(
+        f"- Peak RSS at {largest['images']:,} images: {peak:,.0f} MB"
+        + (
+            f" (goal <= 8,192 MB at 20,000: {'met' if peak <= 8192 else 'not met'})."
+            if largest["images"] >= 20000
+            else "."
+        )
+    )
+    total = sum(c["seconds"] for c in largest["components"]) or 1.0
+    top = sorted(largest["components"], key=lambda c: -c["seconds"])[:3]
+    lines.append(
+        f"- What dominates at {largest['images']:,} images: "
+        + ", ".join(f"{c['component']} {100 * c['seconds'] / total:.0f} %" for c in top)
+        + " of the components' time."
+    )
+    return lines
+
+
+def captions_section(step: dict) -> list[str]:
+    runs = step["runs"]
+    return [
+        f"### Trainer caption features ({step['tower']}, {step['captions']:,} generated captions, "
+        f"{step['tokens_mean']} of {step['width']} tokens on average; bench/caption_features_bench.py)",
+        "",
+        "| batches | CPU s | wall s |",
+        "|---|---:|---:|",
+        f"| full width ({step['width']} tokens, caption order; before) | {runs['full_width']['cpu_seconds']} | {runs['full_width']['wall_seconds']} |",
+        f"| sorted by length, cut to their longest caption (the Trainer) | {runs['cut_to_length']['cpu_seconds']} | {runs['cut_to_length']['wall_seconds']} |",
+        "",
+        f"{step['cpu_ratio']}x less CPU side by side; largest difference between the two "
+        f"{step['max_abs_difference']:.1e}.",
+        "",
+    ]
 
 
 def _run_peak_mb(size: dict) -> float:
