@@ -9,12 +9,13 @@ longest caption. CPU and wall seconds of each, and the largest difference betwee
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import resource
 import sys
 import time
+
+from bench.run_all import emit
 
 
 def _cpu_seconds() -> float:
@@ -88,11 +89,7 @@ def main(argv=None) -> int:
         "max_abs_difference": float(np.abs(outputs["full_width"] - outputs["cut_to_length"]).max()),
         "load_average": os.getloadavg(),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(text + "\n")
+    emit(result, args.output)
     return 0
 
 

@@ -180,6 +180,16 @@ def _json_file(path: str) -> dict:
         return json.load(f)
 
 
+def emit(result: dict, output: str | None) -> None:
+    """A bench module's result: printed as JSON, and written to its --output (the file a
+    step or `--assemble` reads) when given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if output:
+        with open(output, "w") as f:
+            f.write(text + "\n")
+
+
 # ----------------------------------------------------------------------------- steps
 
 

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from bench.run_all import _latest_timings, emit, run_measured
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COCO_IMAGES = 123_287
 PIPELINE_NAME = "t2i-searcher"
@@ -49,7 +51,6 @@ SMALL_TOWERS = ["trainer.image_tower=small_cnn", "trainer.text_tower=small_text"
 
 
 def run_size(n: int, work: str, overrides: list[str] = ()) -> dict:
-    from bench.run_all import _latest_timings, run_measured
     from t2i import sample_data
 
     data = os.path.join(work, f"data-{n}")
@@ -216,11 +217,7 @@ def main(argv=None) -> int:
             {"from": a["images"], "to": b["images"], "growth": growth(a, b)}
             for a, b in zip(result["sizes"], result["sizes"][1:])
         ]
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(text + "\n")
+    emit(result, args.output)
     return 0
 
 

@@ -28,6 +28,7 @@ import tempfile
 import time
 
 import t2i  # noqa: F401  (sets the process environment before TensorFlow)
+from bench.run_all import emit
 
 TEXT_TOWERS = ("small_text", "use_multilingual", "minilm_l6")
 IMAGE_TOWERS = ("small_cnn", "efficientnet_lite0")
@@ -83,10 +84,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report["load_average_after"] = os.getloadavg()
-    if args.output:
-        with open(args.output, "w") as f:
-            json.dump(report, f, indent=2)
-    print(json.dumps(report))
+    emit(report, args.output)
 
 
 def pair_options(text_tower: str, image_tower: str, cache_dir: str, epochs: int):
