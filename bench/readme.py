@@ -45,8 +45,8 @@ def markdown(results: dict) -> str:
         lines += _embedder(steps["embedder_tower"])
     if "scale" in steps:
         lines += _scale(steps["scale"])
-    if "captions" in steps:
-        lines += captions_section(steps["captions"])
+    if "features" in steps:
+        lines += features_section(steps["features"])
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -422,21 +422,33 @@ def _scale_verdict(sizes: list[dict], growth: list[dict]) -> list[str]:
     return lines
 
 
-def captions_section(step: dict) -> list[str]:
-    runs = step["runs"]
-    return [
-        f"### Trainer caption features ({step['tower']}, {step['captions']:,} generated captions, "
-        f"{step['tokens_mean']} of {step['width']} tokens on average; bench/caption_features_bench.py)",
+def features_section(step: dict) -> list[str]:
+    images, captions = step["images"], step["captions"]
+    lines = [
+        "### Trainer's frozen features, before and now (bench/trainer_features_bench.py)",
         "",
-        "| batches | CPU s | wall s |",
-        "|---|---:|---:|",
-        f"| full width ({step['width']} tokens, caption order; before) | {runs['full_width']['cpu_seconds']} | {runs['full_width']['wall_seconds']} |",
-        f"| sorted by length, cut to their longest caption (the Trainer) | {runs['cut_to_length']['cpu_seconds']} | {runs['cut_to_length']['wall_seconds']} |",
+        "Side by side in one process on the same inputs. Before: the backbone called eagerly "
+        "per batch, captions at the full width. Now: a graph call; captions sorted by length "
+        "and each batch cut to its longest caption.",
         "",
-        f"{step['cpu_ratio']}x less CPU side by side; largest difference between the two "
-        f"{step['max_abs_difference']:.1e}.",
-        "",
+        "| features | inputs | before CPU s | now CPU s | less CPU | largest difference |",
+        "|---|---|---:|---:|---:|---:|",
     ]
+    for name, row, inputs in (
+        ("image", images, f"{images['images']:,} photo-like 640x480 JPEGs"),
+        (
+            "caption",
+            captions,
+            f"{captions['captions']:,} captions, {captions['tokens_mean']} of "
+            f"{captions['width']} tokens on average",
+        ),
+    ):
+        lines.append(
+            f"| {name} ({row['tower']}) | {inputs} | {row['runs']['before']['cpu_seconds']} | "
+            f"{row['runs']['now']['cpu_seconds']} | {row['cpu_ratio']}x | "
+            f"{row['max_abs_difference']:.1e} |"
+        )
+    return lines + [""]
 
 
 def _run_peak_mb(size: dict) -> float:

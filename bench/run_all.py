@@ -26,9 +26,9 @@ Steps (each a child process, its peak RSS taken from the kernel's accounting of 
              sizes (500 and 1,000 with the small towers; 5,000 and 20,000 with the default
              pretrained towers with --full): per component seconds, peak RSS, disk, growth
              exponents and the fitted figure at 123,287 images
-  captions   bench/caption_features_bench.py: the Trainer's frozen MiniLM caption features,
-             full-width batches against length-sorted ones cut to their longest caption
-             (2,000 captions; 10,000 with --full)
+  features   bench/trainer_features_bench.py: the Trainer's frozen image (Lite0) and caption
+             (MiniLM) features as computed before (eager, full width) and now, side by side
+             (300 images and 2,000 captions; 1,000 and 10,000 with --full)
 The searcher step's frontier is also drawn: runs/bench/<timestamp>-frontier.png.
 
 Writes runs/bench/<timestamp>.json and .md, then regenerates the README's Performance
@@ -63,7 +63,7 @@ TOWERS_IMAGES = {"quick": 400, "full": SAMPLE_IMAGES}
 SCALE_TOWERS = {"quick": "small", "full": "default"}
 # The ImageEmbedder against a plain TF loop with the pretrained tower (~30 images/s here).
 EMBEDDER_TOWER_SIZES = {"quick": "1000", "full": "2000,20000"}
-CAPTIONS = {"quick": 2000, "full": 10000}
+FEATURES = {"quick": (300, 2000), "full": (1000, 10000)}  # images, captions
 
 
 def main(argv=None) -> int:
@@ -254,9 +254,19 @@ def scale_step(work: str, mode: str) -> dict:
     )
 
 
-def captions_step(work: str, mode: str) -> dict:
+def features_step(work: str, mode: str) -> dict:
+    images, captions = FEATURES[mode]
     return bench_child(
-        work, "captions", ["-m", "bench.caption_features_bench", "--captions", str(CAPTIONS[mode])]
+        work,
+        "features",
+        [
+            "-m",
+            "bench.trainer_features_bench",
+            "--images",
+            str(images),
+            "--captions",
+            str(captions),
+        ],
     )
 
 
@@ -338,7 +348,7 @@ STEPS = {
     "pipeline": pipeline_step,
     "rebuild": rebuild_step,
     "scale": scale_step,
-    "captions": captions_step,
+    "features": features_step,
 }
 
 if __name__ == "__main__":

@@ -133,9 +133,18 @@ def decode_images(split: Split, image_size: int) -> np.ndarray:
     return np.concatenate(batches)
 
 
+def inference(model: tf.keras.Model) -> Callable:
+    """The model's inference call as a graph. Called eagerly, Keras runs every op on its
+    own (each convolution, batch norm and activation a pass over the batch's activations);
+    a graph lets Grappler fuse them (bench/trainer_features_bench.py measures the gain).
+    reduce_retracing: batches of captions cut to different lengths share one trace."""
+    return tf.function(lambda x: model(x, training=False), autograph=False, reduce_retracing=True)
+
+
 def _batched(model: tf.keras.Model, inputs, convert) -> np.ndarray:
     """The model's outputs for `inputs`: an array (or tuple of arrays) cut into batches of
     FEATURE_BATCH, or a tf.data.Dataset of batches (streamed: never all in memory)."""
+    call = inference(model)
     if isinstance(inputs, tf.data.Dataset):
         chunks = iter(inputs)
     else:
@@ -146,7 +155,7 @@ def _batched(model: tf.keras.Model, inputs, convert) -> np.ndarray:
             else inputs[start : start + FEATURE_BATCH]
             for start in range(0, rows, FEATURE_BATCH)
         )
-    out = [model(convert(chunk), training=False).numpy().astype(np.float32) for chunk in chunks]
+    out = [call(convert(chunk)).numpy().astype(np.float32) for chunk in chunks]
     return np.concatenate(out) if out else np.zeros([0, model.output_shape[-1]], np.float32)
 
 
@@ -282,6 +291,11 @@ def _pixels_side(
     )
 
 
+def image_features(model: tf.keras.Model, batches: tf.data.Dataset) -> np.ndarray:
+    """A frozen image backbone's features of uint8 pixel batches, in order."""
+    return _batched(model, batches, lambda x: tf.cast(x, tf.float32))
+
+
 def image_side(
     options,
     train: Split,
@@ -332,7 +346,7 @@ def image_side(
         cache,
         split_inputs(train),
         split_inputs(evaluation),
-        lambda model, batches: _batched(model, batches, lambda x: tf.cast(x, tf.float32)),
+        image_features,
         pixels,
         options,
         "image",
@@ -370,13 +384,14 @@ def caption_features(model: tf.keras.Model, stacked: np.ndarray) -> np.ndarray:
     batches spent most of their time on padding."""
     if model.inputs[0].shape[1] is not None:
         return _batched(model, stacked, _token_inputs)
+    call = inference(model)
     lengths = stacked[:, 2].sum(axis=1)
     order = np.argsort(lengths, kind="stable")
     features = np.zeros([len(stacked), model.output_shape[-1]], np.float32)
     for start in range(0, len(order), FEATURE_BATCH):
         rows = order[start : start + FEATURE_BATCH]
         width = max(int(lengths[rows].max()), 1)
-        features[rows] = model(_token_inputs(stacked[rows, :, :width]), training=False).numpy()
+        features[rows] = call(_token_inputs(stacked[rows, :, :width])).numpy()
     return features
 
 
