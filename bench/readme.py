@@ -47,6 +47,8 @@ def markdown(results: dict) -> str:
         lines += _scale(steps["scale"])
     if "features" in steps:
         lines += features_section(steps["features"])
+    if "growth" in steps:
+        lines += growth_section(steps["growth"])
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -228,8 +230,8 @@ def _training(step: dict) -> list[str]:
     t2i = step["text_to_image"]
     i2t = step["image_to_text"]
     return [
-        "### Training (default towers, 2,000-image sample, "
-        f"{step['train_images']} train / {step['eval_images']} eval images)",
+        f"### Training (default towers, {step['train_images'] + step['eval_images']:,}-image "
+        f"sample, {step['train_images']} train / {step['eval_images']} eval images)",
         "",
         f"Training {step['training_wall_seconds']:.0f} s for {step['epochs']} epochs "
         f"({step['examples_per_second']:.0f} examples/s; run_fn {step['run_fn_wall_seconds']:.0f} s "
@@ -447,6 +449,31 @@ def features_section(step: dict) -> list[str]:
             f"| {name} ({row['tower']}) | {inputs} | {row['runs']['before']['cpu_seconds']} | "
             f"{row['runs']['now']['cpu_seconds']} | {row['cpu_ratio']}x | "
             f"{row['max_abs_difference']:.1e} |"
+        )
+    return lines + [""]
+
+
+def growth_section(step: dict) -> list[str]:
+    small, large = step["sizes"]
+    repeats = len(step["growth"][0]["seconds_small"])
+    lines = [
+        f"### Components that read every example, alone, {small:,} and {large:,} images, "
+        f"{repeats} times each (bench/component_growth_bench.py)",
+        "",
+        "The scale run above times each size once inside whole runs. Here CocoExampleGen's "
+        "ingest and the RetrievalEvaluator's evaluate run alone on the same kind of "
+        f"collection, the sizes alternating (towers {step['towers']['image_tower']} / "
+        f"{step['towers']['text_tower']}).",
+        "",
+        f"| component | {small:,} s | {large:,} s | exponent of the medians | exponent per "
+        "repeat | fitted s at 123,287 |",
+        "|---|---|---|---:|---|---:|",
+    ]
+    for row in step["growth"]:
+        lines.append(
+            f"| {row['component']} | {', '.join(map(str, row['seconds_small']))} | "
+            f"{', '.join(map(str, row['seconds_large']))} | {row['exponent_of_medians']} | "
+            f"{', '.join(map(str, row['exponent_per_repeat']))} | {row['seconds_at_coco']:,.0f} |"
         )
     return lines + [""]
 

@@ -4,31 +4,35 @@ side by side in one run on the machine at hand.
     .venv/bin/python -m bench.run_all --quick   # <= 15 minutes on 2 cores
     .venv/bin/python -m bench.run_all --full    # COCO scale: 123,287 index items, 50,000 images
 
-Steps (each a child process, its peak RSS taken from the kernel's accounting of it):
+Steps (each a child process, its peak RSS taken from the kernel's accounting of it; the
+sizes of each mode are the constants below the imports):
   searcher   bench/searcher_bench.py: recall@10 vs exact, Task Library p50/p95, bytes per
              item, build time for the blog config, our default and the auto-tuned config;
              exact numpy and server-side ScaNN latency beside them
   embedder   bench/embedder_bench.py: images/s in-process and with 1 and 2 Beam workers
-  training   bench/train_bench.py: examples/s, wall time, eval R@1/R@10
-  towers     bench/towers_bench.py: every text x image tower pair (small_text,
-             use_multilingual, minilm_l6 x small_cnn, efficientnet_lite0) on the sample
-             (400 images; the 2,000-image sample with --full):
-             R@1/R@10 (SavedModel and on device, float and quantized), training time,
-             images/s, text encoder bytes on device, query embedding p50
-  pipeline   `t2i run` on the 2,000-image sample (first run, cached re-run), per component
-             with peak memory (small towers as `make demo`; the defaults with --full)
+  training   bench/train_bench.py: the Trainer with the default towers: examples/s, wall
+             time, eval R@1/R@10
+  towers     bench/towers_bench.py: text x image tower pairs (all six of small_text,
+             use_multilingual, minilm_l6 x small_cnn, efficientnet_lite0 with --full; the
+             default and the small pair in quick mode) on the sample: R@1/R@10 (SavedModel
+             and on device, float and quantized), training time, images/s, text encoder
+             bytes on device, query embedding p50
+  pipeline   `t2i run` on the sample (first run, cached re-run), per component with peak
+             memory (small towers as `make demo`; the defaults with --full)
   rebuild    bench/rebuild_bench.py: an incremental rebuild adding 10% new images against a
-             full rebuild, both from the same state (20,000 images; 50,000 with --full)
+             full rebuild, both from the same state
   embedder_tower  bench/embedder_bench.py --tower efficientnet_lite0 (the Trainer's default,
              pretrained): the ImageEmbedder against a plain TensorFlow loop, same model and
-             threads (1,000 images; 2,000 and 20,000 with --full)
+             threads
   scale      bench/scale_bench.py: `t2i run` on photo-like 640x480 JPEG collections at two
-             sizes (500 and 1,000 with the small towers; 5,000 and 20,000 with the default
-             pretrained towers with --full): per component seconds, peak RSS, disk, growth
-             exponents and the fitted figure at 123,287 images
+             sizes (the small towers in quick mode, the default pretrained towers with
+             --full): per component seconds, peak RSS, disk, growth exponents and the
+             fitted figure at 123,287 images
   features   bench/trainer_features_bench.py: the Trainer's frozen image (Lite0) and caption
              (MiniLM) features as computed before (eager, full width) and now, side by side
-             (300 images and 2,000 captions; 1,000 and 10,000 with --full)
+  growth     bench/component_growth_bench.py (--full only): CocoExampleGen's ingest and the
+             RetrievalEvaluator alone at the scale step's sizes, repeated in alternating
+             order: their growth exponents with the noise of one measurement shown
 The searcher step's frontier is also drawn: runs/bench/<timestamp>-frontier.png.
 
 Writes runs/bench/<timestamp>.json and .md, then regenerates the README's Performance
@@ -52,27 +56,59 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(REPO, "runs", "bench")
 SAMPLE_IMAGES = 2000
 NEW_FRACTION = 0.1
-# Below ~20,000 images the fixed costs (Beam start-up, TFX bookkeeping) dominate both runs.
-REBUILD_IMAGES = {"quick": 20000, "full": 50000}
+# Quick mode's sizes keep the whole run within 15 minutes on 2 cores: each step is a child
+# process that pays TensorFlow's import and Beam's start-up, so every size here is the
+# smallest at which the step's figure is still more than those fixed costs.
+# The on-device searcher's items (the frontier and the auto-tuned default).
+SEARCHER_SIZES = {"quick": "20000", "full": "20000,123287"}
+# The ImageEmbedder's runners with the small tower (worker scaling); the plain-loop ratio
+# is the embedder_tower step's.
+EMBEDDER_SIZES = {"quick": "1000", "full": "2000,50000"}
+EMBEDDER_RUNS = {
+    "quick": "in_memory,multi_processing_1,multi_processing_1_one_thread,multi_processing_2",
+    "full": "in_memory,multi_processing_1,multi_processing_1_one_thread,multi_processing_2,tf_loop",
+}
+# The ImageEmbedder against a plain TF loop with the pretrained tower (~30 images/s here).
+EMBEDDER_TOWER_SIZES = {"quick": "1000", "full": "2000,20000"}
+EMBEDDER_TOWER_RUNS = {
+    "quick": "tf_loop,multi_processing_1",
+    "full": "tf_loop,multi_processing_1,in_memory",
+}
+# The Trainer alone with the default towers (frozen features dominate: ~17 images/s).
+TRAINING_IMAGES = {"quick": 1000, "full": SAMPLE_IMAGES}
+# Six tower pairs, two of them with pretrained backbones' features to compute: the 2,000-image
+# sample took 78 min on a loaded machine. Quick: the default pair and the small one on 400.
+TOWERS_IMAGES = {"quick": 400, "full": SAMPLE_IMAGES}
+TOWERS_PAIRS = {"quick": "small_text:small_cnn,minilm_l6:efficientnet_lite0", "full": ""}
+# `t2i run` as `make demo` runs it (small towers; the defaults with --full).
+PIPELINE_IMAGES = {"quick": 1000, "full": SAMPLE_IMAGES}
+# The fixed costs (Beam start-up, TFX bookkeeping) weigh on both rebuilds, more so at the
+# quick size: its ratio is the less favourable one.
+REBUILD_IMAGES = {"quick": 10000, "full": 50000}
 # Collection-scale `t2i run` on photo-like 640x480 JPEGs (bench/scale_bench.py).
 # Quick: the small towers (the pretrained ones' fixed costs alone are minutes per run).
 SCALE_SIZES = {"quick": "500,1000", "full": "5000,20000"}
-# Six tower pairs, two of them with pretrained backbones' features to compute: the 2,000-image
-# sample took 78 min on a loaded machine, so quick mode runs them on 400 images.
-TOWERS_IMAGES = {"quick": 400, "full": SAMPLE_IMAGES}
 SCALE_TOWERS = {"quick": "small", "full": "default"}
-# The ImageEmbedder against a plain TF loop with the pretrained tower (~30 images/s here).
-EMBEDDER_TOWER_SIZES = {"quick": "1000", "full": "2000,20000"}
-FEATURES = {"quick": (300, 2000), "full": (1000, 10000)}  # images, captions
+FEATURES = {"quick": (200, 1000), "full": (1000, 10000)}  # images, captions
+# Repeats of the two components that read every example, at the scale sizes: minutes per
+# repeat at 20,000 photos, and nothing to learn at quick sizes (fixed costs dominate).
+FULL_ONLY_STEPS = ("growth",)
+GROWTH_REPEATS = 2
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
-        "--quick", action="store_true", help="20,000 searcher items, 2,000 images (default)"
+        "--quick",
+        action="store_true",
+        help="the quick sizes (default; within 15 minutes on 2 cores)",
     )
-    size.add_argument("--full", action="store_true", help="123,287 searcher items, 50,000 images")
+    size.add_argument(
+        "--full",
+        action="store_true",
+        help="COCO scale: 123,287 searcher items, collections of 20,000-50,000 images",
+    )
     parser.add_argument("--only", help="comma-separated steps: " + ",".join(STEPS))
     parser.add_argument(
         "--assemble",
@@ -81,8 +117,12 @@ def main(argv=None) -> int:
         "as one result and into the README",
     )
     args = parser.parse_args(argv)
-    steps = args.only.split(",") if args.only else list(STEPS)
     mode = "full" if args.full else "quick"
+    steps = (
+        args.only.split(",")
+        if args.only
+        else [s for s in STEPS if mode == "full" or s not in FULL_ONLY_STEPS]
+    )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = {"mode": mode, "started": stamp, "machine": machine(), "steps": {}}
     if args.assemble:
@@ -206,14 +246,23 @@ def bench_child(work: str, name: str, command: list[str]) -> dict:
 
 
 def searcher_step(work: str, mode: str) -> dict:
-    sizes = "20000,123287" if mode == "full" else "20000"
-    return bench_child(work, "searcher", ["-m", "bench.searcher_bench", "--sizes", sizes])
+    return bench_child(
+        work, "searcher", ["-m", "bench.searcher_bench", "--sizes", SEARCHER_SIZES[mode]]
+    )
 
 
 def embedder_step(work: str, mode: str) -> dict:
-    sizes = "2000,50000" if mode == "full" else "2000"
     return bench_child(
-        work, "embedder", ["bench/embedder_bench.py", "--sizes", sizes, "--skip-tmp"]
+        work,
+        "embedder",
+        [
+            "bench/embedder_bench.py",
+            "--sizes",
+            EMBEDDER_SIZES[mode],
+            "--runs",
+            EMBEDDER_RUNS[mode],
+            "--skip-tmp",
+        ],
     )
 
 
@@ -230,7 +279,7 @@ def embedder_tower_step(work: str, mode: str) -> dict:
             "--tower",
             "efficientnet_lite0",
             "--runs",
-            "tf_loop,multi_processing_1,in_memory",
+            EMBEDDER_TOWER_RUNS[mode],
             "--skip-tmp",
         ],
     )
@@ -270,15 +319,43 @@ def features_step(work: str, mode: str) -> dict:
     )
 
 
+def growth_step(work: str, mode: str) -> dict:
+    return bench_child(
+        work,
+        "growth",
+        [
+            "-m",
+            "bench.component_growth_bench",
+            "--sizes",
+            SCALE_SIZES["full"],
+            "--repeats",
+            str(GROWTH_REPEATS),
+            "--workdir",
+            work,
+        ],
+    )
+
+
 def training_step(work: str, mode: str) -> dict:
-    return bench_child(work, "training", ["bench/train_bench.py", "--images", str(SAMPLE_IMAGES)])
+    return bench_child(
+        work, "training", ["bench/train_bench.py", "--images", str(TRAINING_IMAGES[mode])]
+    )
 
 
 def towers_step(work: str, mode: str) -> dict:
     return bench_child(
         work,
         "towers",
-        ["-m", "bench.towers_bench", "--images", str(TOWERS_IMAGES[mode]), "--workdir", work],
+        [
+            "-m",
+            "bench.towers_bench",
+            "--images",
+            str(TOWERS_IMAGES[mode]),
+            "--pairs",
+            TOWERS_PAIRS[mode],
+            "--workdir",
+            work,
+        ],
     )
 
 
@@ -288,12 +365,13 @@ def pipeline_step(work: str, mode: str) -> dict:
 
     data = os.path.join(work, "data")
     root = os.path.join(work, "runs")
-    sample_data.generate(data, num_images=SAMPLE_IMAGES, spans=1)
+    images = PIPELINE_IMAGES[mode]
+    sample_data.generate(data, num_images=images, spans=1)
     t2i = os.path.join(os.path.dirname(sys.executable), "t2i")
     # Quick: the small towers, as `make demo` trains them on this sample.
     sets = [] if mode == "full" else ["--set", "trainer.image_tower=small_cnn"]
     sets += [] if mode == "full" else ["--set", "trainer.text_tower=small_text"]
-    result = {"images": SAMPLE_IMAGES, "overrides": sets}
+    result = {"images": images, "overrides": sets}
     for name in ("first_run", "cached_rerun"):
         child = run_measured([t2i, "run", "--data", data, "--root", root, *sets])
         result[name] = {
@@ -349,6 +427,7 @@ STEPS = {
     "rebuild": rebuild_step,
     "scale": scale_step,
     "features": features_step,
+    "growth": growth_step,
 }
 
 if __name__ == "__main__":

@@ -135,10 +135,20 @@ def inside_components(pipeline_dir: str) -> dict:
     return inside
 
 
+def exponent(small_n: int, small_value: float, large_n: int, large_value: float) -> float:
+    """b in value ~ n^b between the two sizes."""
+    return math.log(large_value / small_value) / math.log(large_n / small_n)
+
+
+def at_coco(large_n: int, large_value: float, b: float) -> float:
+    """The value fitted at COCO's size from the larger size and the exponent."""
+    return round(large_value * (COCO_IMAGES / large_n) ** b, 1)
+
+
 def growth(small: dict, large: dict) -> list[dict]:
     """Per component: growth exponent between the two sizes and the fitted figure at
     COCO's size (seconds, and disk by the same rule)."""
-    ratio = large["images"] / small["images"]
+    n1, n2 = small["images"], large["images"]
     before = {c["component"]: c for c in small["components"]}
     rows = []
     for c in large["components"]:
@@ -153,19 +163,19 @@ def growth(small: dict, large: dict) -> list[dict]:
         for key, unit in (("seconds", "seconds"), ("disk_mb", "disk_mb")):
             a, b = first[key] or 0, c[key] or 0
             if a > 0.05 and b > 0.05:
-                exponent = math.log(b / a) / math.log(ratio)
-                row[f"{unit}_exponent"] = round(exponent, 2)
-                row[f"{unit}_at_coco"] = round(b * (COCO_IMAGES / large["images"]) ** exponent, 1)
+                b_fit = exponent(n1, a, n2, b)
+                row[f"{unit}_exponent"] = round(b_fit, 2)
+                row[f"{unit}_at_coco"] = at_coco(n2, b, b_fit)
         rows.append(row)
     whole_a, whole_b = small["process_wall_seconds"], large["process_wall_seconds"]
-    exponent = math.log(whole_b / whole_a) / math.log(ratio)
+    whole = exponent(n1, whole_a, n2, whole_b)
     rows.append(
         {
             "component": "whole `t2i run` (process)",
             "seconds_small": whole_a,
             "seconds_large": whole_b,
-            "seconds_exponent": round(exponent, 2),
-            "seconds_at_coco": round(whole_b * (COCO_IMAGES / large["images"]) ** exponent, 1),
+            "seconds_exponent": round(whole, 2),
+            "seconds_at_coco": at_coco(n2, whole_b, whole),
         }
     )
     return rows
