@@ -71,6 +71,35 @@ def test_caption_features_are_in_order_whatever_the_backbones_input_length(lengt
     np.testing.assert_allclose(got, full_width, atol=1e-5)
 
 
+def test_a_backbone_is_traced_once_for_all_its_feature_calls_and_not_kept_alive():
+    """The Trainer computes a backbone's features once per split: later splits reuse the
+    general traces the first call ended with (at most three: the first shape, then one
+    general in length, then in batch size too), not two new traces per call. The cache
+    holds models weakly, so a backbone the Trainer drops is freed."""
+    import gc
+    import weakref
+
+    rng = np.random.default_rng(1)
+
+    def stacked(rows: int) -> np.ndarray:
+        lengths = rng.integers(1, 17, rows)
+        ids = rng.integers(3, 50, (rows, 16)) * (np.arange(16) < lengths[:, None])
+        return np.stack([ids, np.zeros_like(ids), (ids > 0)], axis=1).astype(np.int32)
+
+    model = bert_fixtures.tiny_bert_text_model(50, length=None)
+    for rows in (100, 40, 7):  # train, eval, and a last odd batch
+        pretrained.caption_features(model, stacked(rows))
+    call = pretrained.inference(model)
+    assert call is pretrained.inference(model)
+    assert 1 <= call.experimental_get_tracing_count() <= 3
+    del call
+
+    held = weakref.ref(model)
+    del model
+    gc.collect()
+    assert held() is None
+
+
 @pytest.mark.parametrize("kind", ["wordpiece", "sentencepiece"])
 def test_heads_train_on_cached_features_and_export_to_the_device(tmp_path, examples_dir, kind):
     loaders = bert_fixtures.tiny_loaders(str(tmp_path), kind, _corpus(examples_dir))

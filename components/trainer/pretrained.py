@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -137,8 +138,23 @@ def inference(model: tf.keras.Model) -> Callable:
     """The model's inference call as a graph. Called eagerly, Keras runs every op on its
     own (each convolution, batch norm and activation a pass over the batch's activations);
     a graph lets Grappler fuse them (bench/trainer_features_bench.py measures the gain).
-    reduce_retracing: batches of captions cut to different lengths share one trace."""
-    return tf.function(lambda x: model(x, training=False), autograph=False, reduce_retracing=True)
+
+    One function per model for the process: a trace of a backbone costs seconds, and the
+    Trainer calls it for each split. reduce_retracing: an input shape that differs from
+    the traced ones (a last partial batch, captions cut to another length) gets a trace
+    general in that dimension, so a model is traced at most once per dimension that varies."""
+    call = _INFERENCE.get(model)
+    if call is None:
+        # The function holds the model weakly: the cache must not keep models alive.
+        held = weakref.ref(model)
+        call = tf.function(
+            lambda x: held()(x, training=False), autograph=False, reduce_retracing=True
+        )
+        _INFERENCE[model] = call
+    return call
+
+
+_INFERENCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _batched(model: tf.keras.Model, inputs, convert) -> np.ndarray:
