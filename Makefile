@@ -9,8 +9,8 @@ help:
 	@echo "make demo      set up, then run the pipeline on generated sample data and query it"
 	@echo "make test      set up, then run the test suite"
 	@echo "make lint      ruff (lint + format check) and mypy; needs the venv (make setup)"
-	@echo "make bench     set up, then measure every performance figure (quick sizes)"
-	@echo "make bench-full   the same at COCO scale (123,287 items)"
+	@echo "make bench     set up, then measure the performance figures at quick sizes (~15 min)"
+	@echo "make bench-full   every figure at COCO scale (123,287 items; hours)"
 	@echo "make lock      re-resolve requirements.in into requirements.lock with uv"
 	@echo "make image     build the Kubeflow component image (needs a Docker engine)"
 

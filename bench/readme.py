@@ -28,6 +28,13 @@ def markdown(results: dict) -> str:
         "",
     ]
     steps = results["steps"]
+    if results.get("failed_steps"):
+        lines += [
+            "Failed in this run (no figures; the errors are in the run's JSON): "
+            + ", ".join(results["failed_steps"])
+            + ".",
+            "",
+        ]
     lines += _steps(steps)
     if "searcher" in steps:
         lines += _searcher(steps["searcher"], results.get("frontier_png"))
@@ -372,7 +379,7 @@ def _scale(step: dict) -> list[str]:
     for s in sizes:
         trainer = s.get("inside", {}).get("Trainer")
         embedder = s.get("inside", {}).get("ImageEmbedder")
-        if not trainer:
+        if not (trainer and trainer.get("towers")):
             continue
         towers_seconds = trainer["towers"]
         lines.append(

@@ -9,18 +9,19 @@ sizes of each mode are the constants below the imports):
   searcher   bench/searcher_bench.py: recall@10 vs exact, Task Library p50/p95, bytes per
              item, build time for the blog config, our default and the auto-tuned config;
              exact numpy and server-side ScaNN latency beside them
-  embedder   bench/embedder_bench.py: images/s in-process and with 1 and 2 Beam workers
+  embedder   bench/embedder_bench.py (--full only): images/s in-process and with 1 and 2
+             Beam workers, small tower
   training   bench/train_bench.py: the Trainer with the default towers: examples/s, wall
              time, eval R@1/R@10
-  towers     bench/towers_bench.py: text x image tower pairs (all six of small_text,
-             use_multilingual, minilm_l6 x small_cnn, efficientnet_lite0 with --full; the
-             default and the small pair in quick mode) on the sample: R@1/R@10 (SavedModel
-             and on device, float and quantized), training time, images/s, text encoder
-             bytes on device, query embedding p50
+  towers     bench/towers_bench.py (--full only): text x image tower pairs (all six of
+             small_text, use_multilingual, minilm_l6 x small_cnn, efficientnet_lite0; with
+             --only in quick mode, the default and the small pair) on the sample: R@1/R@10
+             (SavedModel and on device, float and quantized), training time, images/s, text
+             encoder bytes on device, query embedding p50
   pipeline   `t2i run` on the sample (first run, cached re-run), per component with peak
              memory (small towers as `make demo`; the defaults with --full)
-  rebuild    bench/rebuild_bench.py: an incremental rebuild adding 10% new images against a
-             full rebuild, both from the same state
+  rebuild    bench/rebuild_bench.py (--full only): an incremental rebuild adding 10% new
+             images against a full rebuild, both from the same state
   embedder_tower  bench/embedder_bench.py --tower efficientnet_lite0 (the Trainer's default,
              pretrained): the ImageEmbedder against a plain TensorFlow loop, same model and
              threads
@@ -37,8 +38,8 @@ The searcher step's frontier is also drawn: runs/bench/<timestamp>-frontier.png.
 
 Writes runs/bench/<timestamp>.json and .md, then regenerates the README's Performance
 section from them (bench/readme.py). `--assemble step=file.json,...` does the writing
-only, from step outputs measured earlier one by one (bench modules' --output). Machines here are shared and noisy: ratios measured
-within one run are what to trust.
+only, from step outputs measured earlier one by one (bench modules' --output). Machines
+here are shared and noisy: ratios measured within one run are what to trust.
 """
 
 from __future__ import annotations
@@ -90,9 +91,12 @@ REBUILD_IMAGES = {"quick": 10000, "full": 50000}
 SCALE_SIZES = {"quick": "500,1000", "full": "5000,20000"}
 SCALE_TOWERS = {"quick": "small", "full": "default"}
 FEATURES = {"quick": (200, 1000), "full": (1000, 10000)}  # images, captions
-# Repeats of the two components that read every example, at the scale sizes: minutes per
-# repeat at 20,000 photos, and nothing to learn at quick sizes (fixed costs dominate).
-FULL_ONLY_STEPS = ("growth",)
+# Steps only --full (or --only) runs. With every step in quick mode, on a quiet machine,
+# the seven steps before scale alone took 18.5 minutes: the small tower's worker scaling
+# (108 s), the tower pairs (219 s) and the rebuild (302 s, mostly its first full run) are
+# older issues' figures that quick sizes do not make cheap. The growth repeats take
+# minutes each at 20,000 photos, with nothing to learn at quick sizes (fixed costs).
+FULL_ONLY_STEPS = ("embedder", "towers", "rebuild", "growth")
 GROWTH_REPEATS = 2
 
 
@@ -125,6 +129,10 @@ def main(argv=None) -> int:
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = {"mode": mode, "started": stamp, "machine": machine(), "steps": {}}
+    failures: dict[str, str] = {}
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        parser.error(f"--only: unknown step(s) {', '.join(unknown)} (steps: {', '.join(STEPS)})")
     if args.assemble:
         results["assembled_from"] = {}
         for pair in args.assemble.split(","):
@@ -138,12 +146,23 @@ def main(argv=None) -> int:
             for step in steps:
                 print(f"[bench] {step} ...", flush=True)
                 started = time.perf_counter()
-                results["steps"][step] = STEPS[step](work, mode)
+                try:
+                    results["steps"][step] = STEPS[step](work, mode)
+                except Exception as error:  # the other steps' figures are still worth keeping
+                    failures[step] = f"{type(error).__name__}: {error}"[-3000:]
+                    last_line = failures[step].strip().splitlines()[-1]
+                    print(f"[bench] {step} FAILED: {last_line}", flush=True)
+                    continue
                 results["steps"][step]["step_seconds"] = round(time.perf_counter() - started, 1)
                 print(f"[bench] {step} done in {time.perf_counter() - started:.0f} s", flush=True)
     results["machine"]["load_average_after"] = os.getloadavg()
+    if failures:
+        results["failed_steps"] = failures
     json_path = write_results(results, stamp)
     print(f"[bench] wrote {json_path} and the README's Performance section")
+    if failures:
+        print(f"[bench] failed steps: {', '.join(failures)} (their errors are in {json_path})")
+        return 1
     return 0
 
 

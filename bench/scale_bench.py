@@ -116,7 +116,8 @@ def inside_components(pipeline_dir: str) -> dict:
             summary = json.load(f)
         inside["Trainer"] = {
             "wall_seconds": summary["wall_seconds"],
-            "towers": summary["towers"],
+            # Backbone features' seconds: only the pretrained towers have them.
+            "towers": summary.get("towers"),
             "train_images": summary["train_images"],
             "eval_images": summary["eval_images"],
             "eval_captions": summary["eval_captions"],
