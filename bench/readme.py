@@ -482,6 +482,13 @@ def growth_section(step: dict) -> list[str]:
             f"{', '.join(map(str, row['seconds_large']))} | {row['exponent_of_medians']} | "
             f"{', '.join(map(str, row['exponent_per_repeat']))} | {row['seconds_at_coco']:,.0f} |"
         )
+    worst = max(step["growth"], key=lambda row: row["exponent_of_medians"])
+    verdict = "met" if worst["exponent_of_medians"] <= 1.0 else "not met"
+    lines += [
+        "",
+        f"Largest exponent of the medians: {worst['exponent_of_medians']} "
+        f"({worst['component']}); goal: no component above 1 ({verdict}).",
+    ]
     return lines + [""]
 
 
