@@ -71,7 +71,7 @@ def test_caption_features_are_in_order_whatever_the_backbones_input_length(lengt
     np.testing.assert_allclose(got, full_width, atol=1e-5)
 
 
-def test_a_backbone_is_traced_once_for_all_its_feature_calls_and_not_kept_alive():
+def test_a_backbones_traces_serve_all_its_feature_calls_and_do_not_keep_it_alive():
     """The Trainer computes a backbone's features once per split: later splits reuse the
     general traces the first call ended with (at most three: the first shape, then one
     general in length, then in batch size too), not two new traces per call. The cache

@@ -142,7 +142,8 @@ def inference(model: tf.keras.Model) -> Callable:
     One function per model for the process: a trace of a backbone costs seconds, and the
     Trainer calls it for each split. reduce_retracing: an input shape that differs from
     the traced ones (a last partial batch, captions cut to another length) gets a trace
-    general in that dimension, so a model is traced at most once per dimension that varies."""
+    general in that dimension, so a model is traced at most once more per dimension that
+    varies."""
     call = _INFERENCE.get(model)
     if call is None:
         # The function holds the model weakly: the cache must not keep models alive.
