@@ -70,8 +70,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--runs",
-        default=",".join(list(RUNS) + ["tf_loop"]),
-        help="comma-separated runs: " + ", ".join(list(RUNS) + ["tf_loop"]),
+        default="",
+        help="comma-separated runs (default, or empty: all): "
+        + ", ".join(list(RUNS) + ["tf_loop"]),
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -93,7 +94,11 @@ def main() -> None:
         build_model(serving_dir, args.tower)
         for size in sizes:
             report["sizes"][str(size)] = _bench_size(
-                work, size, serving_dir, args.batch_size, args.runs.split(",")
+                work,
+                size,
+                serving_dir,
+                args.batch_size,
+                args.runs.split(",") if args.runs else [*RUNS, "tf_loop"],
             )
             shutil.rmtree(os.path.join(work, f"collection-{size}"), ignore_errors=True)
         if not args.skip_tmp:

@@ -68,7 +68,7 @@ SEARCHER_SIZES = {"quick": "20000", "full": "20000,123287"}
 EMBEDDER_SIZES = {"quick": "1000", "full": "2000,50000"}
 EMBEDDER_RUNS = {
     "quick": "in_memory,multi_processing_1,multi_processing_1_one_thread,multi_processing_2",
-    "full": "in_memory,multi_processing_1,multi_processing_1_one_thread,multi_processing_2,tf_loop",
+    "full": "",  # all of bench/embedder_bench.py's runs
 }
 # The ImageEmbedder against a plain TF loop with the pretrained tower (~30 images/s here).
 EMBEDDER_TOWER_SIZES = {"quick": "1000", "full": "2000,20000"}
